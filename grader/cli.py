@@ -1,0 +1,424 @@
+"""The ``medgrade`` command line: parses arguments and calls :mod:`grader.journeys`."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+import grader
+from grader import journeys
+from grader.errors import MedgradeError
+from grader.evaluation import Evaluation
+
+app = typer.Typer(
+    help="medgrade: sandboxed autograding of deep-learning mini-projects in healthcare courses.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+task_app = typer.Typer(help="List, inspect, validate and author tasks.", no_args_is_help=True)
+app.add_typer(task_app, name="task")
+
+console = Console(stderr=True)
+stdout = Console()
+
+SUBMISSION_CONTRACT = """\
+A submission is a folder (or a .zip of one) containing predict.py, which defines:
+
+    def load_model(artifacts_dir: str):
+        # artifacts_dir is the submission folder (read-only): load your weights from it
+        ...
+
+    def predict(model, inputs: numpy.ndarray) -> numpy.ndarray:
+        # inputs: the task's inputs (see "Inputs"); return the task's output (see "Output")
+        ...
+
+plus any weight files and helper modules predict.py imports. Code runs without network
+access, with the task's time and memory limits; only the inputs are visible, never labels."""
+
+TaskOption = Annotated[str, typer.Option("--task", "-t", help="Task id, task folder or task.yaml.")]
+OutOption = Annotated[Path | None, typer.Option("--out", "-o", help="Output folder.")]
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Folder with downloaded datasets (default: $MEDGRADE_DATA)."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+BackendOption = Annotated[str, typer.Option("--backend", "-b", help="Sandbox backend.")]
+WorkersOption = Annotated[
+    int, typer.Option("--workers", "-w", min=1, help="Submissions run at once.")
+]
+
+
+DEFAULT_WORKERS = max(1, min(4, os.cpu_count() or 1))
+
+
+@contextmanager
+def _errors_exit() -> Iterator[None]:
+    try:
+        yield
+    except MedgradeError as error:
+        console.print(f"[bold red]error:[/] {escape(str(error))}")
+        raise typer.Exit(2) from None
+
+
+@contextmanager
+def _batch_progress(total: int, enabled: bool) -> Iterator[journeys.Progress]:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[last]}"),
+        console=console,
+        disable=not enabled,
+        transient=False,
+    ) as progress:
+        bar = progress.add_task("grading", total=total, last="")
+
+        def advance(evaluation: Evaluation) -> None:
+            progress.update(
+                bar, advance=1, last=f"{evaluation.student_id}: {_status_text(evaluation)}"
+            )
+
+        yield advance
+
+
+def _status_text(evaluation: Evaluation) -> str:
+    if evaluation.failure is not None:
+        return f"failed ({evaluation.failure.kind})"
+    return "graded"
+
+
+def _marks_text(evaluation: Evaluation) -> str:
+    marks = evaluation.marks
+    text = f"{marks.total:g}/{marks.max_points:g}"
+    return f"{text} (+pending)" if marks.pending else text
+
+
+def _summary_table(evaluations: list[Evaluation], title: str) -> Table:
+    table = Table(title=title)
+    for column in ("student", "status", "ROC AUC (95% CI)", "marks", "time"):
+        table.add_column(column)
+    for e in evaluations:
+        auc = e.metrics.get("roc_auc")
+        auc_text = (
+            f"{auc.value:.3f} ({auc.ci_low:.3f}-{auc.ci_high:.3f})"
+            if auc is not None and auc.defined and auc.ci_low is not None
+            else "-"
+        )
+        status = _status_text(e)
+        colour = "red" if e.failure else "green"
+        time_text = f"{e.run.wall_time_s:.1f} s" if e.run else "-"
+        table.add_row(
+            escape(e.student_id), f"[{colour}]{status}[/]", auc_text, _marks_text(e), time_text
+        )
+    return table
+
+
+def _print_evaluation(evaluation: Evaluation) -> None:
+    e = evaluation
+    where = (
+        "held-out test split"
+        if e.labels_hidden
+        else f"{e.split} split (self-check, not your final marks)"
+    )
+    stdout.print(f"[bold]{escape(e.student_id)}[/] on [bold]{e.task_id}[/], {where}")
+    if e.failure is not None:
+        stdout.print(f"[bold red]failed: {e.failure.kind}[/] - {escape(e.failure.message)}")
+        stdout.print(escape(e.failure.explanation))
+    if e.metrics:
+        table = Table(title="Metrics")
+        for column in ("metric", "value", "95% CI"):
+            table.add_column(column)
+        for name, r in e.metrics.items():
+            ci = (
+                f"{r.ci_low:.4f} - {r.ci_high:.4f}"
+                if r.ci_low is not None and r.ci_high is not None
+                else "-"
+            )
+            table.add_row(name, f"{r.value:.4f}" if r.defined else f"undefined ({r.reason})", ci)
+        stdout.print(table)
+    marks = Table(title=f"Marks {_marks_text(e)}")
+    for column in ("criterion", "points", "how"):
+        marks.add_column(column)
+    for m in e.marks.marks:
+        points = "pending" if m.points is None else f"{m.points:g}/{m.max_points:g}"
+        marks.add_row(escape(m.title), points, escape(m.explanation))
+    stdout.print(marks)
+    stdout.print(f"Report: {e.report_path}")
+
+
+@app.command()
+def check(
+    submission: Annotated[Path, typer.Argument(help="Submission folder or .zip.")],
+    task: TaskOption,
+    backend: BackendOption = "local",
+    out: OutOption = None,
+    data_dir: DataDirOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Self-check a submission on the validation split, exactly as the marker will run it.
+
+    Exit status: 0 graded, 1 the submission failed, 2 a usage or task error.
+    """
+    with (
+        _errors_exit(),
+        console.status("running the submission in the sandbox...", spinner="dots"),
+    ):
+        evaluation = journeys.check(
+            task,
+            submission,
+            backend=backend,
+            out=out or Path("medgrade-check"),
+            data_dir=data_dir,
+        )
+    if as_json:
+        print(json.dumps(evaluation.to_dict(), indent=2))
+    else:
+        _print_evaluation(evaluation)
+    raise typer.Exit(1 if evaluation.failure else 0)
+
+
+@app.command()
+def grade(
+    submissions: Annotated[
+        Path, typer.Argument(help="Folder with one subfolder or .zip per student.")
+    ],
+    task: TaskOption,
+    backend: BackendOption = "local",
+    out: OutOption = None,
+    data_dir: DataDirOption = None,
+    workers: WorkersOption = DEFAULT_WORKERS,
+    manual_marks: Annotated[
+        Path | None, typer.Option(help="Manual marks CSV (default: OUT/manual_marks.csv).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Grade a class on the hidden test split: reports, SQLite store and gradebook."""
+    out = out or Path("medgrade-out")
+    with _errors_exit():
+        from grader.submission import discover_submissions
+
+        found = discover_submissions(submissions)
+        with _batch_progress(len(found), enabled=True) as advance:
+            result = journeys.grade(
+                found,
+                task,
+                backend=backend,
+                out=out,
+                data_dir=data_dir,
+                workers=workers,
+                manual_marks=manual_marks,
+                on_result=advance,
+            )
+    if as_json:
+        print(json.dumps([e.to_dict() for e in result.evaluations], indent=2))
+        return
+    stdout.print(_summary_table(result.evaluations, f"{len(result.evaluations)} submissions"))
+    _print_outputs(result)
+
+
+def _print_outputs(result: journeys.BatchResult) -> None:
+    stdout.print(f"Reports:      {result.out / 'reports'}/<student>.html")
+    stdout.print(f"Gradebook:    {result.gradebook_path}")
+    stdout.print(f"Store:        {result.store_path}")
+    if result.manual_marks_path is not None:
+        stdout.print(
+            f"Manual marks: {result.manual_marks_path} (fill in, then run the same command again)"
+        )
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path(
+        "medgrade-demo"
+    ),
+    workers: WorkersOption = 2,
+) -> None:
+    """Grade the bundled example submissions on breast-cancer-wdbc, as a marker would."""
+    with _errors_exit():
+        examples = journeys.demo_submissions()
+        stdout.print(
+            f"medgrade {grader.__version__} demo: grading {len(examples)} example submissions on "
+            f"[bold]{journeys.DEMO_TASK}[/] (hidden test split, local sandbox)"
+        )
+        with _batch_progress(len(examples), enabled=True) as advance:
+            result = journeys.grade(
+                examples, journeys.DEMO_TASK, out=out, workers=workers, on_result=advance
+            )
+    stdout.print(_summary_table(result.evaluations, "Demo results"))
+    _print_outputs(result)
+    stdout.print(
+        f"Open {result.out / 'reports' / 'reference.html'} in a browser to see a full report."
+    )
+
+
+@task_app.command("list")
+def task_list() -> None:
+    """List the installed tasks (bundled ones and those in $MEDGRADE_TASKS)."""
+    from grader.tasks import load_task, task_ids
+
+    table = Table(title="medgrade tasks")
+    for column in ("id", "version", "title", "dataset", "licence"):
+        table.add_column(column)
+    for task_id in task_ids():
+        try:
+            task = load_task(task_id)
+        except MedgradeError as error:
+            table.add_row(
+                task_id, "-", f"[red]invalid: {escape(str(error).splitlines()[0])}[/]", "-", "-"
+            )
+            continue
+        spec = task.spec
+        table.add_row(
+            spec.id,
+            spec.version,
+            escape(spec.title),
+            spec.dataset.loader,
+            escape(spec.dataset.licence),
+        )
+    stdout.print(table)
+
+
+@task_app.command("show")
+def task_show(task: Annotated[str, typer.Argument(help="Task id, folder or task.yaml.")]) -> None:
+    """Describe a task: what to build, the data, the submission contract, metrics and marks."""
+    from grader.metrics import METRICS
+    from grader.rubric import AutomaticCriterion
+    from grader.tasks import load_task
+
+    with _errors_exit():
+        loaded = load_task(task)
+    spec = loaded.spec
+    stdout.rule(f"[bold]{spec.id}[/] v{spec.version}: {escape(spec.title)}")
+    stdout.print(escape(spec.description.strip()))
+    stdout.print(
+        f"\n[bold]Dataset[/] ({spec.dataset.loader}) - licence {escape(spec.dataset.licence)}"
+    )
+    stdout.print(escape(spec.dataset.citation))
+    split = spec.split
+    fractions = (
+        f" {split.fractions.train:g}/{split.fractions.validation:g}/{split.fractions.test:g}"
+        if split.fractions
+        else ""
+    )
+    stdout.print(
+        f"\n[bold]Split[/]: {split.strategy}{fractions} (seed {split.seed}); test labels are hidden."
+    )
+    stdout.print(f"\n[bold]Inputs[/] ({spec.inputs.kind}): {escape(spec.inputs.description)}")
+    stdout.print(
+        f"[bold]Output[/] ({spec.output.kind}): a float numpy array of shape (n_cases,), the "
+        f"probability of the positive class for each case, in input order; threshold {spec.output.threshold:g}."
+    )
+    stdout.print(f"\n[bold]Submission contract[/]\n{escape(SUBMISSION_CONTRACT)}")
+    limits = spec.limits
+    stdout.print(
+        f"\n[bold]Limits[/]: {limits.wall_time_s:g} s wall time, {limits.memory_mb} MiB, "
+        f"{limits.cpus:g} CPU(s), GPU {'wanted' if limits.gpu else 'not used'}"
+    )
+    stdout.print("\n[bold]Metrics[/]: " + ", ".join(METRICS[m.name].title for m in spec.metrics))
+    table = Table(
+        title=f"Rubric: {escape(loaded.rubric.title)} ({loaded.rubric.max_points:g} points)"
+    )
+    for column in ("criterion", "points", "how"):
+        table.add_column(column)
+    for criterion in loaded.rubric.criteria:
+        if isinstance(criterion, AutomaticCriterion):
+            scale = criterion.scale
+            how = (
+                f"{criterion.metric}: linear from {scale.floor:g} to {scale.target:g}"
+                if scale.type == "linear"
+                else f"{criterion.metric}: bands "
+                + ", ".join(f"{b.at:g}->{b.points:g}" for b in scale.bands)
+            )
+        else:
+            how = f"marked by hand: {criterion.guidance}"
+        table.add_row(escape(criterion.title), f"{criterion.points:g}", escape(how))
+    for penalty in loaded.rubric.penalties:
+        table.add_row(
+            escape(penalty.title),
+            f"-{penalty.points:g}",
+            f"run time over {penalty.run_time_over_s:g} s",
+        )
+    stdout.print(table)
+    stdout.print(f"\nSelf-check: medgrade check YOUR_FOLDER --task {spec.id}")
+    stdout.print(f"Reference: {loaded.reference_dir()} (retrain: {spec.reference.train_command})")
+
+
+@task_app.command("validate")
+def task_validate(
+    task: Annotated[str, typer.Argument(help="Task id, folder or task.yaml.")],
+    backend: BackendOption = "local",
+    data_dir: DataDirOption = None,
+) -> None:
+    """Prove a task is fair: the reference reaches full marks, a null model gets the floor."""
+    from grader.tasks import load_task
+    from grader.tasks._validate import validate_task
+
+    with _errors_exit():
+        loaded = load_task(task)
+        from sandbox import get_backend
+
+        with console.status("running the reference and a null model through the sandbox..."):
+            report = validate_task(
+                loaded, backend=get_backend(backend), data_dir=journeys.resolve_data_dir(data_dir)
+            )
+    for name, ok, detail in report.checks:
+        mark = "[green]pass[/]" if ok else "[red]FAIL[/]"
+        stdout.print(f"{mark}  {name}: {escape(detail)}")
+    if not report.passed:
+        stdout.print(f"[bold red]task {loaded.id} is not valid[/]")
+        raise typer.Exit(1)
+    stdout.print(f"[bold green]task {loaded.id} is valid[/]")
+
+
+@task_app.command("schema")
+def task_schema(
+    rubric: Annotated[bool, typer.Option("--rubric", help="The rubric schema instead.")] = False,
+) -> None:
+    """Print the JSON Schema of task.yaml (or of a rubric file)."""
+    from grader.rubric import Rubric
+    from grader.tasks import TaskSpec
+
+    model = Rubric if rubric else TaskSpec
+    print(json.dumps(model.model_json_schema(), indent=2))
+
+
+@task_app.command("split")
+def task_split(
+    task: Annotated[str, typer.Argument(help="Task id, folder or task.yaml.")],
+    write: Annotated[
+        bool, typer.Option("--write", help="Record the split in the task's manifest.")
+    ] = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Compute a task's split from its spec; with --write, record it as the manifest."""
+    from grader.data import load_dataset, make_split
+    from grader.tasks import load_task
+
+    with _errors_exit():
+        loaded = load_task(task)
+        spec = loaded.spec
+        dataset = load_dataset(
+            spec.dataset.loader, spec.dataset.params, journeys.resolve_data_dir(data_dir)
+        )
+        manifest = make_split(dataset, spec.split)
+    for name, ids in manifest.case_ids.items():
+        stdout.print(f"{name:>10}: {len(ids):5d} cases  sha256 {manifest.sha256(name)}")
+    if write:
+        manifest.write(loaded.manifest_path)
+        stdout.print(f"wrote {loaded.manifest_path}")
+
+
+def main() -> None:  # pragma: no cover - console-script entry for `python -m grader`
+    sys.exit(app())

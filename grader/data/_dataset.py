@@ -1,0 +1,124 @@
+"""Dataset loaders: each turns a dataset's official layout into a :class:`Dataset`.
+
+A loader is registered under the name a task spec uses (``dataset.loader``).  It receives
+the spec's ``dataset.params`` as keyword arguments and the data directory the user chose
+(``--data-dir`` or ``MEDGRADE_DATA``), which loaders of bundled datasets ignore.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from grader.errors import DataError
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """Every case of a dataset, labels included; it never leaves the host.
+
+    ``features`` holds what the sandbox may see, ``labels`` what it must never see.
+    ``attributes`` holds per-case subgroup attributes (sex, age band, ...) used only for
+    scoring, and ``groups`` an optional grouping key (e.g. patient id) for splitting.
+    """
+
+    name: str
+    case_ids: np.ndarray
+    features: np.ndarray
+    feature_names: tuple[str, ...]
+    labels: np.ndarray
+    positive_label: str
+    groups: np.ndarray | None = None
+    attributes: Mapping[str, np.ndarray] = field(default_factory=dict)
+    official_split: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.case_ids)
+        if len(set(self.case_ids.tolist())) != n:
+            raise DataError(f"dataset {self.name!r} has duplicate case ids")
+        for what, array in (("features", self.features), ("labels", self.labels)):
+            if len(array) != n:
+                raise DataError(f"dataset {self.name!r}: {what} has {len(array)} rows, {n} cases")
+
+    @property
+    def sha256(self) -> str:
+        """Checksum of the case ids, features and labels actually used (recorded per grade)."""
+        digest = hashlib.sha256()
+        for array in (self.case_ids.astype(str), self.features, self.labels):
+            digest.update(np.ascontiguousarray(array).tobytes())
+        return digest.hexdigest()
+
+    def rows(self, case_ids: list[str]) -> np.ndarray:
+        """Positions of ``case_ids`` in this dataset, in the given order."""
+        position = {case_id: i for i, case_id in enumerate(self.case_ids.tolist())}
+        missing = [c for c in case_ids if c not in position]
+        if missing:
+            raise DataError(
+                f"dataset {self.name!r} lacks {len(missing)} case(s) the split records, "
+                f"e.g. {missing[:3]}; the data on this machine differs from the task's"
+            )
+        return np.array([position[c] for c in case_ids], dtype=np.int64)
+
+
+LoaderFunction = Callable[..., Dataset]
+_LOADERS: dict[str, LoaderFunction] = {}
+
+
+def register_loader(name: str) -> Callable[[LoaderFunction], LoaderFunction]:
+    """Register a dataset loader under ``name`` (the value of ``dataset.loader``)."""
+
+    def decorate(function: LoaderFunction) -> LoaderFunction:
+        if name in _LOADERS:
+            raise ValueError(f"a dataset loader named {name!r} is already registered")
+        _LOADERS[name] = function
+        return function
+
+    return decorate
+
+
+def loader_names() -> list[str]:
+    """Names of every registered dataset loader."""
+    return sorted(_LOADERS)
+
+
+def loader_parameters(name: str) -> list[str]:
+    """Names of the keyword parameters the loader ``name`` accepts from ``dataset.params``."""
+    signature = inspect.signature(_LOADERS[name])
+    return [p for p in signature.parameters if p != "data_dir"]
+
+
+def load_dataset(name: str, params: Mapping[str, object], data_dir: Path | None) -> Dataset:
+    """Load dataset ``name`` with the task's ``params`` from ``data_dir``."""
+    try:
+        loader = _LOADERS[name]
+    except KeyError:
+        raise DataError(f"no dataset loader named {name!r}; known: {loader_names()}") from None
+    return loader(data_dir=data_dir, **params)
+
+
+@register_loader("sklearn_breast_cancer")
+def load_sklearn_breast_cancer(*, data_dir: Path | None) -> Dataset:
+    """Wisconsin Diagnostic Breast Cancer (WDBC), as bundled with scikit-learn.
+
+    569 fine-needle-aspirate cases, 30 nuclear features; label 1 = malignant (212 cases).
+    scikit-learn codes malignant as 0, so the target is flipped to make malignancy the
+    positive class, as clinical papers report it.
+    """
+    del data_dir  # bundled with scikit-learn: nothing to download
+    from sklearn.datasets import load_breast_cancer
+
+    bunch = load_breast_cancer()
+    n = len(bunch.target)
+    return Dataset(
+        name="wdbc",
+        case_ids=np.array([f"wdbc-{i:04d}" for i in range(n)]),
+        features=np.asarray(bunch.data, dtype=np.float64),
+        feature_names=tuple(str(name) for name in bunch.feature_names),
+        labels=(bunch.target == 0).astype(np.int64),
+        positive_label="malignant",
+    )

@@ -1,0 +1,159 @@
+"""Deterministic train/validation/test splits, recorded as a manifest of case ids.
+
+The manifest in the task folder is the source of truth for grading: the grader reads the
+held-out case ids from it, so a library upgrade that changes shuffling can never move a
+case between splits silently.  ``medgrade task validate`` recomputes the split from the
+spec and fails if it no longer matches the manifest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from grader.errors import DataError
+
+if TYPE_CHECKING:
+    from grader.data._dataset import Dataset
+    from grader.tasks.spec import SplitSpec
+
+SPLIT_NAMES = ("train", "validation", "test")
+
+
+def _ids_sha256(case_ids: list[str]) -> str:
+    return hashlib.sha256("\n".join(case_ids).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class SplitManifest:
+    """The case ids of each split, in dataset order, with a sha256 of each list."""
+
+    case_ids: dict[str, list[str]]
+
+    def sha256(self, split: str) -> str:
+        return _ids_sha256(self.case_ids[split])
+
+    def to_json(self) -> str:
+        document = {
+            "format": 1,
+            "splits": {
+                name: {"n": len(ids), "sha256": self.sha256(name), "case_ids": ids}
+                for name, ids in self.case_ids.items()
+            },
+        }
+        return json.dumps(document, indent=1) + "\n"
+
+    def write(self, path: Path) -> None:
+        path.write_text(self.to_json())
+
+    @classmethod
+    def read(cls, path: Path) -> SplitManifest:
+        try:
+            document = json.loads(path.read_text())
+            splits = document["splits"]
+            case_ids = {name: list(splits[name]["case_ids"]) for name in SPLIT_NAMES}
+        except FileNotFoundError:
+            raise DataError(
+                f"{path}: the split manifest is missing; record it with "
+                "'medgrade task split TASK --write'"
+            ) from None
+        except (ValueError, KeyError, TypeError) as error:
+            raise DataError(f"{path}: not a valid split manifest ({error!r})") from None
+        for name in SPLIT_NAMES:
+            recorded = splits[name].get("sha256")
+            if recorded != _ids_sha256(case_ids[name]):
+                raise DataError(
+                    f"{path}: the {name} case ids do not match their recorded sha256; "
+                    "the manifest was edited by hand"
+                )
+        manifest = cls(case_ids)
+        manifest.check_disjoint(path)
+        return manifest
+
+    def check_disjoint(self, where: Path | str) -> None:
+        seen: dict[str, str] = {}
+        for name in SPLIT_NAMES:
+            for case_id in self.case_ids[name]:
+                if case_id in seen:
+                    raise DataError(
+                        f"{where}: case {case_id!r} is in both {seen[case_id]} and {name}"
+                    )
+                seen[case_id] = name
+
+
+def make_split(dataset: Dataset, spec: SplitSpec) -> SplitManifest:
+    """Compute the split ``spec`` describes on ``dataset``; the same inputs give the same split."""
+    n = len(dataset.case_ids)
+    if spec.strategy == "official":
+        if dataset.official_split is None:
+            raise DataError(f"dataset {dataset.name!r} has no official split")
+        assignment = np.asarray(dataset.official_split).astype(str)
+    else:
+        assignment = _random_assignment(dataset, spec, n)
+    manifest = SplitManifest(
+        {name: dataset.case_ids[assignment == name].astype(str).tolist() for name in SPLIT_NAMES}
+    )
+    if dataset.groups is not None:
+        _check_groups_not_shared(dataset, assignment)
+    for name in SPLIT_NAMES:
+        if not manifest.case_ids[name]:
+            raise DataError(f"the {name} split of dataset {dataset.name!r} is empty")
+    return manifest
+
+
+def _random_assignment(dataset: Dataset, spec: SplitSpec, n: int) -> np.ndarray:
+    from sklearn.model_selection import GroupShuffleSplit, StratifiedGroupKFold, train_test_split
+
+    fractions = spec.fractions
+    indices = np.arange(n)
+    assignment = np.full(n, "train", dtype=object)
+    labels = dataset.labels if spec.stratify else None
+    if spec.strategy == "stratified":
+        rest, test = train_test_split(
+            indices, test_size=fractions.test, stratify=labels, random_state=spec.seed
+        )
+        validation_share = fractions.validation / (fractions.train + fractions.validation)
+        _, validation = train_test_split(
+            rest,
+            test_size=validation_share,
+            stratify=None if labels is None else labels[rest],
+            random_state=spec.seed,
+        )
+    else:  # grouped: no group (e.g. patient) spans two splits
+        if dataset.groups is None:
+            raise DataError(f"dataset {dataset.name!r} has no group key to split by")
+        groups = np.asarray(dataset.groups)
+        if spec.stratify:
+            # StratifiedGroupKFold with k = 1/test_fraction folds gives a test fold of the
+            # right size that keeps label balance as well as whole groups allow.
+            folds = max(2, round(1 / fractions.test))
+            splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=spec.seed)
+            rest, test = next(splitter.split(indices, dataset.labels, groups))
+        else:
+            splitter = GroupShuffleSplit(
+                n_splits=1, test_size=fractions.test, random_state=spec.seed
+            )
+            rest, test = next(splitter.split(indices, groups=groups))
+        validation_share = fractions.validation / (fractions.train + fractions.validation)
+        inner = GroupShuffleSplit(n_splits=1, test_size=validation_share, random_state=spec.seed)
+        _, validation_positions = next(inner.split(rest, groups=groups[rest]))
+        validation = rest[validation_positions]
+    assignment[test] = "test"
+    assignment[validation] = "validation"
+    return assignment.astype(str)
+
+
+def _check_groups_not_shared(dataset: Dataset, assignment: np.ndarray) -> None:
+    assert dataset.groups is not None
+    owner: dict[object, str] = {}
+    for group, split in zip(np.asarray(dataset.groups).tolist(), assignment.tolist(), strict=True):
+        if owner.setdefault(group, split) != split:
+            raise DataError(
+                f"group {group!r} of dataset {dataset.name!r} appears in both "
+                f"{owner[group]} and {split}"
+            )

@@ -1,0 +1,53 @@
+"""The exceptions medgrade raises on the host side.
+
+::
+
+    MedgradeError                 base of everything below
+    ├── SpecError                 a task spec or rubric file is malformed (names file and field)
+    ├── TaskNotFoundError         no task with that id
+    ├── DataError                 a dataset is missing or does not match what the task records
+    ├── SubmissionError           a submission cannot be read at all (not a folder, a bad zip)
+    └── SandboxUnavailableError   the chosen sandbox backend cannot run on this machine
+
+A *student's* mistake inside a run (a crash, a timeout, NaN predictions) is never an
+exception here: it becomes a graded failure (:class:`grader.outcome.Failure`) so a batch
+goes on.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class MedgradeError(Exception):
+    """Base class for every error medgrade raises on purpose."""
+
+
+class SpecError(MedgradeError):
+    """A task spec or rubric is malformed.
+
+    The message names the file, the field path, the value received and what was expected.
+    """
+
+    def __init__(self, file: Path | str, problems: list[str]) -> None:
+        self.file = Path(file)
+        self.problems = problems
+        joined = "\n".join(f"  - {p}" for p in problems)
+        noun = "problem" if len(problems) == 1 else "problems"
+        super().__init__(f"{self.file}: {len(problems)} {noun}:\n{joined}")
+
+
+class TaskNotFoundError(MedgradeError):
+    """No task with the given id is installed or in the given folders."""
+
+
+class DataError(MedgradeError):
+    """A dataset is missing or differs from what the task recorded."""
+
+
+class SubmissionError(MedgradeError):
+    """A submission cannot be opened at all (not a folder, a corrupt or unsafe zip)."""
+
+
+class SandboxUnavailableError(MedgradeError):
+    """The chosen sandbox backend cannot run on this machine."""

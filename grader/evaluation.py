@@ -1,0 +1,329 @@
+"""One submission through the whole path: stage, sandbox, collect, score, mark.
+
+This is the core every journey shares (student self-check, marker batch, task
+validation): the split is prepared once on the host, where its labels stay, and only its
+inputs are written where a sandbox can read them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import inspect
+import json
+import os
+import secrets
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import grader
+from grader.data import load_dataset
+from grader.errors import SubmissionError
+from grader.metrics import (
+    METRICS,
+    MetricResult,
+    compute_metric,
+    reliability_curve,
+    roc_curve_points,
+)
+from grader.outcome import Failure, RunInfo, interpret_run
+from grader.rubric import Marks, score
+from grader.submission import content_sha256, stage_submission
+from grader.tasks import Task
+from sandbox import SandboxBackend, SandboxJob, SandboxLimits
+
+#: In a report on a split whose labels are hidden, every plotted point aggregates at least
+#: this many cases, so no single case's label can be read off a curve.
+HIDDEN_MIN_CASES_PER_POINT = 10
+
+
+@dataclass(frozen=True)
+class PreparedSplit:
+    """A split ready to grade: labels on the host, inputs in a folder for the sandbox."""
+
+    task: Task
+    name: str
+    case_ids: tuple[str, ...]
+    labels: np.ndarray
+    input_dir: Path
+    labels_hidden: bool
+    data_sha256: str
+    split_sha256: str
+
+    @property
+    def n_cases(self) -> int:
+        return len(self.case_ids)
+
+
+def prepare_split(task: Task, split: str, *, data_dir: Path | None, workdir: Path) -> PreparedSplit:
+    """Load ``split`` of ``task`` and write its inputs, never its labels, under ``workdir``."""
+    manifest = task.split_manifest()
+    spec = task.spec
+    dataset = load_dataset(spec.dataset.loader, spec.dataset.params, data_dir)
+    case_ids = manifest.case_ids[split]
+    rows = dataset.rows(case_ids)
+    input_dir = workdir / f"inputs-{task.id}-{split}"
+    input_dir.mkdir(parents=True, exist_ok=False)
+    np.save(
+        input_dir / "inputs.npy", np.ascontiguousarray(dataset.features[rows]), allow_pickle=False
+    )
+    sandbox_manifest = {
+        "task": spec.id,
+        "task_version": spec.version,
+        "split": split,
+        "n_cases": len(case_ids),
+        "case_ids": case_ids,
+        "input": {
+            "kind": spec.inputs.kind,
+            "file": "inputs.npy",
+            "feature_names": list(dataset.feature_names),
+        },
+        "output": {"kind": spec.output.kind},
+        "batch_size": spec.output.batch_size,
+    }
+    (input_dir / "manifest.json").write_text(json.dumps(sandbox_manifest, indent=1))
+    for path in (input_dir / "inputs.npy", input_dir / "manifest.json"):
+        path.chmod(0o444)
+    return PreparedSplit(
+        task=task,
+        name=split,
+        case_ids=tuple(case_ids),
+        labels=dataset.labels[rows],
+        input_dir=input_dir,
+        labels_hidden=split == "test",
+        data_sha256=dataset.sha256,
+        split_sha256=manifest.sha256(split),
+    )
+
+
+@dataclass(frozen=True)
+class Curves:
+    """Plot data for the report, already aggregated for hidden-label splits."""
+
+    roc_fpr: list[float]
+    roc_tpr: list[float]
+    reliability: dict[str, list[float]]
+    hidden_bins: int
+    min_cases_per_point: int
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Everything known about one submission's run on one split."""
+
+    student_id: str
+    submission_path: str
+    submission_sha256: str | None
+    task_id: str
+    task_version: str
+    split: str
+    labels_hidden: bool
+    status: str  # "graded" or "failed"
+    failure: Failure | None
+    metrics: dict[str, MetricResult]
+    marks: Marks
+    run: RunInfo | None
+    data_sha256: str
+    split_sha256: str
+    curves: Curves | None = None
+    medgrade_version: str = grader.__version__
+    created_at: str = field(
+        default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    )
+    report_path: str | None = None
+
+    def with_marks(self, marks: Marks) -> Evaluation:
+        return replace(self, marks=marks)
+
+    def with_report(self, path: Path) -> Evaluation:
+        return replace(self, report_path=str(path))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``--json`` document for one submission (schema in the README)."""
+        return {
+            "student": self.student_id,
+            "submission": {"path": self.submission_path, "sha256": self.submission_sha256},
+            "task": {"id": self.task_id, "version": self.task_version},
+            "split": self.split,
+            "labels_hidden": self.labels_hidden,
+            "status": self.status,
+            "failure": None if self.failure is None else self.failure.to_dict(),
+            "metrics": {name: result.to_dict() for name, result in self.metrics.items()},
+            "marks": self.marks.to_dict(),
+            "run": None
+            if self.run is None
+            else {
+                k: v
+                for k, v in self.run.to_dict().items()
+                if k not in {"stdout_tail", "stderr_tail"}
+            },
+            "data_sha256": self.data_sha256,
+            "split_sha256": self.split_sha256,
+            "medgrade_version": self.medgrade_version,
+            "created_at": self.created_at,
+            "report": self.report_path,
+        }
+
+
+def evaluate(
+    submission_path: Path,
+    *,
+    student_id: str,
+    prepared: PreparedSplit,
+    backend: SandboxBackend,
+    manual_points: Mapping[str, float] | None = None,
+) -> Evaluation:
+    """Run one submission on a prepared split and score it; never raises for the student's faults."""
+    task = prepared.task
+    with tempfile.TemporaryDirectory(prefix="medgrade-run-") as scratch:
+        scratch_dir = Path(scratch)
+        try:
+            submission_dir = stage_submission(submission_path, scratch_dir / "submission")
+            sha256 = content_sha256(submission_dir)
+        except SubmissionError as error:
+            return _finish(
+                prepared,
+                student_id,
+                submission_path,
+                None,
+                Failure("invalid_submission", str(error)),
+                None,
+                None,
+                manual_points,
+            )
+        output_dir = scratch_dir / "output"
+        output_dir.mkdir()
+        _make_read_only(submission_dir)
+        limits = task.spec.limits
+        nonce = secrets.token_hex(16)
+        job = SandboxJob(
+            submission_dir=submission_dir,
+            input_dir=prepared.input_dir,
+            output_dir=output_dir,
+            limits=SandboxLimits(
+                wall_time_s=limits.wall_time_s,
+                memory_mb=limits.memory_mb,
+                cpus=limits.cpus,
+                gpu=limits.gpu,
+            ),
+            nonce=nonce,
+        )
+        result = backend.run(job)
+        predictions, failure, record = interpret_run(
+            result,
+            output_dir,
+            nonce=nonce,
+            contract=task.spec.output,
+            n_cases=prepared.n_cases,
+            wall_time_limit_s=limits.wall_time_s,
+            memory_limit_mb=limits.memory_mb,
+        )
+        run = RunInfo.from_result(result, record)
+        # The staged copy was made read-only; give write access back so it can be removed.
+        _make_writable(scratch_dir)
+    return _finish(
+        prepared, student_id, submission_path, sha256, failure, predictions, run, manual_points
+    )
+
+
+def _finish(
+    prepared: PreparedSplit,
+    student_id: str,
+    submission_path: Path,
+    sha256: str | None,
+    failure: Failure | None,
+    predictions: np.ndarray | None,
+    run: RunInfo | None,
+    manual_points: Mapping[str, float] | None,
+) -> Evaluation:
+    task = prepared.task
+    metrics: dict[str, MetricResult] = {}
+    curves = None
+    if predictions is not None:
+        metrics = score_predictions(task, prepared.labels, predictions)
+        curves = _curves(prepared, predictions)
+    marks = score(
+        task.rubric,
+        metrics=metrics if failure is None else None,
+        failure_reason=None if failure is None else f"the submission failed ({failure.kind})",
+        run_time_s=None if run is None else run.wall_time_s,
+        manual_points=manual_points,
+    )
+    return Evaluation(
+        student_id=student_id,
+        submission_path=str(submission_path),
+        submission_sha256=sha256,
+        task_id=task.id,
+        task_version=task.spec.version,
+        split=prepared.name,
+        labels_hidden=prepared.labels_hidden,
+        status="failed" if failure is not None else "graded",
+        failure=failure,
+        metrics=metrics,
+        marks=marks,
+        run=run,
+        data_sha256=prepared.data_sha256,
+        split_sha256=prepared.split_sha256,
+        curves=curves,
+    )
+
+
+def score_predictions(
+    task: Task, labels: np.ndarray, predictions: np.ndarray
+) -> dict[str, MetricResult]:
+    """Every metric the task lists, computed on the host with the task's options."""
+    results = {}
+    for metric in task.spec.metrics:
+        options = dict(metric.options)
+        accepts = inspect.signature(METRICS[metric.name].function).parameters
+        if "threshold" in accepts:
+            options.setdefault("threshold", task.spec.output.threshold)
+        results[metric.name] = compute_metric(metric.name, labels, predictions, **options)
+    return results
+
+
+def _curves(prepared: PreparedSplit, predictions: np.ndarray) -> Curves | None:
+    labels = prepared.labels
+    if len(np.unique(labels)) < 2:
+        return None
+    floor = HIDDEN_MIN_CASES_PER_POINT if prepared.labels_hidden else 1
+    fpr, tpr, _ = roc_curve_points(labels, predictions, min_cases_per_point=floor)
+    reliability = reliability_curve(labels, predictions, min_cases_per_bin=floor)
+    return Curves(
+        roc_fpr=fpr.tolist(),
+        roc_tpr=tpr.tolist(),
+        reliability={
+            "mean_predicted": reliability.mean_predicted.tolist(),
+            "fraction_positive": reliability.fraction_positive.tolist(),
+            "count": reliability.count.tolist(),
+        },
+        hidden_bins=reliability.n_hidden_bins,
+        min_cases_per_point=floor,
+    )
+
+
+def _make_read_only(folder: Path) -> None:
+    for root, directories, files in os.walk(folder):
+        for name in files:
+            os.chmod(os.path.join(root, name), 0o444)
+        for name in directories:
+            os.chmod(os.path.join(root, name), 0o555)
+    os.chmod(folder, 0o555)
+
+
+def _make_writable(folder: Path) -> None:
+    for root, directories, _ in os.walk(folder):
+        os.chmod(root, 0o755)
+        for name in directories:
+            os.chmod(os.path.join(root, name), 0o755)
+
+
+def remove_tree(path: Path) -> None:
+    if path.exists():
+        _make_writable(path)
+        shutil.rmtree(path)

@@ -1,0 +1,120 @@
+"""The gradebook CSV (derived from the store) and the marker's manual-marks CSV."""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Iterable
+from pathlib import Path
+
+from grader.errors import SpecError
+from grader.rubric import Rubric
+from grader.store import ResultStore
+
+MANUAL_FILE = "manual_marks.csv"
+
+
+def write_gradebook(
+    store: ResultStore, rubric: Rubric, *, task_id: str, split: str, path: Path
+) -> Path:
+    """One row per student: status, one column per criterion and penalty, total, max, pending."""
+    criterion_ids = [c.id for c in rubric.criteria]
+    penalty_ids = [p.id for p in rubric.penalties]
+    columns = [
+        "student_id",
+        "status",
+        "failure_kind",
+        *criterion_ids,
+        *penalty_ids,
+        "total",
+        "max",
+        "pending",
+    ]
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        for run in store.latest_runs(task_id, split):
+            marks = {m["criterion_id"]: m for m in store.marks_of(run["id"])}
+            row: dict[str, object] = {
+                "student_id": run["student_id"],
+                "status": run["status"],
+                "failure_kind": run["failure_kind"] or "",
+                "total": _number(run["total"]),
+                "max": _number(run["max_points"]),
+                "pending": " ".join(
+                    c for c in criterion_ids if c in marks and marks[c]["status"] == "pending"
+                ),
+            }
+            for criterion in criterion_ids:
+                mark = marks.get(criterion)
+                row[criterion] = (
+                    "" if mark is None or mark["points"] is None else _number(mark["points"])
+                )
+            for penalty in penalty_ids:
+                mark = marks.get(penalty)
+                row[penalty] = _number(mark["points"]) if mark is not None else 0
+            writer.writerow(row)
+    return path
+
+
+def _number(value: float) -> str:
+    return f"{value:g}"
+
+
+def read_manual_marks(path: Path, rubric: Rubric) -> dict[str, dict[str, float]]:
+    """Points per student and manual criterion; blank cells stay pending.
+
+    Errors name the file, the row and the column, so the marker can fix the sheet.
+    """
+    manual = {c.id: c.points for c in rubric.manual_criteria}
+    if not path.exists():
+        return {}
+    marks: dict[str, dict[str, float]] = {}
+    problems: list[str] = []
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        if reader.fieldnames is None or "student_id" not in reader.fieldnames:
+            raise SpecError(path, ["header: the first column must be 'student_id'"])
+        unknown = [f for f in reader.fieldnames if f not in {"student_id", "comment", *manual}]
+        if unknown:
+            problems.append(
+                f"header: unknown column(s) {unknown}; manual criteria are {sorted(manual)}"
+            )
+        for line, row in enumerate(reader, start=2):
+            student = (row.get("student_id") or "").strip()
+            for criterion, maximum in manual.items():
+                cell = (row.get(criterion) or "").strip()
+                if not cell:
+                    continue
+                try:
+                    points = float(cell)
+                except ValueError:
+                    problems.append(f"row {line}, column {criterion}: {cell!r} is not a number")
+                    continue
+                if not (0 <= points <= maximum) or math.isnan(points):
+                    problems.append(
+                        f"row {line}, column {criterion}: {cell} is outside 0..{maximum:g}"
+                    )
+                    continue
+                marks.setdefault(student, {})[criterion] = points
+    if problems:
+        raise SpecError(path, problems)
+    return marks
+
+
+def ensure_manual_marks_sheet(path: Path, rubric: Rubric, student_ids: Iterable[str]) -> None:
+    """Create the sheet, or add rows for new students, keeping every mark already entered."""
+    manual = [c.id for c in rubric.manual_criteria]
+    if not manual:
+        return
+    rows: list[dict[str, str]] = []
+    if path.exists():
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            rows = list(csv.DictReader(handle))
+    present = {row.get("student_id", "") for row in rows}
+    rows += [{"student_id": s} for s in student_ids if s not in present]
+    columns = ["student_id", *manual, "comment"]
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore", restval="")
+        writer.writeheader()
+        writer.writerows(rows)

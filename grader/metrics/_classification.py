@@ -1,0 +1,476 @@
+"""Binary classification metrics: ROC AUC with a DeLong interval, threshold metrics, ROC points.
+
+Labels are validated by :mod:`grader.metrics._validation`; "positive" means ``y_true == 1``
+and a case is *predicted* positive when ``y_score >= threshold``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from grader.metrics._result import MetricResult
+from grader.metrics._validation import (
+    check_alpha,
+    check_binary_inputs,
+    check_positive_int,
+    check_threshold,
+    normal_quantile,
+    percent,
+)
+
+
+def _midranks_of_sorted(values: NDArray[np.float64]) -> NDArray[np.float64]:
+    """1-based midranks of an ascending array: tied values share the mean of their ranks."""
+    n = values.shape[0]
+    starts_group = np.empty(n, dtype=bool)
+    starts_group[:1] = True
+    np.not_equal(values[1:], values[:-1], out=starts_group[1:])
+    starts = np.flatnonzero(starts_group)
+    ends = np.append(starts[1:], n)
+    # Ranks start+1 .. end have mean (start + 1 + end) / 2.
+    group_midrank = (starts + ends + 1) / 2.0
+    return group_midrank[np.cumsum(starts_group) - 1]
+
+
+def _fast_delong(labels: NDArray[np.bool_], scores: NDArray[np.float64]) -> tuple[float, float]:
+    """AUC and its DeLong variance by the midrank algorithm of Sun & Xu (2014).
+
+    Needs at least one positive and one negative case; the variance is NaN unless there
+    are at least two of each (the structural components' sample variances need two).
+
+    With ``m`` positives, ``n`` negatives, ``T_Z`` the midranks in the pooled sample and
+    ``T_X``, ``T_Y`` the midranks within positives and within negatives:
+
+    - ``AUC = (sum_i T_Z(x_i) - m (m + 1) / 2) / (m n)``
+    - ``V10_i = (T_Z(x_i) - T_X(x_i)) / n``      (share of negatives below positive i)
+    - ``V01_j = 1 - (T_Z(y_j) - T_Y(y_j)) / m``  (share of positives above negative j)
+    - ``Var(AUC) = S10 / m + S01 / n`` with ``S10``, ``S01`` the sample variances (ddof=1).
+    """
+    # One sort of the pooled scores serves all three rankings: each class's scores appear
+    # in that order already sorted, and the variance does not depend on case order.
+    order = np.argsort(scores, kind="stable")
+    sorted_scores = scores[order]
+    sorted_labels = labels[order]
+    pooled_ranks = _midranks_of_sorted(sorted_scores)
+
+    pos_pooled = pooled_ranks[sorted_labels]
+    neg_pooled = pooled_ranks[~sorted_labels]
+    m = pos_pooled.shape[0]
+    n = neg_pooled.shape[0]
+    pos_within = _midranks_of_sorted(sorted_scores[sorted_labels])
+    neg_within = _midranks_of_sorted(sorted_scores[~sorted_labels])
+
+    # The rank sum is exact in float64 (half-integers), so one division gives the AUC to
+    # full precision rather than an average of m rounded components.
+    auc = (float(pos_pooled.sum()) - m * (m + 1) / 2.0) / (m * n)
+    if m < 2 or n < 2:
+        return auc, math.nan
+    v10 = (pos_pooled - pos_within) / n
+    v01 = 1.0 - (neg_pooled - neg_within) / m
+    variance = float(v10.var(ddof=1)) / m + float(v01.var(ddof=1)) / n
+    return auc, variance
+
+
+def _class_counts_reason(metric: str, n_pos: int, n_neg: int) -> str:
+    only = "negative" if n_pos == 0 else "positive"
+    return (
+        f"y_true has only {only} cases ({n_pos} positive, {n_neg} negative): {metric} needs "
+        f"at least one positive and one negative case"
+    )
+
+
+def roc_auc(y_true: ArrayLike, y_score: ArrayLike, *, alpha: float = 0.05) -> MetricResult:
+    r"""Area under the ROC curve with a DeLong confidence interval.
+
+    The AUC is the probability that a randomly drawn positive case scores higher than a
+    randomly drawn negative case, a tie counting one half (Mann-Whitney form):
+
+    .. math::
+
+        \mathrm{AUC} = \frac{1}{mn} \sum_{i=1}^{m} \sum_{j=1}^{n} \psi(x_i, y_j), \qquad
+        \psi(x, y) = \begin{cases} 1 & x > y \\ 1/2 & x = y \\ 0 & x < y \end{cases}
+
+    for positive scores :math:`x_1..x_m` and negative scores :math:`y_1..y_n`. It is
+    computed from midranks in :math:`O(N \log N)` (Sun & Xu 2014) and equals
+    ``sklearn.metrics.roc_auc_score``. The interval is
+    :math:`\mathrm{AUC} \pm z_{1-\alpha/2} \sqrt{\widehat{\mathrm{Var}}_\mathrm{DeLong}}`,
+    a normal approximation on the AUC scale (no logit transform) clipped to [0, 1].
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n,)
+        Binary labels, 1 for positive cases.
+    y_score : array-like of shape (n,)
+        Finite real scores, higher meaning "more likely positive"; need not be probabilities.
+    alpha : float, default=0.05
+        The interval is a ``1 - alpha`` interval.
+
+    Returns
+    -------
+    MetricResult
+        ``value`` is NaN when ``y_true`` holds a single class. The interval is None when there
+        are fewer than two positive or two negative cases (DeLong's variance is undefined).
+        With perfect separation the DeLong variance is 0 and the interval collapses to the
+        point; that is a property of the estimator, not a certainty.
+
+    References
+    ----------
+    .. [1] DeLong ER, DeLong DM, Clarke-Pearson DL. "Comparing the areas under two or more
+       correlated receiver operating characteristic curves: a nonparametric approach."
+       Biometrics 44(3):837-845, 1988.
+    .. [2] Sun X, Xu W. "Fast implementation of DeLong's algorithm for comparing the areas
+       under correlated receiver operating characteristic curves." IEEE Signal Processing
+       Letters 21(11):1389-1393, 2014.
+    .. [3] Hanley JA, McNeil BJ. "The meaning and use of the area under a receiver operating
+       characteristic (ROC) curve." Radiology 143(1):29-36, 1982.
+
+    Examples
+    --------
+    >>> r = roc_auc([1, 1, 1, 0, 0, 0], [0.9, 0.8, 0.4, 0.7, 0.4, 0.2])
+    >>> round(r.value, 4), round(r.ci_low, 4), r.ci_high
+    (0.8333, 0.4561, 1.0)
+    """
+    labels, scores = check_binary_inputs(y_true, y_score)
+    alpha = check_alpha(alpha)
+    level = percent(alpha)
+    method = (
+        f"DeLong (Sun & Xu 2014), {level} CI, logit-free normal approximation clipped to [0, 1]"
+    )
+    n_pos = int(np.count_nonzero(labels))
+    n_neg = labels.shape[0] - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return MetricResult(
+            name="roc_auc",
+            value=math.nan,
+            ci_low=None,
+            ci_high=None,
+            higher_is_better=True,
+            method=method,
+            n=labels.shape[0],
+            alpha=alpha,
+            reason=_class_counts_reason("ROC AUC", n_pos, n_neg),
+        )
+    auc, variance = _fast_delong(labels, scores)
+    ci_low: float | None = None
+    ci_high: float | None = None
+    if math.isnan(variance):
+        method += (
+            f"; no CI: DeLong's variance needs at least 2 positive and 2 negative cases "
+            f"(got {n_pos} and {n_neg})"
+        )
+    else:
+        half_width = normal_quantile(alpha) * math.sqrt(max(variance, 0.0))
+        ci_low = min(max(auc - half_width, 0.0), 1.0)
+        ci_high = min(max(auc + half_width, 0.0), 1.0)
+    return MetricResult(
+        name="roc_auc",
+        value=auc,
+        ci_low=ci_low,
+        ci_high=ci_high,
+        higher_is_better=True,
+        method=method,
+        n=labels.shape[0],
+        alpha=alpha,
+    )
+
+
+def _confusion(
+    labels: NDArray[np.bool_], scores: NDArray[np.float64], threshold: float
+) -> dict[str, int]:
+    predicted = scores >= threshold
+    tp = int(np.count_nonzero(predicted & labels))
+    n_pos = int(np.count_nonzero(labels))
+    n_pred = int(np.count_nonzero(predicted))
+    fp = n_pred - tp
+    fn = n_pos - tp
+    tn = labels.shape[0] - tp - fp - fn
+    return {"tp": tp, "fp": fp, "tn": tn, "fn": fn}
+
+
+def confusion_counts(
+    y_true: ArrayLike, y_score: ArrayLike, *, threshold: float = 0.5
+) -> dict[str, int]:
+    """Confusion-matrix counts at a threshold, a case being predicted positive if score >= it.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n,)
+        Binary labels, 1 for positive cases.
+    y_score : array-like of shape (n,)
+        Finite real scores.
+    threshold : float, default=0.5
+        Decision threshold; ``y_score >= threshold`` is a positive prediction.
+
+    Returns
+    -------
+    dict
+        Keys ``"tp"``, ``"fp"``, ``"tn"``, ``"fn"`` with plain ``int`` counts.
+
+    Examples
+    --------
+    >>> confusion_counts([1, 1, 0, 0], [0.9, 0.5, 0.5, 0.1])
+    {'tp': 2, 'fp': 1, 'tn': 1, 'fn': 0}
+    """
+    labels, scores = check_binary_inputs(y_true, y_score)
+    return _confusion(labels, scores, check_threshold(threshold))
+
+
+def wilson_interval(successes: int, trials: int, alpha: float = 0.05) -> tuple[float, float]:
+    r"""Wilson score interval for a binomial proportion.
+
+    .. math::
+
+        \frac{\hat p + \frac{z^2}{2n}}{1 + \frac{z^2}{n}} \pm
+        \frac{z}{1 + \frac{z^2}{n}} \sqrt{\frac{\hat p (1 - \hat p)}{n} + \frac{z^2}{4n^2}}
+
+    with :math:`\hat p = k/n` and :math:`z = z_{1-\alpha/2}`. Unlike the Wald interval it
+    stays inside [0, 1] and keeps close to nominal coverage for small ``n`` and for
+    proportions near 0 or 1 (Brown, Cai & DasGupta 2001), as sensitivities often are.
+
+    References
+    ----------
+    .. [1] Wilson EB. "Probable inference, the law of succession, and statistical
+       inference." J Am Stat Assoc 22(158):209-212, 1927.
+    .. [2] Brown LD, Cai TT, DasGupta A. "Interval estimation for a binomial proportion."
+       Statistical Science 16(2):101-133, 2001.
+
+    Examples
+    --------
+    >>> [round(b, 4) for b in wilson_interval(8, 10)]
+    [0.4902, 0.9433]
+    """
+    if trials < 1:
+        raise ValueError(f"trials must be >= 1; got {trials!r}")
+    if not 0 <= successes <= trials:
+        raise ValueError(f"successes must be in [0, trials={trials}]; got {successes!r}")
+    z = normal_quantile(alpha)
+    p = successes / trials
+    z2_n = z * z / trials
+    centre = (p + z2_n / 2.0) / (1.0 + z2_n)
+    half_width = z / (1.0 + z2_n) * math.sqrt(p * (1.0 - p) / trials + z2_n / (4.0 * trials))
+    # At k = 0 (k = n) the lower (upper) bound is exactly 0 (1); rounding would otherwise
+    # leave it a hair off, and elsewhere keep it inside [0, 1].
+    low = 0.0 if successes == 0 else max(centre - half_width, 0.0)
+    high = 1.0 if successes == trials else min(centre + half_width, 1.0)
+    return low, high
+
+
+_PROPORTIONS = {
+    # name: (numerator, other denominator term, formula, reason when the denominator is 0)
+    "sensitivity": ("tp", "fn", "TP / (TP + FN)", "no positive cases: sensitivity is undefined"),
+    "specificity": ("tn", "fp", "TN / (TN + FP)", "no negative cases: specificity is undefined"),
+    "ppv": (
+        "tp",
+        "fp",
+        "TP / (TP + FP)",
+        "no predicted positives (no y_score >= {threshold:g}): PPV is undefined",
+    ),
+    "npv": (
+        "tn",
+        "fn",
+        "TN / (TN + FN)",
+        "no predicted negatives (every y_score >= {threshold:g}): NPV is undefined",
+    ),
+}
+
+
+def _proportion(
+    name: str, y_true: ArrayLike, y_score: ArrayLike, threshold: float, alpha: float
+) -> MetricResult:
+    labels, scores = check_binary_inputs(y_true, y_score)
+    threshold = check_threshold(threshold)
+    alpha = check_alpha(alpha)
+    numerator_key, other_key, formula, reason = _PROPORTIONS[name]
+    counts = _confusion(labels, scores, threshold)
+    successes = counts[numerator_key]
+    trials = successes + counts[other_key]
+    method = (
+        f"{formula} with y_score >= {threshold:g} predicted positive; "
+        f"{percent(alpha)} Wilson score interval"
+    )
+    if trials == 0:
+        return MetricResult(
+            name=name,
+            value=math.nan,
+            ci_low=None,
+            ci_high=None,
+            higher_is_better=True,
+            method=method,
+            n=0,
+            alpha=alpha,
+            reason=reason.format(threshold=threshold),
+        )
+    ci_low, ci_high = wilson_interval(successes, trials, alpha)
+    return MetricResult(
+        name=name,
+        value=successes / trials,
+        ci_low=ci_low,
+        ci_high=ci_high,
+        higher_is_better=True,
+        method=method,
+        n=trials,
+        alpha=alpha,
+    )
+
+
+def sensitivity(
+    y_true: ArrayLike, y_score: ArrayLike, *, threshold: float = 0.5, alpha: float = 0.05
+) -> MetricResult:
+    """Sensitivity (recall, true-positive rate) ``TP / (TP + FN)`` with a Wilson interval.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n,)
+        Binary labels, 1 for positive cases.
+    y_score : array-like of shape (n,)
+        Finite real scores; ``y_score >= threshold`` is a positive prediction.
+    threshold : float, default=0.5
+        Decision threshold.
+    alpha : float, default=0.05
+        The interval is a ``1 - alpha`` Wilson score interval (see :func:`wilson_interval`).
+
+    Returns
+    -------
+    MetricResult
+        ``n`` is the number of positive cases; ``value`` is NaN when there are none.
+
+    Examples
+    --------
+    >>> r = sensitivity([1] * 10 + [0] * 5, [0.9] * 8 + [0.1] * 7)
+    >>> r.value, round(r.ci_low, 4), round(r.ci_high, 4), r.n
+    (0.8, 0.4902, 0.9433, 10)
+    """
+    return _proportion("sensitivity", y_true, y_score, threshold, alpha)
+
+
+def specificity(
+    y_true: ArrayLike, y_score: ArrayLike, *, threshold: float = 0.5, alpha: float = 0.05
+) -> MetricResult:
+    """Specificity (true-negative rate) ``TN / (TN + FP)`` with a Wilson interval.
+
+    Parameters are as for :func:`sensitivity`. ``n`` is the number of negative cases;
+    ``value`` is NaN when there are none.
+    """
+    return _proportion("specificity", y_true, y_score, threshold, alpha)
+
+
+def ppv(
+    y_true: ArrayLike, y_score: ArrayLike, *, threshold: float = 0.5, alpha: float = 0.05
+) -> MetricResult:
+    """Positive predictive value (precision) ``TP / (TP + FP)`` with a Wilson interval.
+
+    Parameters are as for :func:`sensitivity`. ``n`` is the number of predicted positives;
+    ``value`` is NaN when no score reaches the threshold. PPV depends on the prevalence of
+    the evaluation set, so it does not transfer to a population with another prevalence.
+    """
+    return _proportion("ppv", y_true, y_score, threshold, alpha)
+
+
+def npv(
+    y_true: ArrayLike, y_score: ArrayLike, *, threshold: float = 0.5, alpha: float = 0.05
+) -> MetricResult:
+    """Negative predictive value ``TN / (TN + FN)`` with a Wilson interval.
+
+    Parameters are as for :func:`sensitivity`. ``n`` is the number of predicted negatives;
+    ``value`` is NaN when every score reaches the threshold. Like PPV it depends on the
+    prevalence of the evaluation set.
+    """
+    return _proportion("npv", y_true, y_score, threshold, alpha)
+
+
+def _thin_points(cumulative: NDArray[np.intp], k: int) -> NDArray[np.intp]:
+    """Indices of the operating points to keep so that every step covers >= k cases.
+
+    ``cumulative[i]`` is the number of cases at or above the i-th distinct threshold
+    (strictly increasing, last entry = all cases).
+    """
+    last_index = cumulative.shape[0] - 1
+    kept: list[int] = []
+    passed = 0
+    # The loop runs once per *kept* point (about N / k of them), each a binary search.
+    i = int(np.searchsorted(cumulative, passed + k))
+    while i < last_index:
+        kept.append(i)
+        passed = int(cumulative[i])
+        i = int(np.searchsorted(cumulative, passed + k))
+    # Greedy emission can leave fewer than k cases for the final step to (1, 1); merging
+    # them into the previous step keeps the guarantee for every step.
+    if kept and int(cumulative[last_index]) - int(cumulative[kept[-1]]) < k:
+        kept.pop()
+    kept.append(last_index)
+    return np.asarray(kept, dtype=np.intp)
+
+
+def roc_curve_points(
+    y_true: ArrayLike, y_score: ArrayLike, *, min_cases_per_point: int = 1
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """Operating points of the empirical ROC curve, optionally coarsened for hidden labels.
+
+    The threshold moves down through the distinct scores; each distinct score ``t`` gives
+    the point ``(FPR, TPR)`` of the rule ``y_score >= t``. Tied scores are never split.
+
+    With ``min_cases_per_point=k > 1`` a point is emitted only once at least ``k`` cases
+    have been passed since the previous emitted point, and if fewer than ``k`` cases would
+    remain for the final step to (1, 1) the last interior point is dropped instead. So
+    every step covers at least ``k`` cases (unless there are fewer than ``k`` cases in all,
+    when the curve is the single step (0, 0) to (1, 1)). A step reveals how many of its
+    cases are positive, not which ones -- but a step whose cases are all of one class
+    still reveals their labels to anyone who knows the scores, so ``k`` limits rather
+    than removes what a report on a hidden-label split discloses.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n,)
+        Binary labels, 1 for positive cases; both classes must be present.
+    y_score : array-like of shape (n,)
+        Finite real scores.
+    min_cases_per_point : int, default=1
+        Minimum number of cases between consecutive points. With 1 the result equals
+        ``sklearn.metrics.roc_curve(y_true, y_score, drop_intermediate=False)``.
+
+    Returns
+    -------
+    fpr, tpr : ndarray of float64
+        False- and true-positive rates, non-decreasing, from (0, 0) to (1, 1).
+    thresholds : ndarray of float64
+        ``thresholds[i]`` is the smallest score predicted positive at point ``i``;
+        ``thresholds[0]`` is ``inf`` (nothing predicted positive).
+
+    Raises
+    ------
+    ValueError
+        On invalid input as for every metric, or if ``y_true`` holds a single class.
+
+    Examples
+    --------
+    >>> fpr, tpr, thresholds = roc_curve_points([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
+    >>> fpr.tolist(), tpr.tolist()
+    ([0.0, 0.0, 0.5, 0.5, 1.0], [0.0, 0.5, 0.5, 1.0, 1.0])
+    """
+    labels, scores = check_binary_inputs(y_true, y_score)
+    k = check_positive_int(min_cases_per_point, "min_cases_per_point")
+    n_pos = int(np.count_nonzero(labels))
+    n_neg = labels.shape[0] - n_pos
+    if n_pos == 0 or n_neg == 0:
+        raise ValueError(
+            f"roc_curve_points needs both classes in y_true; got {n_pos} positive and "
+            f"{n_neg} negative cases"
+        )
+    order = np.argsort(scores, kind="stable")[::-1]
+    sorted_scores = scores[order]
+    sorted_labels = labels[order]
+    # Index of the last case of each group of tied scores, walking down from the top score.
+    group_ends = np.flatnonzero(np.append(sorted_scores[1:] != sorted_scores[:-1], True))
+    cumulative = group_ends + 1
+    tps = np.cumsum(sorted_labels, dtype=np.intp)[group_ends]
+    fps = cumulative - tps
+    thresholds = sorted_scores[group_ends]
+    if k > 1:
+        keep = _thin_points(cumulative, k)
+        tps, fps, thresholds = tps[keep], fps[keep], thresholds[keep]
+    fpr = np.concatenate(([0], fps)) / n_neg
+    tpr = np.concatenate(([0], tps)) / n_pos
+    return fpr, tpr, np.concatenate(([np.inf], thresholds))

@@ -1,0 +1,251 @@
+"""Look-up of metric functions by the names task specs and rubrics use."""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from numpy.typing import ArrayLike
+
+from grader.metrics._calibration import (
+    brier_score,
+    expected_calibration_error,
+    scaled_brier_score,
+)
+from grader.metrics._classification import npv, ppv, roc_auc, sensitivity, specificity
+from grader.metrics._result import MetricResult
+
+
+class UnknownMetricError(KeyError, ValueError):
+    """No metric is registered under the name; the message suggests the closest names.
+
+    A :class:`KeyError` because it is a failed look-up, a :class:`ValueError` because the
+    name usually comes from a task spec or rubric value.
+    """
+
+    def __init__(self, name: str, valid: Iterable[str]) -> None:
+        self.name = name
+        self.valid = sorted(valid)
+        self.suggestions = difflib.get_close_matches(str(name), self.valid, n=3)
+        super().__init__(name)
+
+    def __str__(self) -> str:
+        # KeyError.__str__ would print the repr of the name alone.
+        hint = ""
+        if self.suggestions:
+            hint = " did you mean " + " or ".join(f"{s!r}" for s in self.suggestions) + "?"
+        return f"unknown metric {self.name!r};{hint} Valid names: {', '.join(self.valid)}"
+
+
+@dataclass(frozen=True, slots=True)
+class MetricInfo:
+    """What the grader and the reports need to know about one registered metric.
+
+    Attributes
+    ----------
+    name : str
+        Registry name; also the ``name`` of every :class:`MetricResult` the function returns.
+    function : callable
+        ``function(y_true, y_score, **options) -> MetricResult``.
+    higher_is_better : bool
+        Direction of the metric, identical to the results' ``higher_is_better``.
+    needs_probabilities : bool
+        True when ``y_score`` must be probabilities in [0, 1].
+    title : str
+        Short human-readable name for reports, e.g. ``"ROC AUC"``.
+    description : str
+        One or two sentences for reports and ``--help`` output.
+    """
+
+    name: str
+    function: Callable[..., MetricResult]
+    higher_is_better: bool
+    needs_probabilities: bool
+    title: str
+    description: str
+
+    def __post_init__(self) -> None:
+        # Checked at import so that a mis-registered metric fails before any grading run.
+        if not callable(self.function):
+            raise TypeError(f"metric {self.name!r}: function must be callable")
+        positional = [
+            p
+            for p in inspect.signature(self.function).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+        if len(positional) != 2:
+            raise TypeError(
+                f"metric {self.name!r}: function must take exactly two positional arguments "
+                f"(y_true, y_score) and keyword-only options; got {len(positional)} positional"
+            )
+
+    @property
+    def options(self) -> tuple[str, ...]:
+        """Names of the keyword-only options the function accepts."""
+        return tuple(
+            p.name
+            for p in inspect.signature(self.function).parameters.values()
+            if p.kind is p.KEYWORD_ONLY
+        )
+
+
+def _build(infos: Iterable[MetricInfo]) -> Mapping[str, MetricInfo]:
+    table: dict[str, MetricInfo] = {}
+    for info in infos:
+        if info.name in table:
+            raise ValueError(f"metric {info.name!r} is registered twice")
+        table[info.name] = info
+    return MappingProxyType(table)
+
+
+METRICS: Mapping[str, MetricInfo] = _build(
+    [
+        MetricInfo(
+            name="roc_auc",
+            function=roc_auc,
+            higher_is_better=True,
+            needs_probabilities=False,
+            title="ROC AUC",
+            description=(
+                "Area under the ROC curve: the probability that a random positive case scores "
+                "higher than a random negative case (ties count 1/2), with a DeLong CI."
+            ),
+        ),
+        MetricInfo(
+            name="brier_score",
+            function=brier_score,
+            higher_is_better=False,
+            needs_probabilities=True,
+            title="Brier score",
+            description=(
+                "Mean squared difference between the predicted probability and the outcome "
+                "(0 is perfect); rewards both discrimination and calibration."
+            ),
+        ),
+        MetricInfo(
+            name="scaled_brier_score",
+            function=scaled_brier_score,
+            higher_is_better=True,
+            needs_probabilities=True,
+            title="Scaled Brier score",
+            description=(
+                "1 - Brier / (prevalence * (1 - prevalence)): improvement over always "
+                "predicting the prevalence (1 is perfect, 0 is no better)."
+            ),
+        ),
+        MetricInfo(
+            name="expected_calibration_error",
+            function=expected_calibration_error,
+            higher_is_better=False,
+            needs_probabilities=True,
+            title="Expected calibration error (ECE)",
+            description=(
+                "Case-weighted mean gap between predicted probability and observed fraction "
+                "of positives over equal-width probability bins (0 is perfectly calibrated)."
+            ),
+        ),
+        MetricInfo(
+            name="sensitivity",
+            function=sensitivity,
+            higher_is_better=True,
+            needs_probabilities=False,
+            title="Sensitivity",
+            description="Share of positive cases predicted positive (recall, TPR); Wilson CI.",
+        ),
+        MetricInfo(
+            name="specificity",
+            function=specificity,
+            higher_is_better=True,
+            needs_probabilities=False,
+            title="Specificity",
+            description="Share of negative cases predicted negative (TNR); Wilson CI.",
+        ),
+        MetricInfo(
+            name="ppv",
+            function=ppv,
+            higher_is_better=True,
+            needs_probabilities=False,
+            title="Positive predictive value",
+            description=(
+                "Share of positive predictions that are positive cases (precision); depends "
+                "on prevalence; Wilson CI."
+            ),
+        ),
+        MetricInfo(
+            name="npv",
+            function=npv,
+            higher_is_better=True,
+            needs_probabilities=False,
+            title="Negative predictive value",
+            description=(
+                "Share of negative predictions that are negative cases; depends on "
+                "prevalence; Wilson CI."
+            ),
+        ),
+    ]
+)
+
+
+def metric_names() -> list[str]:
+    """Return the registered metric names, sorted."""
+    return sorted(METRICS)
+
+
+def get_metric_info(name: str) -> MetricInfo:
+    """Return the :class:`MetricInfo` registered under ``name``.
+
+    Raises
+    ------
+    UnknownMetricError
+        If no metric has that name; the message suggests the closest valid names.
+    """
+    try:
+        return METRICS[name]
+    except (KeyError, TypeError):
+        raise UnknownMetricError(name, METRICS) from None
+
+
+def compute_metric(
+    name: str, y_true: ArrayLike, y_score: ArrayLike, **options: object
+) -> MetricResult:
+    """Compute the metric registered under ``name``.
+
+    Parameters
+    ----------
+    name : str
+        A registered name (see :func:`metric_names`).
+    y_true, y_score : array-like of shape (n,)
+        Labels and scores (probabilities for metrics with ``needs_probabilities``).
+    **options
+        Keyword-only options of that metric, e.g. ``threshold=0.3`` for ``"sensitivity"``.
+
+    Returns
+    -------
+    MetricResult
+
+    Raises
+    ------
+    UnknownMetricError
+        If ``name`` is not registered.
+    ValueError
+        If an option is not accepted by that metric, or the data are invalid.
+
+    Examples
+    --------
+    >>> compute_metric("sensitivity", [1, 1, 0], [0.9, 0.2, 0.1], threshold=0.15).value
+    1.0
+    """
+    info = get_metric_info(name)
+    accepted = info.options
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        listed = ", ".join(repr(o) for o in unknown)
+        takes = ", ".join(repr(o) for o in accepted) if accepted else "no options"
+        noun = "option" if len(unknown) == 1 else "options"
+        raise ValueError(
+            f"metric {name!r} does not accept the {noun} {listed}; it accepts: {takes}"
+        )
+    return info.function(y_true, y_score, **options)

@@ -1,0 +1,294 @@
+"""Turning what a sandbox run left behind into predictions or a graded failure.
+
+Nothing the submission wrote is trusted: the run record must parse, be small and carry
+this run's nonce; predictions are loaded without pickle and checked against the task's
+output contract before any metric sees them.
+"""
+
+from __future__ import annotations
+
+import json
+import signal as signal_module
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from grader.tasks.spec import OutputContract
+from sandbox import SandboxResult
+
+FailureKind = Literal[
+    "timeout",
+    "out_of_memory",
+    "crashed",
+    "no_output",
+    "invalid_output",
+    "wrong_shape",
+    "non_finite",
+    "out_of_range",
+    "contract_error",
+    "invalid_submission",
+    "sandbox_error",
+]
+
+#: A plain explanation of each failure kind, as the report shows it to a student.
+FAILURE_EXPLANATIONS: dict[str, str] = {
+    "timeout": "Your code did not finish within the task's time limit and was stopped. "
+    "Check for endless loops, training code that runs at prediction time, or very slow "
+    "per-case loops.",
+    "out_of_memory": "Your code used more memory than the task allows. Predict in smaller "
+    "batches or use a smaller model.",
+    "crashed": "Your code raised an error or stopped unexpectedly. The traceback below shows "
+    "where.",
+    "no_output": "Your code ended before the harness could collect its predictions, for "
+    "example by calling os._exit() or being killed.",
+    "invalid_output": "predict returned something that is not a numeric array (or an "
+    "unreadable or oversized one).",
+    "wrong_shape": "predict returned an array of the wrong shape: the task expects one "
+    "prediction per case, in the order of the inputs.",
+    "non_finite": "Some predictions are NaN or infinite: every case needs a number.",
+    "out_of_range": "Some predictions are not probabilities between 0 and 1.",
+    "contract_error": "The submission does not follow the submission contract (a predict.py "
+    "with load_model(artifacts_dir) and predict(model, inputs)).",
+    "invalid_submission": "The submission could not be opened (an empty folder, a corrupt or "
+    "unsafe zip file).",
+    "sandbox_error": "The grading infrastructure failed; this is not your fault. Tell the "
+    "course staff.",
+}
+
+_MAX_RECORD_BYTES = 256 * 1024
+
+
+class _RecordFailure(BaseModel):
+    kind: Literal["crashed", "out_of_memory", "invalid_output", "wrong_shape", "contract_error"]
+    message: str = Field(max_length=4000)
+    detail: str = Field(default="", max_length=20000)
+
+
+class _RecordEnvironment(BaseModel):
+    versions: dict[str, Annotated[str, Field(max_length=100)]] = Field(
+        default_factory=dict, max_length=20
+    )
+    device: dict[str, str | int] = Field(default_factory=dict, max_length=10)
+    platform: str = Field(default="", max_length=300)
+
+
+class RunRecord(BaseModel):
+    """The schema of ``run.json``: what the harness may tell the grader, and no more."""
+
+    model_config = ConfigDict(extra="forbid")
+    format: Literal[1]
+    nonce: str
+    status: Literal["completed", "failed"]
+    failure: _RecordFailure | None
+    timings: dict[str, float] = Field(default_factory=dict, max_length=10)
+    peak_rss_mb: float | None = None
+    environment: _RecordEnvironment = Field(default_factory=_RecordEnvironment)
+    n_cases: int | None = None
+    batch_size: int | None = None
+
+    @model_validator(mode="after")
+    def _failure_matches_status(self) -> RunRecord:
+        if (self.status == "failed") != (self.failure is not None):
+            raise ValueError("a failed run needs a failure, a completed one none")
+        return self
+
+
+@dataclass(frozen=True)
+class Failure:
+    kind: FailureKind
+    message: str
+    detail: str = ""
+
+    @property
+    def explanation(self) -> str:
+        return FAILURE_EXPLANATIONS[self.kind]
+
+    def to_dict(self) -> dict[str, str]:
+        return {"kind": self.kind, "message": self.message, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """How the run went, measured by the host (plus the harness's own record)."""
+
+    backend: str
+    wall_time_s: float
+    peak_memory_mb: float | None
+    exit_code: int | None
+    signal: int | None
+    stdout_tail: str
+    stderr_tail: str
+    log_bytes_dropped: int
+    record: dict[str, Any] = field(default_factory=dict)
+    details: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_result(cls, result: SandboxResult, record: dict[str, Any] | None) -> RunInfo:
+        return cls(
+            backend=result.backend,
+            wall_time_s=round(result.wall_time_s, 3),
+            peak_memory_mb=None
+            if result.peak_memory_mb is None
+            else round(result.peak_memory_mb, 1),
+            exit_code=result.exit_code,
+            signal=result.signal,
+            stdout_tail=result.stdout_tail,
+            stderr_tail=result.stderr_tail,
+            log_bytes_dropped=result.log_bytes_dropped,
+            record=record or {},
+            details=dict(result.details),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def interpret_run(
+    result: SandboxResult,
+    output_dir: Path,
+    *,
+    nonce: str,
+    contract: OutputContract,
+    n_cases: int,
+    wall_time_limit_s: float,
+    memory_limit_mb: int,
+) -> tuple[np.ndarray | None, Failure | None, dict[str, Any] | None]:
+    """Return ``(predictions, None, record)`` for a valid run, else ``(None, failure, record)``."""
+    if result.timed_out:
+        return (
+            None,
+            Failure(
+                "timeout",
+                f"did not finish within the task's {wall_time_limit_s:g} s wall-time limit",
+            ),
+            None,
+        )
+    if result.oom_killed:
+        return (
+            None,
+            Failure(
+                "out_of_memory", f"was killed for using more than the task's {memory_limit_mb} MiB"
+            ),
+            None,
+        )
+    path = output_dir / "run.json"
+    try:
+        if path.stat().st_size > _MAX_RECORD_BYTES:
+            return (
+                None,
+                Failure("no_output", "the run record is too large: it was tampered with"),
+                None,
+            )
+        raw = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None, _failure_without_record(result), None
+    if not isinstance(raw, dict) or raw.get("nonce") != nonce:
+        # Not this run's record: the harness never finished (or something forged it).
+        return None, _failure_without_record(result), None
+    try:
+        record = RunRecord.model_validate(raw)
+    except ValidationError:
+        return None, Failure("no_output", "the run record is malformed: it was tampered with"), None
+    record_dict = record.model_dump()
+    if record.failure is not None:
+        failure = record.failure
+        return None, Failure(failure.kind, failure.message, failure.detail), record_dict
+    try:
+        predictions = load_predictions(output_dir / "predictions.npy", contract, n_cases)
+    except InvalidOutput as error:
+        return None, Failure(error.kind, str(error)), record_dict
+    return predictions, None, record_dict
+
+
+def _failure_without_record(result: SandboxResult) -> Failure:
+    if result.signal is not None:
+        name = _signal_name(result.signal)
+        if result.signal == signal_module.SIGXCPU:
+            return Failure("timeout", "used up its CPU-time limit (SIGXCPU)")
+        if result.signal == signal_module.SIGXFSZ:
+            return Failure("crashed", "wrote a file larger than the sandbox allows (SIGXFSZ)")
+        return Failure("crashed", f"the process was killed by signal {result.signal} ({name})")
+    if result.exit_code == 0:
+        return Failure(
+            "no_output",
+            "the process exited with code 0 before the harness finished; does your code call "
+            "sys.exit() or os._exit()?",
+        )
+    return Failure(
+        "no_output", f"the process exited with code {result.exit_code} before writing predictions"
+    )
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal_module.Signals(number).name
+    except ValueError:
+        return "unknown signal"
+
+
+class InvalidOutput(ValueError):
+    """Predictions that break the output contract; the message is for the student."""
+
+    def __init__(self, message: str, kind: FailureKind = "invalid_output") -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+def load_predictions(path: Path, contract: OutputContract, n_cases: int) -> np.ndarray:
+    """Load ``predictions.npy`` without pickle and check it against ``contract``."""
+    if not path.is_file():
+        raise InvalidOutput("the harness reported success but wrote no predictions file")
+    # Generous bound on a float64 array of n_cases rows of at most 2 columns, plus header.
+    limit = n_cases * 8 * 2 + 4096
+    if path.stat().st_size > limit:
+        raise InvalidOutput(
+            f"the predictions file is {path.stat().st_size} bytes; {n_cases} cases need at most {limit}"
+        )
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as error:
+        raise InvalidOutput(
+            f"the predictions are not a plain numeric numpy array ({error})"
+        ) from None
+    if not isinstance(array, np.ndarray):
+        raise InvalidOutput("the predictions file holds several arrays; return one array")
+    return check_contract(array, contract, n_cases)
+
+
+def check_contract(array: np.ndarray, contract: OutputContract, n_cases: int) -> np.ndarray:
+    """Check shape, dtype, finiteness and range; return the predictions as float64 (n,)."""
+    assert contract.kind == "binary_probability"
+    if array.dtype.kind not in "biuf":
+        raise InvalidOutput(f"predictions must be numbers; got dtype {array.dtype}")
+    if array.ndim == 2 and array.shape[1] == 1:
+        array = array[:, 0]
+    if array.ndim == 2 and array.shape[1] == 2:
+        raise InvalidOutput(
+            f"predictions have shape {array.shape}: return only the probability of the positive "
+            "class, one number per case (e.g. probabilities[:, 1])",
+            "wrong_shape",
+        )
+    if array.shape != (n_cases,):
+        raise InvalidOutput(
+            f"predictions have shape {array.shape}; expected ({n_cases},): one probability per case",
+            "wrong_shape",
+        )
+    values = array.astype(np.float64)
+    not_finite = int(np.count_nonzero(~np.isfinite(values)))
+    if not_finite:
+        raise InvalidOutput(
+            f"{not_finite} of {n_cases} predictions are NaN or infinite; every case needs a "
+            "probability (check for a division by zero or a diverged model)",
+            "non_finite",
+        )
+    outside = int(np.count_nonzero((values < 0) | (values > 1)))
+    if outside:
+        raise InvalidOutput(
+            f"{outside} of {n_cases} predictions are outside [0, 1] (min {values.min():.4g}, max "
+            f"{values.max():.4g}); return probabilities, e.g. apply a sigmoid to the logits",
+            "out_of_range",
+        )
+    return values

@@ -1,0 +1,5 @@
+"""Self-contained HTML reports (one file, inline SVG, no external assets)."""
+
+from grader.report._render import render_report, write_report
+
+__all__ = ["render_report", "write_report"]

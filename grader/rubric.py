@@ -1,0 +1,296 @@
+"""Rubrics: criteria with points, automatic (from a metric) or manual (from the marker).
+
+An automatic criterion maps a metric to points, either linearly between a *floor* (what a
+null model scores: 0 points) and a *target* (what the reference implementation scores: full
+points), or by bands.  Every mark carries the computation that produced it, so a student
+can redo it by hand.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from grader._yaml import parse_model, read_yaml_mapping
+from grader.metrics import METRICS, MetricResult
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LinearScale(_Strict):
+    type: Literal["linear"]
+    floor: float = Field(description="Metric value worth 0 points (a null model's score).")
+    target: float = Field(description="Metric value worth full points (the reference's score).")
+
+    @model_validator(mode="after")
+    def _distinct(self) -> LinearScale:
+        if self.floor == self.target:
+            raise ValueError("floor and target must differ")
+        return self
+
+
+class Band(_Strict):
+    at: float = Field(description="Metric value to reach (>= if higher is better, else <=).")
+    points: Annotated[float, Field(ge=0)]
+
+
+class BandScale(_Strict):
+    type: Literal["bands"]
+    bands: list[Band] = Field(min_length=1)
+
+
+class AutomaticCriterion(_Strict):
+    kind: Literal["automatic"]
+    id: str = Field(pattern=r"^[a-z0-9_]+$")
+    title: str
+    points: Annotated[float, Field(gt=0)]
+    metric: str = Field(description="A metric the task computes, e.g. 'roc_auc'.")
+    scale: Annotated[LinearScale | BandScale, Field(discriminator="type")]
+    undefined_points: Annotated[float, Field(ge=0)] = Field(
+        default=0, description="Points when the metric is undefined (NaN) on the data."
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AutomaticCriterion:
+        info = METRICS.get(self.metric)
+        if info is None:
+            raise ValueError(f"unknown metric {self.metric!r}; known: {', '.join(METRICS)}")
+        if isinstance(self.scale, LinearScale):
+            better = self.scale.target > self.scale.floor
+            if better != info.higher_is_better:
+                direction = "higher" if info.higher_is_better else "lower"
+                raise ValueError(
+                    f"{self.metric} is better when {direction}, so its target must be "
+                    f"{direction} than its floor (floor {self.scale.floor}, target {self.scale.target})"
+                )
+        else:
+            too_many = [b.points for b in self.scale.bands if b.points > self.points]
+            if too_many:
+                raise ValueError(f"band points {too_many} exceed the criterion's {self.points}")
+        if self.undefined_points > self.points:
+            raise ValueError("undefined_points exceeds the criterion's points")
+        return self
+
+
+class ManualCriterion(_Strict):
+    kind: Literal["manual"]
+    id: str = Field(pattern=r"^[a-z0-9_]+$")
+    title: str
+    points: Annotated[float, Field(gt=0)]
+    guidance: str = Field(default="", description="What the marker looks for.")
+
+
+class Penalty(_Strict):
+    id: str = Field(pattern=r"^[a-z0-9_]+$")
+    title: str
+    points: Annotated[float, Field(gt=0)] = Field(description="Points deducted.")
+    run_time_over_s: Annotated[float, Field(gt=0)] = Field(
+        description="Deduct when the run's wall time (measured by the host) exceeds this."
+    )
+
+
+class Rubric(_Strict):
+    name: str
+    title: str
+    criteria: list[Annotated[AutomaticCriterion | ManualCriterion, Field(discriminator="kind")]] = (
+        Field(min_length=1)
+    )
+    penalties: list[Penalty] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> Rubric:
+        ids = [c.id for c in self.criteria] + [p.id for p in self.penalties]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"criterion/penalty ids must be unique; repeated: {duplicates}")
+        return self
+
+    @property
+    def max_points(self) -> float:
+        return sum(c.points for c in self.criteria)
+
+    @property
+    def manual_criteria(self) -> list[ManualCriterion]:
+        return [c for c in self.criteria if isinstance(c, ManualCriterion)]
+
+    @property
+    def automatic_criteria(self) -> list[AutomaticCriterion]:
+        return [c for c in self.criteria if isinstance(c, AutomaticCriterion)]
+
+
+def load_rubric(path: Path) -> Rubric:
+    """Read and validate a rubric file; errors name the file and the field."""
+    return parse_model(Rubric, read_yaml_mapping(path), path)
+
+
+MarkStatus = Literal["awarded", "pending", "penalty"]
+
+
+@dataclass(frozen=True)
+class Mark:
+    """Points for one criterion (or a penalty, with negative points) and how they came about."""
+
+    id: str
+    title: str
+    status: MarkStatus
+    points: float | None
+    max_points: float
+    explanation: str
+
+
+@dataclass(frozen=True)
+class Marks:
+    marks: tuple[Mark, ...]
+    total: float
+    max_points: float
+
+    @property
+    def pending(self) -> list[str]:
+        return [m.id for m in self.marks if m.status == "pending"]
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "total": self.total,
+            "max": self.max_points,
+            "pending": self.pending,
+            "criteria": [
+                {
+                    "id": m.id,
+                    "title": m.title,
+                    "status": m.status,
+                    "points": m.points,
+                    "max": m.max_points,
+                    "explanation": m.explanation,
+                }
+                for m in self.marks
+            ],
+        }
+
+
+def score(
+    rubric: Rubric,
+    *,
+    metrics: Mapping[str, MetricResult] | None,
+    failure_reason: str | None,
+    run_time_s: float | None,
+    manual_points: Mapping[str, float] | None = None,
+) -> Marks:
+    """Apply ``rubric`` to one run.
+
+    ``metrics`` is None when the run failed; then every automatic criterion earns 0 with
+    ``failure_reason`` as the explanation, while manual criteria can still be marked.
+    ``manual_points`` holds the marker's points by criterion id; a missing id is pending.
+    """
+    manual_points = manual_points or {}
+    marks: list[Mark] = []
+    for criterion in rubric.criteria:
+        if isinstance(criterion, ManualCriterion):
+            marks.append(_manual_mark(criterion, manual_points.get(criterion.id)))
+        elif metrics is None:
+            marks.append(
+                Mark(
+                    criterion.id,
+                    criterion.title,
+                    "awarded",
+                    0.0,
+                    criterion.points,
+                    f"0 points: {failure_reason or 'the submission failed'}",
+                )
+            )
+        else:
+            marks.append(_automatic_mark(criterion, metrics[criterion.metric]))
+    if metrics is not None and run_time_s is not None:
+        for penalty in rubric.penalties:
+            if run_time_s > penalty.run_time_over_s:
+                marks.append(
+                    Mark(
+                        penalty.id,
+                        penalty.title,
+                        "penalty",
+                        -penalty.points,
+                        0.0,
+                        f"run time {run_time_s:.1f} s > {penalty.run_time_over_s:g} s: "
+                        f"-{penalty.points:g} points",
+                    )
+                )
+    earned = sum(m.points for m in marks if m.points is not None)
+    return Marks(tuple(marks), total=round(max(0.0, earned), 2), max_points=rubric.max_points)
+
+
+def _manual_mark(criterion: ManualCriterion, points: float | None) -> Mark:
+    if points is None:
+        return Mark(
+            criterion.id,
+            criterion.title,
+            "pending",
+            None,
+            criterion.points,
+            "pending: to be marked by hand (manual marks CSV)",
+        )
+    return Mark(
+        criterion.id,
+        criterion.title,
+        "awarded",
+        points,
+        criterion.points,
+        f"{points:g} / {criterion.points:g} points, marked by hand",
+    )
+
+
+def _automatic_mark(criterion: AutomaticCriterion, result: MetricResult) -> Mark:
+    name, value = result.name, result.value
+    if math.isnan(value):
+        return Mark(
+            criterion.id,
+            criterion.title,
+            "awarded",
+            criterion.undefined_points,
+            criterion.points,
+            f"{name} is undefined on this data ({result.reason}): "
+            f"{criterion.undefined_points:g} points as the rubric states",
+        )
+    scale = criterion.scale
+    if isinstance(scale, LinearScale):
+        fraction = (value - scale.floor) / (scale.target - scale.floor)
+        clipped = min(1.0, max(0.0, fraction))
+        points = round(criterion.points * clipped, 2)
+        explanation = (
+            f"{name} = {value:.4f}; linear from floor {scale.floor:g} (0 points) to target "
+            f"{scale.target:g} ({criterion.points:g} points): ({value:.4f} - {scale.floor:g}) / "
+            f"({scale.target:g} - {scale.floor:g}) = {fraction:.3f}"
+            + (f", clipped to {clipped:g}" if clipped != fraction else "")
+            + f" -> {points:g} / {criterion.points:g}"
+        )
+        return Mark(criterion.id, criterion.title, "awarded", points, criterion.points, explanation)
+    sign = ">=" if result.higher_is_better else "<="
+    reached = [
+        band
+        for band in scale.bands
+        if (value >= band.at if result.higher_is_better else value <= band.at)
+    ]
+    if not reached:
+        thresholds = ", ".join(f"{sign} {b.at:g}" for b in scale.bands)
+        return Mark(
+            criterion.id,
+            criterion.title,
+            "awarded",
+            0.0,
+            criterion.points,
+            f"{name} = {value:.4f} reaches no band ({thresholds}) -> 0 / {criterion.points:g}",
+        )
+    best = max(reached, key=lambda band: band.points)
+    return Mark(
+        criterion.id,
+        criterion.title,
+        "awarded",
+        best.points,
+        criterion.points,
+        f"{name} = {value:.4f} {sign} {best.at:g} -> {best.points:g} / {criterion.points:g}",
+    )

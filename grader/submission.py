@@ -1,0 +1,140 @@
+"""Finding submissions and staging a private copy of one for the sandbox.
+
+The grader never runs a submission from where the student left it: it copies (or safely
+unzips) it into a fresh folder, so the original is never modified and a zip cannot write
+outside its folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import stat
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from grader.errors import SubmissionError
+
+MAX_SUBMISSION_BYTES = 1024 * 1024 * 1024
+MAX_SUBMISSION_FILES = 5000
+_IGNORED_NAMES = {"__pycache__", ".ipynb_checkpoints", ".git", "__MACOSX", ".DS_Store"}
+
+
+@dataclass(frozen=True)
+class Submission:
+    student_id: str
+    path: Path
+
+
+def discover_submissions(directory: Path) -> list[Submission]:
+    """One submission per subfolder or ``.zip`` of ``directory``, sorted by student id."""
+    if not directory.is_dir():
+        raise SubmissionError(f"{directory} is not a folder of submissions")
+    found: dict[str, Submission] = {}
+    for entry in sorted(directory.iterdir()):
+        if entry.name.startswith(".") or entry.name in _IGNORED_NAMES:
+            continue
+        if entry.is_dir() or entry.suffix.lower() == ".zip":
+            student_id = student_id_from_name(entry.name)
+            if student_id in found:
+                raise SubmissionError(
+                    f"two submissions for student {student_id!r}: {found[student_id].path.name} "
+                    f"and {entry.name}"
+                )
+            found[student_id] = Submission(student_id, entry)
+    return list(found.values())
+
+
+def student_id_from_name(name: str) -> str:
+    stem = name[:-4] if name.lower().endswith(".zip") else name
+    return re.sub(r"[^A-Za-z0-9_.@-]+", "_", stem).strip("_") or "unnamed"
+
+
+def stage_submission(source: Path, destination: Path) -> Path:
+    """Copy or unzip ``source`` into the new folder ``destination`` and return the folder
+    holding ``predict.py`` (a zip of a single folder is unwrapped)."""
+    source = source.resolve()
+    if source.is_dir():
+        _copy_folder(source, destination)
+    elif source.is_file() and zipfile.is_zipfile(source):
+        _extract_zip(source, destination)
+    elif source.is_file():
+        raise SubmissionError(f"{source.name} is neither a folder nor a zip file")
+    else:
+        raise SubmissionError(f"{source} does not exist")
+    entries = [p for p in destination.iterdir() if p.name not in _IGNORED_NAMES]
+    if not entries:
+        raise SubmissionError("the submission is empty")
+    if len(entries) == 1 and entries[0].is_dir():
+        return entries[0]
+    return destination
+
+
+def content_sha256(folder: Path) -> str:
+    """Hash of every file's relative path and bytes: equal for a folder and its zip."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def _copy_folder(source: Path, destination: Path) -> None:
+    total, count = 0, 0
+    destination.mkdir(parents=True)
+    for root, directories, files in os.walk(source, followlinks=False):
+        directories[:] = [d for d in directories if d not in _IGNORED_NAMES]
+        relative = Path(root).relative_to(source)
+        for name in directories:
+            path = Path(root) / name
+            if path.is_symlink():
+                raise SubmissionError(
+                    f"{relative / name} is a symbolic link to a folder; copy the folder in"
+                )
+            (destination / relative / name).mkdir()
+        for name in files:
+            if name in _IGNORED_NAMES:
+                continue
+            path = Path(root) / name
+            if path.is_symlink() and not path.resolve().is_relative_to(source):
+                raise SubmissionError(
+                    f"{relative / name} is a symbolic link pointing outside the submission"
+                )
+            if not path.is_file():
+                continue
+            count += 1
+            total += path.stat().st_size
+            _check_size(total, count)
+            shutil.copyfile(path, destination / relative / name)
+
+
+def _extract_zip(source: Path, destination: Path) -> None:
+    destination.mkdir(parents=True)
+    try:
+        with zipfile.ZipFile(source) as archive:
+            members = [m for m in archive.infolist() if not m.is_dir()]
+            _check_size(sum(m.file_size for m in members), len(members))
+            for member in members:
+                name = PurePosixPath(member.filename)
+                if name.is_absolute() or ".." in name.parts or member.filename.startswith("/"):
+                    raise SubmissionError(f"the zip holds an unsafe path {member.filename!r}")
+                if stat.S_ISLNK(member.external_attr >> 16):
+                    raise SubmissionError(f"the zip holds a symbolic link {member.filename!r}")
+                if _IGNORED_NAMES.intersection(name.parts):
+                    continue
+                target = destination.joinpath(*name.parts)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with archive.open(member) as read, open(target, "wb") as write:
+                    shutil.copyfileobj(read, write)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as error:
+        raise SubmissionError(f"{source.name} is not a readable zip file ({error})") from None
+
+
+def _check_size(total: int, count: int) -> None:
+    if total > MAX_SUBMISSION_BYTES:
+        raise SubmissionError(f"the submission exceeds {MAX_SUBMISSION_BYTES // 2**20} MiB")
+    if count > MAX_SUBMISSION_FILES:
+        raise SubmissionError(f"the submission has more than {MAX_SUBMISSION_FILES} files")

@@ -1,0 +1,196 @@
+"""The task spec: what ``tasks/<task-id>/task.yaml`` may contain.
+
+Every field has a description; ``medgrade task schema`` exports the JSON Schema built from
+these models, so editors can complete and check a spec as it is written.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatasetSpec(_Strict):
+    loader: str = Field(description="Registered dataset loader, e.g. 'sklearn_breast_cancer'.")
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="Keyword arguments passed to the loader."
+    )
+    licence: str = Field(description="The dataset's licence, e.g. 'CC BY 4.0'.")
+    citation: str = Field(description="How to cite the dataset and its creators.")
+    source_url: str | None = Field(default=None, description="Where users can obtain the data.")
+
+    @field_validator("loader")
+    @classmethod
+    def _known_loader(cls, value: str) -> str:
+        from grader.data import loader_names
+
+        return _one_of(value, loader_names(), "dataset loader")
+
+    @model_validator(mode="after")
+    def _known_params(self) -> DatasetSpec:
+        from grader.data._dataset import loader_parameters
+
+        accepted = loader_parameters(self.loader)
+        unknown = sorted(set(self.params) - set(accepted))
+        if unknown:
+            raise ValueError(
+                f"loader {self.loader!r} takes no parameter(s) {unknown}; it accepts {accepted}"
+            )
+        return self
+
+
+class SplitFractions(_Strict):
+    train: Annotated[float, Field(gt=0, lt=1)]
+    validation: Annotated[float, Field(gt=0, lt=1)]
+    test: Annotated[float, Field(gt=0, lt=1)]
+
+    @model_validator(mode="after")
+    def _sum_to_one(self) -> SplitFractions:
+        total = self.train + self.validation + self.test
+        if abs(total - 1) > 1e-9:
+            raise ValueError(
+                f"train + validation + test must add up to 1, they add up to {total:g}"
+            )
+        return self
+
+
+class SplitSpec(_Strict):
+    strategy: Literal["stratified", "grouped", "official"] = Field(
+        description="'stratified': random by case; 'grouped': random by group_key so no group "
+        "(e.g. patient) spans two splits; 'official': the dataset's own split."
+    )
+    seed: int = Field(default=0, description="Random seed; the same seed gives the same split.")
+    fractions: SplitFractions | None = Field(
+        default=None, description="Share of cases in each split (not for 'official')."
+    )
+    stratify: bool = Field(default=True, description="Keep the label balance equal across splits.")
+    group_key: str | None = Field(
+        default=None, description="Per-case grouping attribute for 'grouped', e.g. 'patient_id'."
+    )
+    manifest: str = Field(
+        default="split.json",
+        description="File in the task folder recording every split's case ids and sha256.",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SplitSpec:
+        if self.strategy != "official" and self.fractions is None:
+            raise ValueError(f"strategy {self.strategy!r} needs 'fractions'")
+        if self.strategy == "official" and self.fractions is not None:
+            raise ValueError(
+                "strategy 'official' takes its fractions from the dataset; remove 'fractions'"
+            )
+        if self.strategy == "grouped" and not self.group_key:
+            raise ValueError("strategy 'grouped' needs 'group_key'")
+        return self
+
+
+class InputSpec(_Strict):
+    kind: Literal["table"] = Field(
+        description="'table': a float64 array of shape (n_cases, n_features)."
+    )
+    description: str = Field(description="What the submission receives, in the student's words.")
+
+
+class OutputContract(_Strict):
+    kind: Literal["binary_probability"] = Field(
+        description="'binary_probability': one probability of the positive class per case."
+    )
+    threshold: Annotated[float, Field(gt=0, lt=1)] = Field(
+        default=0.5, description="Decision threshold for sensitivity/specificity."
+    )
+    batch_size: Annotated[int, Field(gt=0)] | None = Field(
+        default=None, description="Call predict on batches of this many cases (None: all at once)."
+    )
+
+
+class MetricSpec(_Strict):
+    name: str = Field(description="A metric of grader.metrics, e.g. 'roc_auc'.")
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="Keyword options for the metric, e.g. n_bins."
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _known_metric(cls, value: str) -> str:
+        from grader.metrics import metric_names
+
+        return _one_of(value, metric_names(), "metric")
+
+
+class Limits(_Strict):
+    wall_time_s: Annotated[float, Field(gt=0, le=86_400)] = Field(
+        description="Wall-clock limit for one run (load_model + predict), in seconds."
+    )
+    memory_mb: Annotated[int, Field(ge=64)] = Field(description="Memory limit in MiB.")
+    cpus: Annotated[float, Field(gt=0, le=256)] = Field(default=1, description="CPU cores.")
+    gpu: bool = Field(default=False, description="Whether the run wants a GPU.")
+
+
+class ReferenceSpec(_Strict):
+    package: str | None = Field(
+        default=None,
+        description="Importable package whose folder is the reference submission "
+        "(for tasks bundled with medgrade).",
+    )
+    path: str | None = Field(
+        default=None, description="Reference submission folder, relative to the task folder."
+    )
+    train_command: str = Field(description="The one command that retrains the reference.")
+
+    @model_validator(mode="after")
+    def _exactly_one_location(self) -> ReferenceSpec:
+        if (self.package is None) == (self.path is None):
+            raise ValueError("give exactly one of 'package' or 'path'")
+        return self
+
+
+class TaskSpec(_Strict):
+    id: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9-]*$", description="Task id, e.g. 'breast-cancer-wdbc'."
+    )
+    version: str = Field(description="Bump whenever the split, inputs or metrics change.")
+    title: str
+    description: str = Field(description="What the student must do (Markdown).")
+    dataset: DatasetSpec
+    split: SplitSpec
+    inputs: InputSpec
+    output: OutputContract
+    metrics: list[MetricSpec] = Field(min_length=1)
+    subgroups: list[str] = Field(
+        default_factory=list, description="Per-case attributes to report metrics by."
+    )
+    limits: Limits
+    rubric: str = Field(
+        description="A bundled rubric's name, or a .yaml path relative to the task folder."
+    )
+    reference: ReferenceSpec
+    test_inputs_public: bool = Field(
+        default=False, description="Whether students may receive the test inputs (never labels)."
+    )
+
+    @field_validator("metrics")
+    @classmethod
+    def _unique_metrics(cls, value: list[MetricSpec]) -> list[MetricSpec]:
+        names = [m.name for m in value]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"metric(s) listed twice: {duplicates}")
+        return value
+
+    def metric(self, name: str) -> MetricSpec | None:
+        return next((m for m in self.metrics if m.name == name), None)
+
+
+def _one_of(value: str, known: list[str], what: str) -> str:
+    if value in known:
+        return value
+    close = difflib.get_close_matches(value, known, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise ValueError(f"unknown {what}; {hint}known: {', '.join(known)}")

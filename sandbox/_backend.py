@@ -1,0 +1,115 @@
+"""The one-method backend protocol, the job and result types, and the backend registry."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+HARNESS_PATH = Path(__file__).resolve().parent / "harness.py"
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    wall_time_s: float
+    memory_mb: int
+    cpus: float = 1.0
+    gpu: bool = False
+    max_log_bytes: int = 64 * 1024
+    max_file_mb: int = 256
+
+
+@dataclass(frozen=True)
+class SandboxJob:
+    """One run of the harness.
+
+    ``submission_dir`` and ``input_dir`` are mounted read-only, ``output_dir`` writable.
+    ``nonce`` reaches the harness on its standard input (never argv or the environment,
+    which other processes can read) and must come back in the run record.
+    """
+
+    submission_dir: Path
+    input_dir: Path
+    output_dir: Path
+    limits: SandboxLimits
+    nonce: str
+
+
+@dataclass(frozen=True)
+class SandboxResult:
+    """What the backend observed from outside; nothing here comes from the submission."""
+
+    backend: str
+    exit_code: int | None
+    signal: int | None
+    timed_out: bool
+    wall_time_s: float
+    peak_memory_mb: float | None
+    stdout_tail: str
+    stderr_tail: str
+    log_bytes_dropped: int = 0
+    oom_killed: bool = False
+    details: dict[str, str] = field(default_factory=dict)
+
+
+@runtime_checkable
+class SandboxBackend(Protocol):
+    """Runs the harness for a job in isolation and reports what it observed."""
+
+    name: str
+
+    def run(self, job: SandboxJob) -> SandboxResult: ...
+
+
+def harness_arguments(
+    *,
+    submission_dir: Path | str,
+    input_dir: Path | str,
+    output_dir: Path | str,
+    limits: SandboxLimits,
+    apply_memory_rlimit: bool = True,
+) -> list[str]:
+    """Arguments after ``python -I harness.py`` (paths as seen inside the sandbox)."""
+    rlimits = {
+        "cpu_s": int(limits.wall_time_s * max(1.0, limits.cpus)) + 5,
+        "fsize_mb": limits.max_file_mb,
+        "nofile": 1024,
+    }
+    # RLIMIT_AS breaks CUDA initialisation, so GPU runs rely on the backend's cgroup limit.
+    if apply_memory_rlimit and not limits.gpu:
+        rlimits["as_mb"] = limits.memory_mb
+    return [
+        "--submission",
+        str(submission_dir),
+        "--inputs",
+        str(input_dir),
+        "--output",
+        str(output_dir),
+        "--rlimits",
+        json.dumps(rlimits, separators=(",", ":")),
+    ]
+
+
+BackendFactory = Callable[[], SandboxBackend]
+_BACKENDS: dict[str, BackendFactory] = {}
+
+
+def register_backend(name: str, factory: BackendFactory) -> None:
+    _BACKENDS[name] = factory
+
+
+def backend_names() -> list[str]:
+    return sorted(_BACKENDS)
+
+
+def get_backend(name: str) -> SandboxBackend:
+    """A backend instance by registry name."""
+    try:
+        factory = _BACKENDS[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown sandbox backend {name!r}; known: {', '.join(backend_names())}"
+        ) from None
+    return factory()

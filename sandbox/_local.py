@@ -1,0 +1,65 @@
+"""The ``local`` backend: a plain subprocess with rlimits and a wall-clock timeout.
+
+It isolates nothing (the submission can read any file this user can); it exists for
+development and for a student's self-check on their own machine.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+from sandbox._backend import (
+    HARNESS_PATH,
+    SandboxJob,
+    SandboxResult,
+    harness_arguments,
+    register_backend,
+)
+from sandbox._process import minimal_environment, run_process_group
+
+
+class LocalBackend:
+    name = "local"
+    isolating = False
+
+    def __init__(self, python: str | Path = sys.executable) -> None:
+        self.python = str(python)
+
+    def run(self, job: SandboxJob) -> SandboxResult:
+        with tempfile.TemporaryDirectory(prefix="medgrade-scratch-") as scratch:
+            command = [
+                self.python,
+                "-I",
+                str(HARNESS_PATH),
+                *harness_arguments(
+                    submission_dir=job.submission_dir,
+                    input_dir=job.input_dir,
+                    output_dir=job.output_dir,
+                    limits=job.limits,
+                ),
+            ]
+            outcome = run_process_group(
+                command,
+                stdin_data=(job.nonce + "\n").encode(),
+                env=minimal_environment(home=Path(scratch), cpus=job.limits.cpus),
+                cwd=Path(scratch),
+                timeout_s=job.limits.wall_time_s,
+                max_log_bytes=job.limits.max_log_bytes,
+            )
+        return SandboxResult(
+            backend=self.name,
+            exit_code=outcome.exit_code,
+            signal=outcome.signal,
+            timed_out=outcome.timed_out,
+            wall_time_s=outcome.wall_time_s,
+            peak_memory_mb=outcome.peak_memory_mb,
+            stdout_tail=outcome.stdout_tail,
+            stderr_tail=outcome.stderr_tail,
+            log_bytes_dropped=outcome.log_bytes_dropped,
+            details={"python": self.python},
+        )
+
+
+register_backend("local", LocalBackend)
