@@ -37,12 +37,12 @@ def parse_model(model: type[ModelT], document: dict[str, object], path: Path) ->
     try:
         return model.model_validate(document)
     except ValidationError as error:
-        raise SpecError(path, [_describe(model, e) for e in error.errors()]) from None
+        raise SpecError(path, [_describe(model, e, document) for e in error.errors()]) from None
 
 
-def _describe(model: type[BaseModel], error: object) -> str:
+def _describe(model: type[BaseModel], error: object, document: object) -> str:
     assert isinstance(error, dict)
-    location = _field_path(error["loc"])
+    location = _field_path(error["loc"], document, missing=error["type"] == "missing")
     kind = error["type"]
     if kind == "missing":
         return f"{location}: required field is missing"
@@ -53,10 +53,17 @@ def _describe(model: type[BaseModel], error: object) -> str:
     return f"{location}: {message}; got {_short_repr(value)}"
 
 
-def _field_path(loc: tuple[object, ...]) -> str:
-    path = ""
-    for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+def _field_path(loc: tuple[object, ...], document: object, *, missing: bool) -> str:
+    """Render ``loc`` as ``a.b[2].c``, following the document so that pydantic's tagged-union
+    tags (``criteria[1].automatic``), which are not keys of the file, are left out."""
+    path, current = "", document
+    for position, part in enumerate(loc):
+        is_last = position == len(loc) - 1
+        if isinstance(current, list) and isinstance(part, int) and part < len(current):
+            path, current = f"{path}[{part}]", current[part]
+        elif isinstance(current, dict) and part in current or (is_last and missing):
+            path = f"{path}.{part}" if path else str(part)
+            current = current.get(part) if isinstance(current, dict) else None
     return path or "(top level)"
 
 

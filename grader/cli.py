@@ -107,7 +107,9 @@ def _marks_text(evaluation: Evaluation) -> str:
 
 def _summary_table(evaluations: list[Evaluation], title: str) -> Table:
     table = Table(title=title)
-    for column in ("student", "status", "ROC AUC (95% CI)", "marks", "time"):
+    table.add_column("student", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    for column in ("ROC AUC (95% CI)", "marks", "time"):
         table.add_column(column)
     for e in evaluations:
         auc = e.metrics.get("roc_auc")
@@ -269,7 +271,8 @@ def task_list() -> None:
     from grader.tasks import load_task, task_ids
 
     table = Table(title="medgrade tasks")
-    for column in ("id", "version", "title", "dataset", "licence"):
+    table.add_column("id", no_wrap=True)
+    for column in ("version", "title", "dataset", "licence"):
         table.add_column(column)
     for task_id in task_ids():
         try:
@@ -414,7 +417,7 @@ def task_split(
         )
         manifest = make_split(dataset, spec.split)
     for name, ids in manifest.case_ids.items():
-        stdout.print(f"{name:>10}: {len(ids):5d} cases  sha256 {manifest.sha256(name)}")
+        print(f"{name:>10}: {len(ids):5d} cases  sha256 {manifest.sha256(name)}")
     if write:
         manifest.write(loaded.manifest_path)
         stdout.print(f"wrote {loaded.manifest_path}")

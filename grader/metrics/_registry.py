@@ -18,6 +18,26 @@ from grader.metrics._calibration import (
 from grader.metrics._classification import npv, ppv, roc_auc, sensitivity, specificity
 from grader.metrics._result import MetricResult
 
+# Names from other libraries and papers; only used to suggest, never accepted silently, so
+# that a rubric always states the exact metric it grades on.
+_ALIASES = {
+    "auc": "roc_auc",
+    "auroc": "roc_auc",
+    "auc_roc": "roc_auc",
+    "roc": "roc_auc",
+    "roc_auc_score": "roc_auc",
+    "brier": "brier_score",
+    "brier_score_loss": "brier_score",
+    "ece": "expected_calibration_error",
+    "calibration_error": "expected_calibration_error",
+    "recall": "sensitivity",
+    "tpr": "sensitivity",
+    "true_positive_rate": "sensitivity",
+    "tnr": "specificity",
+    "true_negative_rate": "specificity",
+    "precision": "ppv",
+}
+
 
 class UnknownMetricError(KeyError, ValueError):
     """No metric is registered under the name; the message suggests the closest names.
@@ -29,7 +49,12 @@ class UnknownMetricError(KeyError, ValueError):
     def __init__(self, name: str, valid: Iterable[str]) -> None:
         self.name = name
         self.valid = sorted(valid)
-        self.suggestions = difflib.get_close_matches(str(name), self.valid, n=3)
+        key = str(name).strip().lower().replace("-", "_").replace(" ", "_")
+        suggestions = [_ALIASES[key]] if _ALIASES.get(key) in self.valid else []
+        for match in difflib.get_close_matches(key, self.valid, n=3):
+            if match not in suggestions:
+                suggestions.append(match)
+        self.suggestions = suggestions
         super().__init__(name)
 
     def __str__(self) -> str:

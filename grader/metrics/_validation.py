@@ -137,11 +137,11 @@ def check_scores(
     if probabilities:
         outside = (scores < 0.0) | (scores > 1.0)
         if outside.any():
+            low, high = _show(scores.min()), _show(scores.max())
             raise ValueError(
                 f"{name} must be probabilities in [0, 1]; {int(np.count_nonzero(outside))} "
-                f"values are outside (min {_show(scores.min())}, max {_show(scores.max())}). medgrade "
-                f"never clips or applies a sigmoid: convert logits to probabilities in the "
-                f"submission"
+                f"values are outside (min {low}, max {high}). medgrade never clips or applies "
+                f"a sigmoid: convert logits to probabilities in the submission"
             )
     return scores
 

@@ -49,12 +49,12 @@ class Task:
             return (self.folder / reference.path).resolve()
         assert reference.package is not None
         found = importlib.util.find_spec(reference.package)
-        if found is None or not found.submission_search_locations:
+        if found is None or not found.submodule_search_locations:
             raise SpecError(
                 self.spec_path,
                 [f"reference.package: cannot import package {reference.package!r}"],
             )
-        return Path(next(iter(found.submission_search_locations))).resolve()
+        return Path(next(iter(found.submodule_search_locations))).resolve()
 
 
 def task_search_dirs() -> list[Path]:

@@ -1,0 +1,212 @@
+"""The metric registry, compute_metric, the result type and the public surface."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+import types
+
+import numpy as np
+import pytest
+
+import grader.metrics
+from grader.metrics import (
+    METRICS,
+    MetricInfo,
+    MetricResult,
+    UnknownMetricError,
+    compute_metric,
+    get_metric_info,
+    metric_names,
+    roc_auc,
+    sensitivity,
+)
+
+EXPECTED_NAMES = {
+    "roc_auc",
+    "brier_score",
+    "scaled_brier_score",
+    "expected_calibration_error",
+    "sensitivity",
+    "specificity",
+    "ppv",
+    "npv",
+}
+LABELS = np.array([0, 1, 0, 1, 1, 0, 1, 0, 0, 1])
+PROBS = np.array([0.1, 0.8, 0.4, 0.35, 0.9, 0.2, 0.7, 0.6, 0.05, 1.0])
+
+
+def test_registry_is_complete() -> None:
+    assert set(METRICS) == EXPECTED_NAMES
+    assert metric_names() == sorted(EXPECTED_NAMES)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_NAMES))
+def test_registered_function_honours_its_info(name: str) -> None:
+    info = METRICS[name]
+    assert isinstance(info, MetricInfo)
+    assert info.name == name
+    assert info.title and info.description
+    result = info.function(LABELS, PROBS)
+    assert isinstance(result, MetricResult)
+    assert result.name == name
+    assert result.higher_is_better is info.higher_is_better
+    assert result.defined
+    assert compute_metric(name, LABELS, PROBS) == result
+    # Probability metrics name their score argument y_prob, ranking/threshold ones y_score.
+    score_argument = list(inspect.signature(info.function).parameters)[1]
+    assert score_argument == ("y_prob" if info.needs_probabilities else "y_score")
+
+
+def test_losses_are_marked_lower_is_better() -> None:
+    lower = {name for name, info in METRICS.items() if not info.higher_is_better}
+    assert lower == {"brier_score", "expected_calibration_error"}
+
+
+def test_registry_is_read_only() -> None:
+    with pytest.raises(TypeError):
+        METRICS["accuracy"] = METRICS["roc_auc"]  # type: ignore[index]
+
+
+def test_compute_metric_forwards_options() -> None:
+    result = compute_metric("sensitivity", LABELS, PROBS, threshold=0.3, alpha=0.1)
+    assert result == sensitivity(LABELS, PROBS, threshold=0.3, alpha=0.1)
+    assert compute_metric("roc_auc", LABELS, PROBS, alpha=0.2) == roc_auc(LABELS, PROBS, alpha=0.2)
+    assert compute_metric("expected_calibration_error", LABELS, PROBS, n_bins=5).method.startswith(
+        "5 equal-width bins"
+    )
+
+
+def test_unknown_metric_suggests_closest_name() -> None:
+    with pytest.raises(UnknownMetricError) as info:
+        compute_metric("roc_acu", LABELS, PROBS)
+    message = str(info.value)
+    assert "unknown metric 'roc_acu'" in message
+    assert "did you mean 'roc_auc'?" in message
+    for name in EXPECTED_NAMES:
+        assert name in message
+    assert isinstance(info.value, KeyError)
+    assert isinstance(info.value, ValueError)
+    assert info.value.suggestions == ["roc_auc"]
+
+
+def test_unknown_metric_without_close_match() -> None:
+    with pytest.raises(UnknownMetricError) as info:
+        get_metric_info("dice")
+    assert "did you mean" not in str(info.value)
+    assert "Valid names: brier_score, " in str(info.value)
+
+
+def test_unknown_metric_is_catchable_as_key_error_and_value_error() -> None:
+    with pytest.raises(KeyError):
+        compute_metric("auc_roc", LABELS, PROBS)
+    with pytest.raises(ValueError, match="did you mean 'roc_auc'"):
+        compute_metric("auc_roc", LABELS, PROBS)
+
+
+def test_option_not_accepted_names_option_and_metric() -> None:
+    with pytest.raises(
+        ValueError, match=r"metric 'roc_auc' does not accept the option 'threshold'"
+    ):
+        compute_metric("roc_auc", LABELS, PROBS, threshold=0.5)
+    with pytest.raises(ValueError, match=r"it accepts: 'alpha'$"):
+        compute_metric("roc_auc", LABELS, PROBS, threshold=0.5)
+    with pytest.raises(ValueError, match=r"options 'alpha', 'n_bin'; it accepts: 'n_bins'"):
+        compute_metric("expected_calibration_error", LABELS, PROBS, n_bin=10, alpha=0.1)
+    with pytest.raises(ValueError, match=r"'brier_score' does not accept .*it accepts: no options"):
+        compute_metric("brier_score", LABELS, PROBS, alpha=0.05)
+
+
+def test_metric_info_rejects_malformed_function() -> None:
+    def wrong(y_true: object) -> MetricResult:
+        raise AssertionError
+
+    with pytest.raises(TypeError, match="exactly two positional arguments"):
+        MetricInfo("wrong", wrong, True, False, "Wrong", "A function with one argument.")
+
+
+# --- MetricResult -------------------------------------------------------------------------
+
+
+def test_result_to_dict_is_strict_json() -> None:
+    undefined = compute_metric("roc_auc", [1, 1, 1], [0.2, 0.4, 0.6])
+    document = undefined.to_dict()
+    assert document["value"] is None
+    assert document["reason"] == undefined.reason
+    json.dumps(document, allow_nan=False)
+    defined = compute_metric("roc_auc", LABELS, PROBS)
+    document = defined.to_dict()
+    assert document["value"] == defined.value
+    assert document["ci_low"] == defined.ci_low
+    assert json.loads(json.dumps(document, allow_nan=False)) == document
+    assert set(document) == {
+        "name",
+        "value",
+        "ci_low",
+        "ci_high",
+        "higher_is_better",
+        "method",
+        "n",
+        "alpha",
+        "reason",
+        "implementation",
+    }
+
+
+def test_result_defined_and_immutable() -> None:
+    result = compute_metric("brier_score", LABELS, PROBS)
+    assert result.defined
+    assert result.implementation == "medgrade.metrics"
+    assert type(result.value) is float
+    with pytest.raises(AttributeError):
+        result.value = 0.0  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"value": math.nan}, "a NaN value needs a reason"),
+        ({"value": 0.5, "reason": "because"}, "reason is only for NaN values"),
+        ({"ci_low": 0.1}, "both be set or both be None"),
+        ({"value": math.nan, "reason": "r", "ci_low": 0.1, "ci_high": 0.2}, "cannot have"),
+        ({"alpha": 0.0}, "alpha must be in"),
+        ({"n": -1}, "n must be >= 0"),
+    ],
+)
+def test_result_rejects_contradictions(kwargs: dict[str, object], message: str) -> None:
+    fields: dict[str, object] = {
+        "name": "x",
+        "value": 0.5,
+        "ci_low": None,
+        "ci_high": None,
+        "higher_is_better": True,
+        "method": "m",
+        "n": 3,
+    }
+    fields.update(kwargs)
+    with pytest.raises(ValueError, match=message):
+        MetricResult(**fields)  # type: ignore[arg-type]
+
+
+# --- Public surface -----------------------------------------------------------------------
+
+
+def test_all_is_sorted_and_complete() -> None:
+    exported = grader.metrics.__all__
+    assert exported == sorted(exported, key=lambda n: (not n.isupper(), not n[0].isupper(), n))
+    public = {
+        name
+        for name, value in vars(grader.metrics).items()
+        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+    }
+    assert set(exported) == public
+
+
+@pytest.mark.parametrize(
+    ("name", "suggestion"),
+    [("AUROC", "roc_auc"), ("ece", "expected_calibration_error"), ("recall", "sensitivity")],
+)
+def test_common_aliases_are_suggested_not_accepted(name: str, suggestion: str) -> None:
+    with pytest.raises(UnknownMetricError, match=f"did you mean '{suggestion}'"):
+        compute_metric(name, LABELS, PROBS)
