@@ -61,7 +61,7 @@ def _field_path(loc: tuple[object, ...], document: object, *, missing: bool) -> 
         is_last = position == len(loc) - 1
         if isinstance(current, list) and isinstance(part, int) and part < len(current):
             path, current = f"{path}[{part}]", current[part]
-        elif isinstance(current, dict) and part in current or (is_last and missing):
+        elif (isinstance(current, dict) and part in current) or (is_last and missing):
             path = f"{path}.{part}" if path else str(part)
             current = current.get(part) if isinstance(current, dict) else None
     return path or "(top level)"

@@ -8,7 +8,6 @@ inputs are written where a sandbox can read them.
 from __future__ import annotations
 
 import datetime as dt
-import inspect
 import json
 import os
 import secrets
@@ -280,8 +279,7 @@ def score_predictions(
     results = {}
     for metric in task.spec.metrics:
         options = dict(metric.options)
-        accepts = inspect.signature(METRICS[metric.name].function).parameters
-        if "threshold" in accepts:
+        if "threshold" in METRICS[metric.name].options:
             options.setdefault("threshold", task.spec.output.threshold)
         results[metric.name] = compute_metric(metric.name, labels, predictions, **options)
     return results

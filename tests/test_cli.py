@@ -17,12 +17,21 @@ import yaml
 
 from tests.conftest import EXAMPLES, REPO, TASK_ID
 
-FAILING_EXAMPLES = {"crashes": "crashed", "nan-output": "non_finite", "too-slow": "timeout", "wrong-shape": "wrong_shape"}
+FAILING_EXAMPLES = {
+    "crashes": "crashed",
+    "nan-output": "non_finite",
+    "too-slow": "timeout",
+    "wrong-shape": "wrong_shape",
+}
 
 
 def medgrade(*arguments: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "grader", *arguments], capture_output=True, text=True, cwd=cwd, timeout=300
+        [sys.executable, "-m", "grader", *arguments],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
     )
 
 
@@ -31,7 +40,9 @@ def checks(tmp_path_factory) -> dict[str, tuple[int, dict]]:
     out = tmp_path_factory.mktemp("check")
 
     def check(name: str) -> tuple[str, tuple[int, dict]]:
-        done = medgrade("check", str(EXAMPLES / name), "--task", TASK_ID, "--json", "--out", str(out / name))
+        done = medgrade(
+            "check", str(EXAMPLES / name), "--task", TASK_ID, "--json", "--out", str(out / name)
+        )
         return name, (done.returncode, json.loads(done.stdout))
 
     with ThreadPoolExecutor(max_workers=3) as pool:
@@ -92,7 +103,9 @@ def test_the_demo_grades_every_example_and_writes_reports_store_and_gradebook(de
         assert float(rows[name]["total"]) == 0
     assert rows["reference"]["pending"] == "writeup"
     with sqlite3.connect(out / "medgrade.sqlite") as connection:
-        assert connection.execute("SELECT COUNT(*) FROM runs WHERE split = 'test'").fetchone()[0] == len(names)
+        assert connection.execute("SELECT COUNT(*) FROM runs WHERE split = 'test'").fetchone()[
+            0
+        ] == len(names)
         assert connection.execute("SELECT COUNT(*) FROM metrics").fetchone()[0] == 2 * 5
     assert "reference.html" in done.stdout
 
@@ -135,8 +148,16 @@ def test_a_manual_mark_above_the_maximum_names_row_and_column(tmp_path):
     shutil.copytree(EXAMPLES / "crashes", submissions / "carol")
     sheet = tmp_path / "marks.csv"
     sheet.write_text("student_id,writeup,comment\ncarol,25,too generous\n")
-    done = medgrade("grade", str(submissions), "--task", TASK_ID, "--out", str(tmp_path / "o"),
-                    "--manual-marks", str(sheet))
+    done = medgrade(
+        "grade",
+        str(submissions),
+        "--task",
+        TASK_ID,
+        "--out",
+        str(tmp_path / "o"),
+        "--manual-marks",
+        str(sheet),
+    )
     assert done.returncode == 2
     assert "row 2, column writeup: 25 is outside 0..20" in done.stderr
 
@@ -157,7 +178,9 @@ def test_task_validate_of_a_broken_spec_names_the_field(tmp_path):
     (folder / "task.yaml").write_text(yaml.safe_dump(spec))
     done = medgrade("task", "validate", str(folder))
     assert done.returncode == 2
-    assert "task.yaml" in done.stderr and "limits.memory_mb" in done.stderr and "'lots'" in done.stderr
+    assert (
+        "task.yaml" in done.stderr and "limits.memory_mb" in done.stderr and "'lots'" in done.stderr
+    )
 
 
 def test_task_validate_fails_when_the_rubric_target_is_out_of_the_references_reach(tmp_path):
@@ -179,7 +202,13 @@ def test_task_list_show_and_schema():
     assert listed.returncode == 0 and TASK_ID in listed.stdout
     shown = medgrade("task", "show", TASK_ID)
     assert shown.returncode == 0
-    for text in ("load_model(artifacts_dir", "predict(model, inputs", "CC BY 4.0", "Wolberg", "20 s wall time"):
+    for text in (
+        "load_model(artifacts_dir",
+        "predict(model, inputs",
+        "CC BY 4.0",
+        "Wolberg",
+        "20 s wall time",
+    ):
         assert text in shown.stdout
     schema = json.loads(medgrade("task", "schema").stdout)
     assert schema["title"] == "TaskSpec"

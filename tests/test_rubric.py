@@ -15,13 +15,34 @@ RUBRIC = Rubric.model_validate(
         "name": "r",
         "title": "R",
         "criteria": [
-            {"kind": "automatic", "id": "auc", "title": "AUC", "points": 50, "metric": "roc_auc",
-             "scale": {"type": "linear", "floor": 0.5, "target": 0.9}},
-            {"kind": "automatic", "id": "brier", "title": "Brier", "points": 20, "metric": "brier_score",
-             "scale": {"type": "linear", "floor": 0.25, "target": 0.05}},
-            {"kind": "automatic", "id": "sens", "title": "Sensitivity", "points": 10, "metric": "sensitivity",
-             "scale": {"type": "bands", "bands": [{"at": 0.9, "points": 10}, {"at": 0.8, "points": 5}]},
-             "undefined_points": 2},
+            {
+                "kind": "automatic",
+                "id": "auc",
+                "title": "AUC",
+                "points": 50,
+                "metric": "roc_auc",
+                "scale": {"type": "linear", "floor": 0.5, "target": 0.9},
+            },
+            {
+                "kind": "automatic",
+                "id": "brier",
+                "title": "Brier",
+                "points": 20,
+                "metric": "brier_score",
+                "scale": {"type": "linear", "floor": 0.25, "target": 0.05},
+            },
+            {
+                "kind": "automatic",
+                "id": "sens",
+                "title": "Sensitivity",
+                "points": 10,
+                "metric": "sensitivity",
+                "scale": {
+                    "type": "bands",
+                    "bands": [{"at": 0.9, "points": 10}, {"at": 0.8, "points": 5}],
+                },
+                "undefined_points": 2,
+            },
             {"kind": "manual", "id": "writeup", "title": "Write-up", "points": 20},
         ],
         "penalties": [{"id": "slow", "title": "Slow", "points": 5, "run_time_over_s": 10}],
@@ -30,15 +51,27 @@ RUBRIC = Rubric.model_validate(
 
 
 def result(name: str, value: float, higher: bool = True, reason: str | None = None) -> MetricResult:
-    return MetricResult(name=name, value=value, ci_low=None, ci_high=None, higher_is_better=higher,
-                        method="test", n=100, reason=reason)
+    return MetricResult(
+        name=name,
+        value=value,
+        ci_low=None,
+        ci_high=None,
+        higher_is_better=higher,
+        method="test",
+        n=100,
+        reason=reason,
+    )
 
 
 def metrics(auc=0.7, brier=0.15, sensitivity=0.85):
     return {
         "roc_auc": result("roc_auc", auc),
         "brier_score": result("brier_score", brier, higher=False),
-        "sensitivity": result("sensitivity", sensitivity, reason=None if not math.isnan(sensitivity) else "no positives"),
+        "sensitivity": result(
+            "sensitivity",
+            sensitivity,
+            reason=None if not math.isnan(sensitivity) else "no positives",
+        ),
     }
 
 
@@ -54,19 +87,27 @@ def test_linear_scales_interpolate_between_floor_and_target_in_either_direction(
 
 
 def test_linear_scales_clip_at_zero_and_full_points():
-    marks = by_id(score(RUBRIC, metrics=metrics(auc=0.99, brier=0.4), failure_reason=None, run_time_s=1.0))
+    marks = by_id(
+        score(RUBRIC, metrics=metrics(auc=0.99, brier=0.4), failure_reason=None, run_time_s=1.0)
+    )
     assert marks["auc"].points == 50 and "clipped to 1" in marks["auc"].explanation
     assert marks["brier"].points == 0 and "clipped to 0" in marks["brier"].explanation
 
 
 @pytest.mark.parametrize(("value", "points"), [(0.95, 10), (0.9, 10), (0.85, 5), (0.5, 0)])
 def test_bands_award_the_best_band_reached(value, points):
-    marks = by_id(score(RUBRIC, metrics=metrics(sensitivity=value), failure_reason=None, run_time_s=1.0))
+    marks = by_id(
+        score(RUBRIC, metrics=metrics(sensitivity=value), failure_reason=None, run_time_s=1.0)
+    )
     assert marks["sens"].points == points
 
 
 def test_an_undefined_metric_earns_what_the_rubric_states_with_the_reason():
-    marks = by_id(score(RUBRIC, metrics=metrics(sensitivity=float("nan")), failure_reason=None, run_time_s=1.0))
+    marks = by_id(
+        score(
+            RUBRIC, metrics=metrics(sensitivity=float("nan")), failure_reason=None, run_time_s=1.0
+        )
+    )
     assert marks["sens"].points == 2
     assert "undefined on this data (no positives)" in marks["sens"].explanation
 
@@ -75,13 +116,24 @@ def test_manual_criteria_are_pending_until_marked():
     pending = score(RUBRIC, metrics=metrics(), failure_reason=None, run_time_s=1.0)
     assert pending.pending == ["writeup"]
     assert by_id(pending)["writeup"].points is None
-    marked = score(RUBRIC, metrics=metrics(), failure_reason=None, run_time_s=1.0, manual_points={"writeup": 15})
+    marked = score(
+        RUBRIC,
+        metrics=metrics(),
+        failure_reason=None,
+        run_time_s=1.0,
+        manual_points={"writeup": 15},
+    )
     assert marked.pending == []
     assert marked.total == pytest.approx(pending.total + 15)
 
 
 def test_a_penalty_applies_over_its_run_time_and_the_total_never_goes_negative():
-    slow = score(RUBRIC, metrics=metrics(auc=0.5, brier=0.25, sensitivity=0.1), failure_reason=None, run_time_s=12.0)
+    slow = score(
+        RUBRIC,
+        metrics=metrics(auc=0.5, brier=0.25, sensitivity=0.1),
+        failure_reason=None,
+        run_time_s=12.0,
+    )
     assert by_id(slow)["slow"].points == -5
     assert slow.total == 0
     fast = score(RUBRIC, metrics=metrics(), failure_reason=None, run_time_s=9.0)
@@ -89,8 +141,13 @@ def test_a_penalty_applies_over_its_run_time_and_the_total_never_goes_negative()
 
 
 def test_a_failed_run_earns_no_automatic_points_but_keeps_manual_marks():
-    marks = score(RUBRIC, metrics=None, failure_reason="the submission failed (timeout)", run_time_s=20.0,
-                  manual_points={"writeup": 12})
+    marks = score(
+        RUBRIC,
+        metrics=None,
+        failure_reason="the submission failed (timeout)",
+        run_time_s=20.0,
+        manual_points={"writeup": 12},
+    )
     assert marks.total == 12
     assert by_id(marks)["auc"].explanation == "0 points: the submission failed (timeout)"
     assert "slow" not in by_id(marks)
@@ -99,11 +156,22 @@ def test_a_failed_run_earns_no_automatic_points_but_keeps_manual_marks():
 @pytest.mark.parametrize(
     ("criterion", "message"),
     [
-        ({"metric": "brier_score", "scale": {"type": "linear", "floor": 0.05, "target": 0.25}},
-         "better when lower"),
-        ({"metric": "roc_auc", "scale": {"type": "linear", "floor": 0.9, "target": 0.5}}, "better when higher"),
-        ({"metric": "roc_auc", "scale": {"type": "bands", "bands": [{"at": 0.9, "points": 99}]}}, "exceed"),
-        ({"metric": "roc_aux", "scale": {"type": "linear", "floor": 0.5, "target": 0.9}}, "unknown metric"),
+        (
+            {"metric": "brier_score", "scale": {"type": "linear", "floor": 0.05, "target": 0.25}},
+            "better when lower",
+        ),
+        (
+            {"metric": "roc_auc", "scale": {"type": "linear", "floor": 0.9, "target": 0.5}},
+            "better when higher",
+        ),
+        (
+            {"metric": "roc_auc", "scale": {"type": "bands", "bands": [{"at": 0.9, "points": 99}]}},
+            "exceed",
+        ),
+        (
+            {"metric": "roc_aux", "scale": {"type": "linear", "floor": 0.5, "target": 0.9}},
+            "unknown metric",
+        ),
     ],
 )
 def test_inconsistent_criteria_are_refused(criterion, message):

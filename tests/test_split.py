@@ -17,13 +17,17 @@ def test_the_recorded_manifest_equals_the_split_recomputed_from_the_spec(task):
     recomputed = make_split(dataset, task.spec.split)
     recorded = task.split_manifest()
     assert recomputed.case_ids == recorded.case_ids
-    assert {k: len(v) for k, v in recorded.case_ids.items()} == {"train": 341, "validation": 114, "test": 114}
+    assert {k: len(v) for k, v in recorded.case_ids.items()} == {
+        "train": 341,
+        "validation": 114,
+        "test": 114,
+    }
 
 
 def test_splits_are_disjoint_cover_every_case_and_keep_the_prevalence(task):
     dataset = load_dataset(task.spec.dataset.loader, task.spec.dataset.params, None)
     manifest = task.split_manifest()
-    all_ids = sum(manifest.case_ids.values(), [])
+    all_ids = [case for ids in manifest.case_ids.values() for case in ids]
     assert len(all_ids) == len(set(all_ids)) == len(dataset.case_ids)
     overall = dataset.labels.mean()
     for ids in manifest.case_ids.values():
@@ -33,7 +37,10 @@ def test_splits_are_disjoint_cover_every_case_and_keep_the_prevalence(task):
 def test_a_hand_edited_manifest_is_detected(task, tmp_path):
     document = json.loads(task.manifest_path.read_text())
     test_ids = document["splits"]["test"]["case_ids"]
-    test_ids[0], document["splits"]["train"]["case_ids"][0] = document["splits"]["train"]["case_ids"][0], test_ids[0]
+    test_ids[0], document["splits"]["train"]["case_ids"][0] = (
+        document["splits"]["train"]["case_ids"][0],
+        test_ids[0],
+    )
     edited = tmp_path / "split.json"
     edited.write_text(json.dumps(document))
     with pytest.raises(DataError, match="do not match their recorded sha256"):
@@ -63,7 +70,10 @@ def synthetic(n: int = 400, patients: int = 100) -> Dataset:
 def test_a_grouped_split_never_puts_one_patient_in_two_splits(stratify):
     dataset = synthetic()
     spec = SplitSpec(
-        strategy="grouped", seed=3, group_key="patient", stratify=stratify,
+        strategy="grouped",
+        seed=3,
+        group_key="patient",
+        stratify=stratify,
         fractions={"train": 0.6, "validation": 0.2, "test": 0.2},
     )
     manifest = make_split(dataset, spec)

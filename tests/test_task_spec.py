@@ -45,20 +45,58 @@ def write_variant(tmp_path: Path, edit) -> Path:
 @pytest.mark.parametrize(
     ("edit", "expected"),
     [
-        (lambda s: s["split"]["fractions"].update(test=-0.2), "split.fractions.test: Input should be greater than 0; got -0.2"),
-        (lambda s: s["split"]["fractions"].update(test=0.3), "split.fractions: train + validation + test must add up to 1, they add up to 1.1"),
+        (
+            lambda s: s["split"]["fractions"].update(test=-0.2),
+            "split.fractions.test: Input should be greater than 0; got -0.2",
+        ),
+        (
+            lambda s: s["split"]["fractions"].update(test=0.3),
+            "split.fractions: train + validation + test must add up to 1, they add up to 1.1",
+        ),
         (lambda s: s.pop("limits"), "limits: required field is missing"),
-        (lambda s: s["limits"].update(wall_time_s="fast"), "limits.wall_time_s: Input should be a valid number"),
-        (lambda s: s["metrics"].append({"name": "roc_acu"}), "metrics[5].name: unknown metric; did you mean 'roc_auc'?"),
-        (lambda s: s["limits"].update(memroy_mb=1), "limits.memroy_mb: unknown field (did you mean 'memory_mb'?)"),
-        (lambda s: s["dataset"].update(loader="sklearn_breast"), "dataset.loader: unknown dataset loader; did you mean 'sklearn_breast_cancer'?"),
-        (lambda s: s["output"].update(kind="segmentation"), "output.kind: Input should be 'binary_probability'; got 'segmentation'"),
-        (lambda s: s["split"].update(strategy="grouped"), "split: strategy 'grouped' needs 'group_key'"),
-        (lambda s: s["reference"].update(path="elsewhere"), "reference: give exactly one of 'package' or 'path'"),
+        (
+            lambda s: s["limits"].update(wall_time_s="fast"),
+            "limits.wall_time_s: Input should be a valid number",
+        ),
+        (
+            lambda s: s["metrics"].append({"name": "roc_acu"}),
+            "metrics[5].name: unknown metric; did you mean 'roc_auc'?",
+        ),
+        (
+            lambda s: s["limits"].update(memroy_mb=1),
+            "limits.memroy_mb: unknown field (did you mean 'memory_mb'?)",
+        ),
+        (
+            lambda s: s["dataset"].update(loader="sklearn_breast"),
+            "dataset.loader: unknown dataset loader; did you mean 'sklearn_breast_cancer'?",
+        ),
+        (
+            lambda s: s["output"].update(kind="segmentation"),
+            "output.kind: Input should be 'binary_probability'; got 'segmentation'",
+        ),
+        (
+            lambda s: s["split"].update(strategy="grouped"),
+            "split: strategy 'grouped' needs 'group_key'",
+        ),
+        (
+            lambda s: s["reference"].update(path="elsewhere"),
+            "reference: give exactly one of 'package' or 'path'",
+        ),
         (lambda s: s.update(id="Breast Cancer"), "id: String should match pattern"),
     ],
-    ids=["negative-fraction", "fractions-sum", "missing-limits", "bad-type", "unknown-metric",
-         "misspelled-key", "unknown-loader", "unknown-output", "grouped-without-key", "two-references", "bad-id"],
+    ids=[
+        "negative-fraction",
+        "fractions-sum",
+        "missing-limits",
+        "bad-type",
+        "unknown-metric",
+        "misspelled-key",
+        "unknown-loader",
+        "unknown-output",
+        "grouped-without-key",
+        "two-references",
+        "bad-id",
+    ],
 )
 def test_a_broken_spec_names_the_file_the_field_and_the_value(tmp_path, edit, expected):
     folder = write_variant(tmp_path, edit)
@@ -73,13 +111,17 @@ def test_invalid_yaml_names_the_line(tmp_path):
     folder = write_variant(tmp_path, lambda s: None)
     text = (folder / "task.yaml").read_text()
     (folder / "task.yaml").write_text(text.replace("title:", "title: [unclosed", 1))
-    with pytest.raises(SpecError, match=r"task.yaml: 1 problem:\n  - line \d+, column \d+: invalid YAML"):
+    with pytest.raises(
+        SpecError, match=r"task.yaml: 1 problem:\n  - line \d+, column \d+: invalid YAML"
+    ):
         load_task(folder)
 
 
 def test_a_rubric_criterion_on_a_metric_the_task_does_not_compute_names_the_rubric(tmp_path):
     folder = write_variant(tmp_path, lambda s: s.update(rubric="rubric.yaml"))
-    rubric = yaml.safe_load((BUNDLED.parent.parent / "rubrics" / "breast-cancer-wdbc.yaml").read_text())
+    rubric = yaml.safe_load(
+        (BUNDLED.parent.parent / "rubrics" / "breast-cancer-wdbc.yaml").read_text()
+    )
     rubric["criteria"][0]["metric"] = "ppv"
     (folder / "rubric.yaml").write_text(yaml.safe_dump(rubric))
     with pytest.raises(SpecError) as caught:
@@ -90,7 +132,9 @@ def test_a_rubric_criterion_on_a_metric_the_task_does_not_compute_names_the_rubr
 
 def test_a_rubric_with_a_loss_read_as_a_score_is_refused(tmp_path):
     folder = write_variant(tmp_path, lambda s: s.update(rubric="rubric.yaml"))
-    rubric = yaml.safe_load((BUNDLED.parent.parent / "rubrics" / "breast-cancer-wdbc.yaml").read_text())
+    rubric = yaml.safe_load(
+        (BUNDLED.parent.parent / "rubrics" / "breast-cancer-wdbc.yaml").read_text()
+    )
     rubric["criteria"][1]["scale"] = {"type": "linear", "floor": 0.06, "target": 0.23}
     (folder / "rubric.yaml").write_text(yaml.safe_dump(rubric))
     with pytest.raises(SpecError, match=r"criteria\[1\]: brier_score is better when lower"):
@@ -110,6 +154,14 @@ def test_several_problems_are_reported_together(tmp_path):
 
 def test_the_exported_schema_describes_every_top_level_field():
     schema = TaskSpec.model_json_schema()
-    assert set(schema["required"]) >= {"id", "dataset", "split", "metrics", "limits", "rubric", "reference"}
+    assert set(schema["required"]) >= {
+        "id",
+        "dataset",
+        "split",
+        "metrics",
+        "limits",
+        "rubric",
+        "reference",
+    }
     json.dumps(schema)  # serialisable
     assert "description" in schema["$defs"]["Limits"]["properties"]["wall_time_s"]

@@ -123,6 +123,18 @@ class MetricSpec(_Strict):
 
         return _one_of(value, metric_names(), "metric")
 
+    @model_validator(mode="after")
+    def _known_options(self) -> MetricSpec:
+        from grader.metrics import METRICS
+
+        accepted = METRICS[self.name].options
+        unknown = sorted(set(self.options) - set(accepted))
+        if unknown:
+            raise ValueError(
+                f"metric {self.name!r} takes no option(s) {unknown}; it accepts {list(accepted) or 'none'}"
+            )
+        return self
+
 
 class Limits(_Strict):
     wall_time_s: Annotated[float, Field(gt=0, le=86_400)] = Field(
