@@ -1,0 +1,101 @@
+"""A non-editable install carries tasks, rubrics, examples and weights, and works anywhere."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(out),
+            str(REPO),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return next(out.glob("medgrade-*.whl"))
+
+
+def test_the_wheel_ships_everything_a_fresh_install_needs(wheel):
+    names = set(zipfile.ZipFile(wheel).namelist())
+    expected = {
+        "grader/_bundled/tasks/breast-cancer-wdbc/task.yaml",
+        "grader/_bundled/tasks/breast-cancer-wdbc/split.json",
+        "grader/_bundled/rubrics/breast-cancer-wdbc.yaml",
+        "grader/_bundled/examples/submissions/reference/predict.py",
+        "grader/_bundled/examples/submissions/reference/model.pt",
+        "grader/_bundled/examples/submissions/too-slow/predict.py",
+        "grader/report/templates/report.html.j2",
+        "grader/tasks/null_submission/predict.py",
+        "reference_models/breast_cancer_wdbc/model.pt",
+        "sandbox/harness.py",
+    }
+    assert expected <= names
+    assert not [n for n in names if n.endswith((".npz", ".nii.gz", ".pyc"))]
+
+
+@pytest.mark.slow
+def test_the_installed_wheel_runs_the_demo_from_another_directory(wheel, tmp_path):
+    # Install the wheel alone into a folder placed first on sys.path: it shadows the source
+    # tree, while the dependencies come from this environment.
+    target = tmp_path / "site"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
+        check=True,
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    environment = {**os.environ, "PYTHONPATH": str(target)}
+
+    def medgrade(*arguments: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "grader", *arguments],
+            cwd=elsewhere,
+            env=environment,
+            capture_output=True,
+            text=True,
+        )
+
+    located = subprocess.run(
+        [sys.executable, "-c", "import grader._resources as r; print(r.bundled_dir('tasks'))"],
+        cwd=elsewhere,
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert located.stdout.startswith(str(target))
+    demo = medgrade("demo", "--out", "out")
+    assert demo.returncode == 0, demo.stderr
+    assert len(list((elsewhere / "out" / "reports").glob("*.html"))) == 6
+    validated = medgrade("task", "validate", "breast-cancer-wdbc")
+    assert validated.returncode == 0, validated.stdout + validated.stderr
