@@ -178,7 +178,6 @@ def evaluate(
     manual_points: Mapping[str, float] | None = None,
 ) -> Evaluation:
     """Run one submission on a prepared split and score it; never raises for the student's faults."""
-    task = prepared.task
     with tempfile.TemporaryDirectory(prefix="medgrade-run-") as scratch:
         scratch_dir = Path(scratch)
         try:
@@ -198,36 +197,49 @@ def evaluate(
         output_dir = scratch_dir / "output"
         output_dir.mkdir()
         _make_read_only(submission_dir)
-        limits = task.spec.limits
-        nonce = secrets.token_hex(16)
-        job = SandboxJob(
-            submission_dir=submission_dir,
-            input_dir=prepared.input_dir,
-            output_dir=output_dir,
-            limits=SandboxLimits(
-                wall_time_s=limits.wall_time_s,
-                memory_mb=limits.memory_mb,
-                cpus=limits.cpus,
-                gpu=limits.gpu,
-            ),
-            nonce=nonce,
-        )
-        result = backend.run(job)
-        predictions, failure, record = interpret_run(
-            result,
-            output_dir,
-            nonce=nonce,
-            contract=task.spec.output,
-            n_cases=prepared.n_cases,
-            wall_time_limit_s=limits.wall_time_s,
-            memory_limit_mb=limits.memory_mb,
-        )
-        run = RunInfo.from_result(result, record)
-        # The staged copy was made read-only; give write access back so it can be removed.
-        _make_writable(scratch_dir)
+        try:
+            predictions, failure, run = _run_in_sandbox(
+                submission_dir, output_dir, prepared, backend
+            )
+        finally:
+            # The staged copy was made read-only; give write access back so it can be removed.
+            _make_writable(scratch_dir)
     return _finish(
         prepared, student_id, submission_path, sha256, failure, predictions, run, manual_points
     )
+
+
+def _run_in_sandbox(
+    submission_dir: Path, output_dir: Path, prepared: PreparedSplit, backend: SandboxBackend
+) -> tuple[np.ndarray | None, Failure | None, RunInfo | None]:
+    limits = prepared.task.spec.limits
+    nonce = secrets.token_hex(16)
+    job = SandboxJob(
+        submission_dir=submission_dir,
+        input_dir=prepared.input_dir,
+        output_dir=output_dir,
+        limits=SandboxLimits(
+            wall_time_s=limits.wall_time_s,
+            memory_mb=limits.memory_mb,
+            cpus=limits.cpus,
+            gpu=limits.gpu,
+        ),
+        nonce=nonce,
+    )
+    try:
+        result = backend.run(job)
+    except Exception as error:  # an infrastructure fault must not stop the batch
+        return None, Failure("sandbox_error", f"the {backend.name} sandbox failed: {error!r}"), None
+    predictions, failure, record = interpret_run(
+        result,
+        output_dir,
+        nonce=nonce,
+        contract=prepared.task.spec.output,
+        n_cases=prepared.n_cases,
+        wall_time_limit_s=limits.wall_time_s,
+        memory_limit_mb=limits.memory_mb,
+    )
+    return predictions, failure, RunInfo.from_result(result, record)
 
 
 def _finish(

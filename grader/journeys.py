@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,12 +118,15 @@ def grade(
             path = write_report(evaluation, task, out / "reports", n_cases=prepared.n_cases)
             return evaluation.with_report(path)
 
+        # Workers only run sandboxes and write reports; this thread alone writes the store.
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            for evaluation in pool.map(run_one, found):
+            for future in as_completed([pool.submit(run_one, s) for s in found]):
+                evaluation = future.result()
                 store.add(evaluation)
                 evaluations.append(evaluation)
                 if on_result is not None:
                     on_result(evaluation)
+        evaluations.sort(key=lambda e: e.student_id)
         gradebook = write_gradebook(
             store, task.rubric, task_id=task.id, split="test", path=out / GRADEBOOK_FILE
         )

@@ -258,3 +258,21 @@ def test_batched_prediction_calls_predict_per_batch(make_submission, task, backe
     )
     assert unbatched.failure.kind == "crashed"
     assert "AssertionError" in unbatched.failure.message
+
+
+class _BrokenBackend:
+    name = "broken"
+
+    def run(self, job):
+        raise OSError("the container engine went away")
+
+
+def test_an_infrastructure_fault_is_a_sandbox_error_not_a_crash_of_the_grader(
+    make_submission, validation_split
+):
+    evaluation = evaluate(
+        make_submission(GOOD), student_id="s", prepared=validation_split, backend=_BrokenBackend()
+    )
+    assert evaluation.failure.kind == "sandbox_error"
+    assert "the container engine went away" in evaluation.failure.message
+    assert "not your fault" in evaluation.failure.explanation
