@@ -20,6 +20,7 @@ import grader
 from grader import journeys
 from grader.errors import MedgradeError
 from grader.evaluation import Evaluation
+from sandbox import GpuSelection, SandboxUnavailableError
 
 app = typer.Typer(
     help="medgrade: sandboxed autograding of deep-learning mini-projects in healthcare courses.",
@@ -53,7 +54,20 @@ DataDirOption = Annotated[
     typer.Option("--data-dir", help="Folder with downloaded datasets (default: $MEDGRADE_DATA)."),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
-BackendOption = Annotated[str, typer.Option("--backend", "-b", help="Sandbox backend.")]
+BackendOption = Annotated[
+    str,
+    typer.Option(
+        "--backend", "-b", help="Sandbox: auto (docker, else bwrap), docker, bwrap or local."
+    ),
+]
+GpusOption = Annotated[
+    str | None,
+    typer.Option(
+        "--gpus",
+        help="GPUs for tasks that want one: all, a count, device=0,1 or none "
+        "(default: all when the task wants a GPU).",
+    ),
+]
 WorkersOption = Annotated[
     int, typer.Option("--workers", "-w", min=1, help="Submissions run at once.")
 ]
@@ -66,9 +80,25 @@ DEFAULT_WORKERS = max(1, min(4, os.cpu_count() or 1))
 def _errors_exit() -> Iterator[None]:
     try:
         yield
-    except MedgradeError as error:
+    except (MedgradeError, SandboxUnavailableError) as error:
         console.print(f"[bold red]error:[/] {escape(str(error))}")
         raise typer.Exit(2) from None
+
+
+def _note(text: str) -> None:
+    console.print(f"[yellow]note:[/] {escape(text)}")
+
+
+def _gpus(text: str | None, task: str) -> GpuSelection | None:
+    """The marker's --gpus, or all GPUs when the task wants one and nothing was said."""
+    if text is not None:
+        try:
+            return GpuSelection.parse(text)
+        except ValueError as error:
+            raise typer.BadParameter(str(error), param_hint="--gpus") from None
+    from grader.tasks import load_task
+
+    return GpuSelection(count=-1) if load_task(task).spec.limits.gpu else None
 
 
 @contextmanager
@@ -162,9 +192,10 @@ def _print_evaluation(evaluation: Evaluation) -> None:
 
 @app.command()
 def check(
-    submission: Annotated[Path, typer.Argument(help="Submission folder or .zip.")],
+    submission: Annotated[Path, typer.Argument(help="Submission folder or .zip.", exists=True)],
     task: TaskOption,
-    backend: BackendOption = "local",
+    backend: BackendOption = "auto",
+    gpus: GpusOption = None,
     out: OutOption = None,
     data_dir: DataDirOption = None,
     as_json: JsonOption = False,
@@ -181,8 +212,10 @@ def check(
             task,
             submission,
             backend=backend,
+            gpus=_gpus(gpus, task),
             out=out or Path("medgrade-check"),
             data_dir=data_dir,
+            on_note=_note,
         )
     if as_json:
         print(json.dumps(evaluation.to_dict(), indent=2))
@@ -194,10 +227,14 @@ def check(
 @app.command()
 def grade(
     submissions: Annotated[
-        Path, typer.Argument(help="Folder with one subfolder or .zip per student.")
+        Path, typer.Argument(help="Folder with one subfolder or .zip per student.", exists=True)
     ],
     task: TaskOption,
-    backend: BackendOption = "local",
+    backend: BackendOption = "auto",
+    unsafe_local: Annotated[
+        bool, typer.Option("--unsafe-local", help="Allow the non-isolating local backend.")
+    ] = False,
+    gpus: GpusOption = None,
     out: OutOption = None,
     data_dir: DataDirOption = None,
     workers: WorkersOption = DEFAULT_WORKERS,
@@ -217,6 +254,9 @@ def grade(
                 found,
                 task,
                 backend=backend,
+                unsafe_local=unsafe_local,
+                gpus=_gpus(gpus, task),
+                on_note=_note,
                 out=out,
                 data_dir=data_dir,
                 workers=workers,
@@ -231,6 +271,11 @@ def grade(
 
 
 def _print_outputs(result: journeys.BatchResult) -> None:
+    for warning in result.warnings:
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
+    backends = sorted({e.run.backend for e in result.evaluations if e.run is not None})
+    if backends:
+        stdout.print(f"Sandbox:      {', '.join(backends)}")
     stdout.print(f"Reports:      {result.out / 'reports'}/<student>.html")
     stdout.print(f"Gradebook:    {result.gradebook_path}")
     stdout.print(f"Store:        {result.store_path}")
@@ -245,6 +290,7 @@ def demo(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path(
         "medgrade-demo"
     ),
+    backend: BackendOption = "auto",
     workers: WorkersOption = 2,
 ) -> None:
     """Grade the bundled example submissions on breast-cancer-wdbc, as a marker would."""
@@ -252,17 +298,79 @@ def demo(
         examples = journeys.demo_submissions()
         stdout.print(
             f"medgrade {grader.__version__} demo: grading {len(examples)} example submissions on "
-            f"[bold]{journeys.DEMO_TASK}[/] (hidden test split, local sandbox)"
+            f"[bold]{journeys.DEMO_TASK}[/] (hidden test split)"
         )
         with _batch_progress(len(examples), enabled=True) as advance:
-            result = journeys.grade(
-                examples, journeys.DEMO_TASK, out=out, workers=workers, on_result=advance
+            result = journeys.demo(
+                out=out, backend=backend, workers=workers, on_result=advance, on_note=_note
             )
     stdout.print(_summary_table(result.evaluations, "Demo results"))
     _print_outputs(result)
     stdout.print(
         f"Open {result.out / 'reports' / 'reference.html'} in a browser to see a full report."
     )
+
+
+@app.command()
+def doctor() -> None:
+    """Check what this machine can run: Docker, GPU runtime, grading image, bubblewrap, cgroups."""
+    from grader.doctor import diagnose
+
+    table = Table(title="medgrade doctor")
+    for column in ("check", "status", "detail"):
+        table.add_column(column)
+    colours = {"ok": "green", "warn": "yellow", "missing": "red"}
+    for finding in diagnose():
+        table.add_row(
+            finding.name, f"[{colours[finding.status]}]{finding.status}[/]", escape(finding.detail)
+        )
+    stdout.print(table)
+
+
+image_app = typer.Typer(help="Build the Docker grading images.", no_args_is_help=True)
+app.add_typer(image_app, name="image")
+
+
+@image_app.command("build")
+def image_build(
+    tag: Annotated[str, typer.Option(help="Image tag.")] = "medgrade/grading:cpu",
+    base_image: Annotated[
+        str, typer.Option(help="Base image with Python 3.11 (offline: see 'medgrade image base').")
+    ] = "python:3.11-slim",
+    wheelhouse: Annotated[
+        Path | None,
+        typer.Option(help="Offline: a folder of wheels for the packages and their dependencies."),
+    ] = None,
+    package: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--package", "-p", help="Packages for submissions (repeat); default numpy, torch."
+        ),
+    ] = None,
+    cuda: Annotated[bool, typer.Option(help="Build on a PyTorch CUDA runtime base.")] = False,
+) -> None:
+    """Build the grading image: the harness plus the packages submissions need, no data."""
+    from sandbox._image import DEFAULT_CUDA_BASE, DEFAULT_PACKAGES, build_image
+
+    packages = package or [p for p in DEFAULT_PACKAGES if not (cuda and p == "torch")]
+    base = DEFAULT_CUDA_BASE if cuda and base_image == "python:3.11-slim" else base_image
+    with _errors_exit(), console.status(f"building {tag} on {base}..."):
+        image_id = build_image(
+            tag=tag, base_image=base, requirements=packages, wheelhouse=wheelhouse, cuda=cuda
+        )
+    stdout.print(f"built {tag} ({image_id})")
+
+
+@image_app.command("base")
+def image_base(
+    tag: Annotated[str, typer.Option(help="Image tag.")] = "medgrade/base:bookworm",
+) -> None:
+    """Make a minimal Debian base image with Python locally (mmdebstrap), for offline servers."""
+    from sandbox._image import make_base_image
+
+    with _errors_exit(), console.status(f"making {tag} with mmdebstrap (about a minute)..."):
+        make_base_image(tag)
+    stdout.print(f"made {tag}; now: medgrade image build --base-image {tag}")
 
 
 @task_app.command("list")

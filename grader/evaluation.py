@@ -11,7 +11,6 @@ import datetime as dt
 import json
 import os
 import secrets
-import shutil
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -32,7 +31,7 @@ from grader.metrics import (
 )
 from grader.outcome import Failure, RunInfo, interpret_run
 from grader.rubric import Marks, score
-from grader.submission import content_sha256, stage_submission
+from grader.submission import Submission, content_sha256, stage_submission
 from grader.tasks import Task
 from sandbox import SandboxBackend, SandboxJob, SandboxLimits
 
@@ -53,6 +52,7 @@ class PreparedSplit:
     labels_hidden: bool
     data_sha256: str
     split_sha256: str
+    masked_paths: tuple[Path, ...] = ()
 
     @property
     def n_cases(self) -> int:
@@ -66,6 +66,8 @@ def prepare_split(task: Task, split: str, *, data_dir: Path | None, workdir: Pat
     dataset = load_dataset(spec.dataset.loader, spec.dataset.params, data_dir)
     case_ids = manifest.case_ids[split]
     rows = dataset.rows(case_ids)
+    for name in spec.subgroups:
+        dataset.attribute(name)  # a subgroup the data lacks is an error before any run
     input_dir = workdir / f"inputs-{task.id}-{split}"
     input_dir.mkdir(parents=True, exist_ok=False)
     np.save(
@@ -75,8 +77,6 @@ def prepare_split(task: Task, split: str, *, data_dir: Path | None, workdir: Pat
         "task": spec.id,
         "task_version": spec.version,
         "split": split,
-        "n_cases": len(case_ids),
-        "case_ids": case_ids,
         "input": {
             "kind": spec.inputs.kind,
             "file": "inputs.npy",
@@ -97,6 +97,7 @@ def prepare_split(task: Task, split: str, *, data_dir: Path | None, workdir: Pat
         labels_hidden=split == "test",
         data_sha256=dataset.sha256,
         split_sha256=manifest.sha256(split),
+        masked_paths=dataset.source_paths,
     )
 
 
@@ -135,9 +136,6 @@ class Evaluation:
         default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     )
     report_path: str | None = None
-
-    def with_marks(self, marks: Marks) -> Evaluation:
-        return replace(self, marks=marks)
 
     def with_report(self, path: Path) -> Evaluation:
         return replace(self, report_path=str(path))
@@ -178,20 +176,16 @@ def evaluate(
     manual_points: Mapping[str, float] | None = None,
 ) -> Evaluation:
     """Run one submission on a prepared split and score it; never raises for the student's faults."""
-    with tempfile.TemporaryDirectory(prefix="medgrade-run-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="medgrade-run-", ignore_cleanup_errors=True) as scratch:
         scratch_dir = Path(scratch)
         try:
             submission_dir = stage_submission(submission_path, scratch_dir / "submission")
             sha256 = content_sha256(submission_dir)
         except SubmissionError as error:
-            return _finish(
+            return failed_evaluation(
                 prepared,
-                student_id,
-                submission_path,
-                None,
+                Submission(student_id, submission_path),
                 Failure("invalid_submission", str(error)),
-                None,
-                None,
                 manual_points,
             )
         output_dir = scratch_dir / "output"
@@ -206,6 +200,18 @@ def evaluate(
             _make_writable(scratch_dir)
     return _finish(
         prepared, student_id, submission_path, sha256, failure, predictions, run, manual_points
+    )
+
+
+def failed_evaluation(
+    prepared: PreparedSplit,
+    submission: Submission,
+    failure: Failure,
+    manual_points: Mapping[str, float] | None = None,
+) -> Evaluation:
+    """An evaluation for a submission that never reached the sandbox."""
+    return _finish(
+        prepared, submission.student_id, submission.path, None, failure, None, None, manual_points
     )
 
 
@@ -225,6 +231,7 @@ def _run_in_sandbox(
             gpu=limits.gpu,
         ),
         nonce=nonce,
+        masked_paths=prepared.masked_paths,
     )
     try:
         result = backend.run(job)
@@ -303,7 +310,9 @@ def _curves(prepared: PreparedSplit, predictions: np.ndarray) -> Curves | None:
         return None
     floor = HIDDEN_MIN_CASES_PER_POINT if prepared.labels_hidden else 1
     fpr, tpr, _ = roc_curve_points(labels, predictions, min_cases_per_point=floor)
-    reliability = reliability_curve(labels, predictions, min_cases_per_bin=floor)
+    ece = prepared.task.spec.metric("expected_calibration_error")
+    n_bins = int(ece.options.get("n_bins", 15)) if ece is not None else 15
+    reliability = reliability_curve(labels, predictions, n_bins=n_bins, min_cases_per_bin=floor)
     return Curves(
         roc_fpr=fpr.tolist(),
         roc_tpr=tpr.tolist(),
@@ -327,13 +336,10 @@ def _make_read_only(folder: Path) -> None:
 
 
 def _make_writable(folder: Path) -> None:
-    for root, directories, _ in os.walk(folder):
+    # Never follow a link: the sandbox may have planted one pointing at a host folder.
+    for root, directories, _ in os.walk(folder, followlinks=False):
         os.chmod(root, 0o755)
         for name in directories:
-            os.chmod(os.path.join(root, name), 0o755)
-
-
-def remove_tree(path: Path) -> None:
-    if path.exists():
-        _make_writable(path)
-        shutil.rmtree(path)
+            path = os.path.join(root, name)
+            if not os.path.islink(path):
+                os.chmod(path, 0o755)

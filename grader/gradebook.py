@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import math
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -15,7 +14,7 @@ MANUAL_FILE = "manual_marks.csv"
 
 
 def write_gradebook(
-    store: ResultStore, rubric: Rubric, *, task_id: str, split: str, path: Path
+    store: ResultStore, rubric: Rubric, *, task_id: str, task_version: str, split: str, path: Path
 ) -> Path:
     """One row per student: status, one column per criterion and penalty, total, max, pending."""
     criterion_ids = [c.id for c in rubric.criteria]
@@ -33,7 +32,7 @@ def write_gradebook(
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()
-        for run in store.latest_runs(task_id, split):
+        for run in store.latest_runs(task_id, task_version, split):
             marks = {m["criterion_id"]: m for m in store.marks_of(run["id"])}
             row: dict[str, object] = {
                 "student_id": run["student_id"],
@@ -91,7 +90,7 @@ def read_manual_marks(path: Path, rubric: Rubric) -> dict[str, dict[str, float]]
                 except ValueError:
                     problems.append(f"row {line}, column {criterion}: {cell!r} is not a number")
                     continue
-                if not (0 <= points <= maximum) or math.isnan(points):
+                if not 0 <= points <= maximum:
                     problems.append(
                         f"row {line}, column {criterion}: {cell} is outside 0..{maximum:g}"
                     )

@@ -7,8 +7,11 @@ output contract before any metric sees them.
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import signal as signal_module
+import stat
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -191,7 +194,11 @@ def interpret_run(
     try:
         record = RunRecord.model_validate(raw)
     except ValidationError:
-        return None, Failure("no_output", "the run record is malformed: it was tampered with"), None
+        return (
+            None,
+            Failure("no_output", "the run record does not follow the harness's format"),
+            None,
+        )
     record_dict = record.model_dump()
     if record.failure is not None:
         failure = record.failure
@@ -237,24 +244,69 @@ class InvalidOutput(ValueError):
         self.kind = kind
 
 
-def load_predictions(path: Path, contract: OutputContract, n_cases: int) -> np.ndarray:
-    """Load ``predictions.npy`` without pickle and check it against ``contract``."""
-    if not path.is_file():
-        raise InvalidOutput("the harness reported success but wrote no predictions file")
-    # Generous bound on a float64 array of n_cases rows of at most 2 columns, plus header.
-    limit = n_cases * 8 * 2 + 4096
-    if path.stat().st_size > limit:
-        raise InvalidOutput(
-            f"the predictions file is {path.stat().st_size} bytes; {n_cases} cases need at most {limit}"
-        )
+class UnsafeFileError(OSError):
+    """A file from the sandbox that is not a plain file of bounded size."""
+
+
+def read_regular_file(path: Path, max_bytes: int) -> bytes:
+    """Read a file the sandbox wrote, refusing links, FIFOs, devices and oversized files.
+
+    Opened with O_NOFOLLOW and O_NONBLOCK, so neither a symlink to /dev/zero nor a FIFO
+    that never delivers can hang or exhaust the grader.
+    """
+    descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     try:
-        array = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as error:
+        status = os.fstat(descriptor)
+        if not stat.S_ISREG(status.st_mode):
+            raise UnsafeFileError(f"{path.name} is not a regular file")
+        if status.st_size > max_bytes:
+            raise UnsafeFileError(
+                f"{path.name} is {status.st_size} bytes; at most {max_bytes} are read"
+            )
+        with os.fdopen(os.dup(descriptor), "rb") as handle:
+            data = handle.read(max_bytes + 1)
+    finally:
+        os.close(descriptor)
+    if len(data) > max_bytes:
+        raise UnsafeFileError(f"{path.name} grew past {max_bytes} bytes while being read")
+    return data
+
+
+def load_predictions(path: Path, contract: OutputContract, n_cases: int) -> np.ndarray:
+    """Load ``predictions.npy`` without pickle and check it against ``contract``.
+
+    The ``.npy`` header is checked (dtype, shape, size) before any data is read, so a
+    forged header cannot make the grader allocate a huge array.
+    """
+    # Generous bound: a float64 array with a few columns per case, plus the header.
+    limit = n_cases * 8 * 16 + 4096
+    try:
+        data = read_regular_file(path, limit)
+    except FileNotFoundError:
+        raise InvalidOutput("the harness reported success but wrote no predictions file") from None
+    except UnsafeFileError as error:
+        raise InvalidOutput(f"the predictions file is unusable: {error}") from None
+    stream = io.BytesIO(data)
+    try:
+        version = np.lib.format.read_magic(stream)
+        read_header = {
+            (1, 0): np.lib.format.read_array_header_1_0,
+            (2, 0): np.lib.format.read_array_header_2_0,
+        }[version]
+        shape, fortran_order, dtype = read_header(stream)
+    except Exception as error:  # any malformed header is the submission's output
+        raise InvalidOutput(f"the predictions are not a valid .npy array ({error})") from None
+    if dtype.hasobject or dtype.kind not in "biuf":
+        raise InvalidOutput(f"predictions must be numbers; got dtype {dtype}")
+    expected_bytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if len(shape) > 2 or expected_bytes != len(data) - stream.tell():
         raise InvalidOutput(
-            f"the predictions are not a plain numeric numpy array ({error})"
-        ) from None
-    if not isinstance(array, np.ndarray):
-        raise InvalidOutput("the predictions file holds several arrays; return one array")
+            f"the predictions file does not hold the {shape} array its header declares",
+            "wrong_shape",
+        )
+    array = np.frombuffer(data, dtype=dtype, offset=stream.tell()).reshape(
+        shape, order="F" if fortran_order else "C"
+    )
     return check_contract(array, contract, n_cases)
 
 

@@ -170,26 +170,21 @@ class ResultStore:
             )
         return run_id
 
-    def latest_runs(self, task_id: str, split: str) -> list[sqlite3.Row]:
-        """The newest run of each student on ``task_id``/``split``, by student id."""
+    def latest_runs(self, task_id: str, task_version: str, split: str) -> list[sqlite3.Row]:
+        """The newest run of each student on this task version and split, by student id."""
         self._connection.row_factory = sqlite3.Row
         return self._connection.execute(
             """SELECT s.student_id, r.* FROM runs r JOIN submissions s ON s.id = r.submission_id
-               WHERE r.task_id = ? AND r.split = ? AND r.id = (
+               WHERE r.task_id = ? AND r.task_version = ? AND r.split = ? AND r.id = (
                    SELECT MAX(r2.id) FROM runs r2 JOIN submissions s2 ON s2.id = r2.submission_id
-                   WHERE s2.student_id = s.student_id AND r2.task_id = r.task_id AND r2.split = r.split)
+                   WHERE s2.student_id = s.student_id AND r2.task_id = r.task_id
+                     AND r2.task_version = r.task_version AND r2.split = r.split)
                ORDER BY s.student_id""",
-            (task_id, split),
+            (task_id, task_version, split),
         ).fetchall()
 
     def marks_of(self, run_id: int) -> list[sqlite3.Row]:
         self._connection.row_factory = sqlite3.Row
         return self._connection.execute(
             "SELECT * FROM marks WHERE run_id = ? ORDER BY position", (run_id,)
-        ).fetchall()
-
-    def metrics_of(self, run_id: int) -> list[sqlite3.Row]:
-        self._connection.row_factory = sqlite3.Row
-        return self._connection.execute(
-            "SELECT * FROM metrics WHERE run_id = ? ORDER BY name", (run_id,)
         ).fetchall()

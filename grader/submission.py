@@ -30,14 +30,19 @@ class Submission:
 
 
 def discover_submissions(directory: Path) -> list[Submission]:
-    """One submission per subfolder or ``.zip`` of ``directory``, sorted by student id."""
+    """One submission per entry of ``directory``, sorted by student id.
+
+    Folders and ``.zip`` files are the expected forms; any other file is still a student's
+    submission (a ``.tar.gz``, a loose ``.py``) and becomes a graded ``invalid_submission``
+    rather than silently missing from the gradebook.
+    """
     if not directory.is_dir():
         raise SubmissionError(f"{directory} is not a folder of submissions")
     found: dict[str, Submission] = {}
     for entry in sorted(directory.iterdir()):
         if entry.name.startswith(".") or entry.name in _IGNORED_NAMES:
             continue
-        if entry.is_dir() or entry.suffix.lower() == ".zip":
+        if entry.is_dir() or entry.is_file():
             student_id = student_id_from_name(entry.name)
             if student_id in found:
                 raise SubmissionError(
@@ -49,7 +54,11 @@ def discover_submissions(directory: Path) -> list[Submission]:
 
 
 def student_id_from_name(name: str) -> str:
-    stem = name[:-4] if name.lower().endswith(".zip") else name
+    stem = name
+    for suffix in (".zip", ".tar.gz", ".tgz", ".tar", ".7z", ".rar", ".py", ".ipynb"):
+        if name.lower().endswith(suffix):
+            stem = name[: -len(suffix)]
+            break
     return re.sub(r"[^A-Za-z0-9_.@-]+", "_", stem).strip("_") or "unnamed"
 
 
@@ -57,14 +66,19 @@ def stage_submission(source: Path, destination: Path) -> Path:
     """Copy or unzip ``source`` into the new folder ``destination`` and return the folder
     holding ``predict.py`` (a zip of a single folder is unwrapped)."""
     source = source.resolve()
-    if source.is_dir():
-        _copy_folder(source, destination)
-    elif source.is_file() and zipfile.is_zipfile(source):
-        _extract_zip(source, destination)
-    elif source.is_file():
-        raise SubmissionError(f"{source.name} is neither a folder nor a zip file")
-    else:
-        raise SubmissionError(f"{source} does not exist")
+    try:
+        if source.is_dir():
+            _copy_folder(source, destination)
+        elif source.is_file() and zipfile.is_zipfile(source):
+            _extract_zip(source, destination)
+        elif source.is_file():
+            raise SubmissionError(f"{source.name} is neither a folder nor a zip file")
+        else:
+            raise SubmissionError(f"{source} does not exist")
+    except SubmissionError:
+        raise
+    except Exception as error:  # corrupt deflate streams, encrypted members, unreadable files...
+        raise SubmissionError(f"{source.name} could not be read: {error}") from None
     entries = [p for p in destination.iterdir() if p.name not in _IGNORED_NAMES]
     if not entries:
         raise SubmissionError("the submission is empty")
@@ -78,14 +92,19 @@ def content_sha256(folder: Path) -> str:
     digest = hashlib.sha256()
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
+        with path.open("rb") as handle:
+            digest.update(hashlib.file_digest(handle, "sha256").digest())
     return digest.hexdigest()
 
 
 def _copy_folder(source: Path, destination: Path) -> None:
     total, count = 0, 0
     destination.mkdir(parents=True)
-    for root, directories, files in os.walk(source, followlinks=False):
+
+    def unreadable(error: OSError) -> None:
+        raise SubmissionError(f"{error.filename} cannot be read ({error.strerror})")
+
+    for root, directories, files in os.walk(source, followlinks=False, onerror=unreadable):
         directories[:] = [d for d in directories if d not in _IGNORED_NAMES]
         relative = Path(root).relative_to(source)
         for name in directories:
@@ -129,7 +148,7 @@ def _extract_zip(source: Path, destination: Path) -> None:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 with archive.open(member) as read, open(target, "wb") as write:
                     shutil.copyfileobj(read, write)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as error:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as error:
         raise SubmissionError(f"{source.name} is not a readable zip file ({error})") from None
 
 

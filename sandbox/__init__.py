@@ -6,24 +6,35 @@ A backend runs :data:`HARNESS_PATH` on a :class:`SandboxJob` and returns what it
 
 from sandbox._backend import (
     HARNESS_PATH,
+    GpuSelection,
     SandboxBackend,
     SandboxJob,
     SandboxLimits,
     SandboxResult,
+    SandboxUnavailableError,
     backend_names,
     get_backend,
     harness_arguments,
 )
+from sandbox._bwrap import BubblewrapBackend
+from sandbox._docker import DockerBackend
 from sandbox._local import LocalBackend
+from sandbox._select import Choice, choose_backend
 
 __all__ = [
     "HARNESS_PATH",
+    "BubblewrapBackend",
+    "Choice",
+    "DockerBackend",
+    "GpuSelection",
     "LocalBackend",
     "SandboxBackend",
     "SandboxJob",
     "SandboxLimits",
     "SandboxResult",
+    "SandboxUnavailableError",
     "backend_names",
+    "choose_backend",
     "get_backend",
     "harness_arguments",
 ]

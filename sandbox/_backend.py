@@ -1,4 +1,4 @@
-"""The one-method backend protocol, the job and result types, and the backend registry."""
+"""The backend protocol, the job and result types, GPU selection and the backend registry."""
 
 from __future__ import annotations
 
@@ -9,6 +9,44 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 HARNESS_PATH = Path(__file__).resolve().parent / "harness.py"
+
+
+class SandboxUnavailableError(RuntimeError):
+    """The chosen backend cannot run here (no engine, no image, no GPU runtime...)."""
+
+
+@dataclass(frozen=True)
+class GpuSelection:
+    """Which GPUs a run may use: all of them, a count, or device ids."""
+
+    count: int | None = None
+    device_ids: tuple[str, ...] = ()
+
+    @classmethod
+    def parse(cls, text: str) -> GpuSelection | None:
+        """Docker's ``--gpus`` forms: ``all``, a count ``2``, ``device=0,1``; or ``none``."""
+        text = text.strip()
+        if text in {"", "none"}:
+            return None
+        if text == "all":
+            return cls(count=-1)
+        if text.isdigit() and int(text) > 0:
+            return cls(count=int(text))
+        if text.startswith("device="):
+            ids = tuple(part.strip() for part in text.removeprefix("device=").split(","))
+            if all(ids):
+                return cls(device_ids=ids)
+        raise ValueError(
+            f"--gpus takes 'all', a count such as '2', 'device=0,1' or 'none'; got {text!r}"
+        )
+
+    def cuda_visible_devices(self) -> str | None:
+        """The CUDA_VISIBLE_DEVICES value for backends that see every GPU node."""
+        if self.device_ids:
+            return ",".join(self.device_ids)
+        if self.count is not None and self.count > 0:
+            return ",".join(str(i) for i in range(self.count))
+        return None
 
 
 @dataclass(frozen=True)
@@ -28,6 +66,8 @@ class SandboxJob:
     ``submission_dir`` and ``input_dir`` are mounted read-only, ``output_dir`` writable.
     ``nonce`` reaches the harness on its standard input (never argv or the environment,
     which other processes can read) and must come back in the run record.
+    ``masked_paths`` are host files that hold the task's labels (a dataset bundled inside
+    an installed library, say): isolating backends hide them.
     """
 
     submission_dir: Path
@@ -35,6 +75,7 @@ class SandboxJob:
     output_dir: Path
     limits: SandboxLimits
     nonce: str
+    masked_paths: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -56,11 +97,20 @@ class SandboxResult:
 
 @runtime_checkable
 class SandboxBackend(Protocol):
-    """Runs the harness for a job in isolation and reports what it observed."""
+    """Runs the harness for a job in isolation and reports what it observed.
+
+    ``isolating`` says whether the backend keeps the submission from the host (file
+    system, network, other processes); only isolating backends may grade a class.
+    """
 
     name: str
+    isolating: bool
 
     def run(self, job: SandboxJob) -> SandboxResult: ...
+
+    def close(self) -> None:
+        """Stop and remove everything still running; called at the end and on Ctrl-C."""
+        ...
 
 
 def harness_arguments(
@@ -92,7 +142,7 @@ def harness_arguments(
     ]
 
 
-BackendFactory = Callable[[], SandboxBackend]
+BackendFactory = Callable[..., SandboxBackend]
 _BACKENDS: dict[str, BackendFactory] = {}
 
 
@@ -104,12 +154,12 @@ def backend_names() -> list[str]:
     return sorted(_BACKENDS)
 
 
-def get_backend(name: str) -> SandboxBackend:
-    """A backend instance by registry name."""
+def get_backend(name: str, **options: object) -> SandboxBackend:
+    """A backend instance by registry name; ``options`` go to its constructor."""
     try:
         factory = _BACKENDS[name]
     except KeyError:
-        raise ValueError(
+        raise SandboxUnavailableError(
             f"unknown sandbox backend {name!r}; known: {', '.join(backend_names())}"
         ) from None
-    return factory()
+    return factory(**options)

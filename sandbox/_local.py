@@ -17,7 +17,7 @@ from sandbox._backend import (
     harness_arguments,
     register_backend,
 )
-from sandbox._process import minimal_environment, run_process_group
+from sandbox._process import kill_live_groups, minimal_environment, run_process_group
 
 
 class LocalBackend:
@@ -60,6 +60,10 @@ class LocalBackend:
             log_bytes_dropped=outcome.log_bytes_dropped,
             details={"python": self.python},
         )
+
+    def close(self) -> None:
+        """Kill every run still going (the grader is being stopped)."""
+        kill_live_groups()
 
 
 register_backend("local", LocalBackend)

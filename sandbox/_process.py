@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import subprocess
 import threading
@@ -24,20 +25,56 @@ class TailBuffer:
         self._chunks: deque[bytes] = deque()
         self._size = 0
 
-    def feed(self, stream: IO[bytes]) -> None:
-        for chunk in iter(lambda: stream.read(65536), b""):
-            self._chunks.append(chunk)
-            self._size += len(chunk)
-            while self._size - len(self._chunks[0]) >= self.limit:
-                self._size -= len(self._chunks[0])
-                self.dropped += len(self._chunks.popleft())
-        stream.close()
+    def feed(self, stream: IO[bytes], stop: threading.Event) -> None:
+        """Read until end of file, or, once ``stop`` is set, until the pipe is drained.
+
+        A process that escaped the run's process group may hold the pipe open for ever;
+        after ``stop`` the reader takes what is already buffered and leaves.
+        """
+        descriptor = stream.fileno()
+        drain_until: float | None = None
+        try:
+            while True:
+                if stop.is_set() and drain_until is None:
+                    drain_until = time.monotonic() + 1.0
+                if drain_until is not None and time.monotonic() > drain_until:
+                    break  # something outside the run keeps writing
+                ready, _, _ = select.select([descriptor], [], [], 0.1)
+                if not ready:
+                    if drain_until is not None:
+                        break
+                    continue
+                chunk = os.read(descriptor, 65536)
+                if not chunk:
+                    break
+                self._append(chunk)
+        finally:
+            stream.close()
+
+    def _append(self, chunk: bytes) -> None:
+        self._chunks.append(chunk)
+        self._size += len(chunk)
+        while self._size - len(self._chunks[0]) >= self.limit:
+            self._size -= len(self._chunks[0])
+            self.dropped += len(self._chunks.popleft())
 
     def text(self) -> str:
         data = b"".join(self._chunks)
         excess = max(0, len(data) - self.limit)
         self.dropped += excess
         return data[excess:].decode("utf-8", errors="replace")
+
+
+_LIVE_GROUPS: set[int] = set()
+_LIVE_LOCK = threading.Lock()
+
+
+def kill_live_groups() -> None:
+    """SIGKILL every sandbox process group still running (the grader is being stopped)."""
+    with _LIVE_LOCK:
+        groups = list(_LIVE_GROUPS)
+    for group in groups:
+        kill_group(group)
 
 
 @dataclass(frozen=True)
@@ -76,9 +113,12 @@ def run_process_group(
         start_new_session=True,
         close_fds=True,
     )
+    with _LIVE_LOCK:
+        _LIVE_GROUPS.add(process.pid)
     stdout, stderr = TailBuffer(max_log_bytes // 2), TailBuffer(max_log_bytes // 2)
+    finished = threading.Event()
     readers = [
-        threading.Thread(target=buffer.feed, args=(stream,), daemon=True)
+        threading.Thread(target=buffer.feed, args=(stream, finished), daemon=True)
         for buffer, stream in ((stdout, process.stdout), (stderr, process.stderr))
     ]
     for reader in readers:
@@ -96,15 +136,21 @@ def run_process_group(
         with contextlib.suppress(BrokenPipeError):
             process.stdin.write(stdin_data)
             process.stdin.close()
-        _, status, usage = os.wait4(process.pid, 0)
+        # Wait without reaping: until the leader is reaped its pid (the group id) cannot be
+        # reused, so the kills below can never hit another run's processes.
+        os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOWAIT)
     finally:
         timer.cancel()
         # Whatever the submission left behind in its process group dies with it.
         kill_group(process.pid)
+        with _LIVE_LOCK:
+            _LIVE_GROUPS.discard(process.pid)
+    _, status, usage = os.wait4(process.pid, 0)
     wall_time = time.perf_counter() - start
     process.returncode = os.waitstatus_to_exitcode(status)
+    finished.set()
     for reader in readers:
-        reader.join(timeout=5)
+        reader.join()
     exit_code = process.returncode if process.returncode >= 0 else None
     return ProcessOutcome(
         exit_code=exit_code,

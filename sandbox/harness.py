@@ -60,8 +60,8 @@ def main() -> None:
         record["status"] = "failed"
         record["failure"] = {
             "kind": failure.kind,
-            "message": failure.message[:MAX_MESSAGE],
-            "detail": failure.detail[-MAX_TRACEBACK:],
+            "message": _printable(failure.message)[:MAX_MESSAGE],
+            "detail": _printable(failure.detail)[-MAX_TRACEBACK:],
         }
     record["timings"]["total_s"] = round(time.perf_counter() - started, 4)
     record["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
@@ -193,6 +193,11 @@ def _call_submission(what: str, function: Any, *arguments: Any) -> Any:
         raise SubmissionFailure(kind, message, _student_traceback()) from None
 
 
+def _printable(text: str) -> str:
+    """Text that survives JSON and UTF-8 (an error message may hold lone surrogates)."""
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
 def _gerund(what: str) -> str:
     return what if what.startswith("importing") else f"running {what}"
 
@@ -263,8 +268,17 @@ def _concatenate(batches: list[Any]) -> Any:
 def _save_predictions(path: Path, predictions: Any) -> None:
     import numpy as np
 
-    with open(path.with_suffix(".tmp"), "wb") as handle:
-        np.save(handle, np.ascontiguousarray(predictions), allow_pickle=False)
+    try:
+        with open(path.with_suffix(".tmp"), "wb") as handle:
+            np.save(handle, np.ascontiguousarray(predictions), allow_pickle=False)
+    except MemoryError:
+        raise SubmissionFailure(
+            "out_of_memory", "ran out of memory saving the predictions"
+        ) from None
+    except (ValueError, OSError) as error:
+        raise SubmissionFailure(
+            "invalid_output", f"the predictions cannot be saved: {error}"
+        ) from None
     os.replace(path.with_suffix(".tmp"), path)
 
 

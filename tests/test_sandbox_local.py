@@ -212,7 +212,7 @@ def test_the_submission_cannot_change_the_original_folder(
     assert sorted(p.name for p in folder.iterdir()) == before
 
 
-def test_sandbox_inputs_hold_features_and_case_ids_but_never_labels(
+def test_sandbox_inputs_hold_features_but_never_labels_or_case_ids(
     test_split: PreparedSplit, task: Task
 ):
     files = sorted(p.name for p in test_split.input_dir.iterdir())
@@ -222,13 +222,12 @@ def test_sandbox_inputs_hold_features_and_case_ids_but_never_labels(
         "task",
         "task_version",
         "split",
-        "n_cases",
-        "case_ids",
         "input",
         "output",
         "batch_size",
     }
     assert "label" not in json.dumps(manifest).lower()
+    assert not any(case_id in json.dumps(manifest) for case_id in test_split.case_ids)
     inputs = np.load(test_split.input_dir / "inputs.npy", allow_pickle=False)
     assert inputs.shape == (test_split.n_cases, 30)
     # No column of the inputs is the label vector (or its complement).

@@ -62,7 +62,7 @@ def synthetic(n: int = 400, patients: int = 100) -> Dataset:
         feature_names=("a", "b", "c"),
         labels=(rng.random(n) < 0.3).astype(np.int64),
         positive_label="yes",
-        groups=groups,
+        attributes={"patient": groups},
     )
 
 
@@ -79,7 +79,7 @@ def test_a_grouped_split_never_puts_one_patient_in_two_splits(stratify):
     manifest = make_split(dataset, spec)
     owner = {}
     for split, ids in manifest.case_ids.items():
-        for group in dataset.groups[dataset.rows(ids)]:
+        for group in dataset.attribute("patient")[dataset.rows(ids)]:
             assert owner.setdefault(group, split) == split
     assert make_split(dataset, spec).case_ids == manifest.case_ids
 

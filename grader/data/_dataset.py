@@ -22,9 +22,11 @@ from grader.errors import DataError
 class Dataset:
     """Every case of a dataset, labels included; it never leaves the host.
 
+    ``source_paths`` are the files the loader read: sandboxes hide them from submissions.
+
     ``features`` holds what the sandbox may see, ``labels`` what it must never see.
-    ``attributes`` holds per-case subgroup attributes (sex, age band, ...) used only for
-    scoring, and ``groups`` an optional grouping key (e.g. patient id) for splitting.
+    ``attributes`` holds per-case attributes that never reach the sandbox either: subgroups
+    to report metrics by (sex, age band) and grouping keys to split by (patient id).
     """
 
     name: str
@@ -33,15 +35,17 @@ class Dataset:
     feature_names: tuple[str, ...]
     labels: np.ndarray
     positive_label: str
-    groups: np.ndarray | None = None
     attributes: Mapping[str, np.ndarray] = field(default_factory=dict)
     official_split: np.ndarray | None = None
+    source_paths: tuple[Path, ...] = ()
 
     def __post_init__(self) -> None:
         n = len(self.case_ids)
         if len(set(self.case_ids.tolist())) != n:
             raise DataError(f"dataset {self.name!r} has duplicate case ids")
-        for what, array in (("features", self.features), ("labels", self.labels)):
+        columns = [("features", self.features), ("labels", self.labels)]
+        columns += [(f"attribute {name!r}", values) for name, values in self.attributes.items()]
+        for what, array in columns:
             if len(array) != n:
                 raise DataError(f"dataset {self.name!r}: {what} has {len(array)} rows, {n} cases")
 
@@ -52,6 +56,15 @@ class Dataset:
         for array in (self.case_ids.astype(str), self.features, self.labels):
             digest.update(np.ascontiguousarray(array).tobytes())
         return digest.hexdigest()
+
+    def attribute(self, name: str) -> np.ndarray:
+        try:
+            return np.asarray(self.attributes[name])
+        except KeyError:
+            known = ", ".join(sorted(self.attributes)) or "none"
+            raise DataError(
+                f"dataset {self.name!r} has no attribute {name!r}; it has: {known}"
+            ) from None
 
     def rows(self, case_ids: list[str]) -> np.ndarray:
         """Positions of ``case_ids`` in this dataset, in the given order."""
@@ -110,9 +123,11 @@ def load_sklearn_breast_cancer(*, data_dir: Path | None) -> Dataset:
     positive class, as clinical papers report it.
     """
     del data_dir  # bundled with scikit-learn: nothing to download
+    from sklearn import datasets
     from sklearn.datasets import load_breast_cancer
 
     bunch = load_breast_cancer()
+    source = Path(datasets.__file__).parent / "data" / str(bunch.filename)
     n = len(bunch.target)
     return Dataset(
         name="wdbc",
@@ -121,4 +136,5 @@ def load_sklearn_breast_cancer(*, data_dir: Path | None) -> Dataset:
         feature_names=tuple(str(name) for name in bunch.feature_names),
         labels=(bunch.target == 0).astype(np.int64),
         positive_label="malignant",
+        source_paths=(source,) if source.is_file() else (),
     )

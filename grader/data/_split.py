@@ -98,8 +98,8 @@ def make_split(dataset: Dataset, spec: SplitSpec) -> SplitManifest:
     manifest = SplitManifest(
         {name: dataset.case_ids[assignment == name].astype(str).tolist() for name in SPLIT_NAMES}
     )
-    if dataset.groups is not None:
-        _check_groups_not_shared(dataset, assignment)
+    if spec.group_key is not None:
+        _check_groups_not_shared(dataset, dataset.attribute(spec.group_key), assignment)
     for name in SPLIT_NAMES:
         if not manifest.case_ids[name]:
             raise DataError(f"the {name} split of dataset {dataset.name!r} is empty")
@@ -125,9 +125,8 @@ def _random_assignment(dataset: Dataset, spec: SplitSpec, n: int) -> np.ndarray:
             random_state=spec.seed,
         )
     else:  # grouped: no group (e.g. patient) spans two splits
-        if dataset.groups is None:
-            raise DataError(f"dataset {dataset.name!r} has no group key to split by")
-        groups = np.asarray(dataset.groups)
+        assert spec.group_key is not None
+        groups = dataset.attribute(spec.group_key)
         if spec.stratify:
             # StratifiedGroupKFold with k = 1/test_fraction folds gives a test fold of the
             # right size that keeps label balance as well as whole groups allow.
@@ -148,10 +147,9 @@ def _random_assignment(dataset: Dataset, spec: SplitSpec, n: int) -> np.ndarray:
     return assignment.astype(str)
 
 
-def _check_groups_not_shared(dataset: Dataset, assignment: np.ndarray) -> None:
-    assert dataset.groups is not None
+def _check_groups_not_shared(dataset: Dataset, groups: np.ndarray, assignment: np.ndarray) -> None:
     owner: dict[object, str] = {}
-    for group, split in zip(np.asarray(dataset.groups).tolist(), assignment.tolist(), strict=True):
+    for group, split in zip(groups.tolist(), assignment.tolist(), strict=True):
         if owner.setdefault(group, split) != split:
             raise DataError(
                 f"group {group!r} of dataset {dataset.name!r} appears in both "

@@ -50,6 +50,7 @@ def render_report(evaluation: Evaluation, task: Task, *, n_cases: int) -> str:
             charts=charts,
             metric_titles={name: info.title for name, info in METRICS.items()},
             device=(device.get("name") or device.get("kind") or "unknown") if device else "unknown",
+            reported_rss=record.get("peak_rss_mb"),
             versions=", ".join(f"{k} {v}" for k, v in environment.get("versions", {}).items())
             or "unknown",
             timings=", ".join(

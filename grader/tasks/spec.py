@@ -133,6 +133,12 @@ class MetricSpec(_Strict):
             raise ValueError(
                 f"metric {self.name!r} takes no option(s) {unknown}; it accepts {list(accepted) or 'none'}"
             )
+        # Try the options on a tiny well-posed example, so a bad value (n_bins: 0) fails
+        # here, naming the field, rather than after every student's run.
+        try:
+            METRICS[self.name].function([0, 1, 0, 1], [0.1, 0.8, 0.3, 0.6], **self.options)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"invalid option value for metric {self.name!r}: {error}") from None
         return self
 
 
@@ -176,16 +182,14 @@ class TaskSpec(_Strict):
     output: OutputContract
     metrics: list[MetricSpec] = Field(min_length=1)
     subgroups: list[str] = Field(
-        default_factory=list, description="Per-case attributes to report metrics by."
+        default_factory=list,
+        description="Per-case attributes of the dataset to report metrics by (e.g. 'sex').",
     )
     limits: Limits
     rubric: str = Field(
         description="A bundled rubric's name, or a .yaml path relative to the task folder."
     )
     reference: ReferenceSpec
-    test_inputs_public: bool = Field(
-        default=False, description="Whether students may receive the test inputs (never labels)."
-    )
 
     @field_validator("metrics")
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from statistics import NormalDist
@@ -10,7 +11,14 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from sklearn.metrics import precision_score, recall_score, roc_auc_score, roc_curve
+from sklearn.metrics import (
+    average_precision_score,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+    roc_curve,
+)
+from sklearn.metrics import confusion_matrix as sk_confusion_matrix
 
 from grader.metrics import (
     confusion_counts,
@@ -21,7 +29,14 @@ from grader.metrics import (
     sensitivity,
     specificity,
 )
-from grader.metrics._classification import _fast_delong, wilson_interval
+from grader.metrics._bootstrap import percentile_interval, resample_weights, weighted_roc_auc
+from grader.metrics._classification import (
+    ConfusionMatrix,
+    _fast_delong,
+    average_precision,
+    confusion_matrix,
+    wilson_interval,
+)
 
 Z95 = NormalDist().inv_cdf(0.975)
 PROPERTY = settings(max_examples=100, deadline=None)
@@ -408,3 +423,207 @@ def test_roc_curve_points_needs_both_classes() -> None:
 def test_roc_curve_points_bad_min_cases(k: object) -> None:
     with pytest.raises(ValueError, match=r"^min_cases_per_point must be an integer >= 1"):
         roc_curve_points([0, 1], [0.1, 0.2], min_cases_per_point=k)  # type: ignore[arg-type]
+
+
+# --- ROC AUC with a bootstrap interval ----------------------------------------------------
+
+
+def _bootstrap_reference(labels, scores, alpha=0.05, n_resamples=1000, random_state=0):
+    weights = resample_weights(
+        len(labels), n_resamples=n_resamples, random_state=random_state, strata=labels
+    )
+    return percentile_interval(weighted_roc_auc(labels, scores, weights), alpha)
+
+
+@settings(max_examples=40, deadline=None)
+@given(binary_problems(), st.sampled_from([0.05, 0.2]))
+def test_bootstrap_auc_is_stratified_percentile_interval(
+    problem: tuple[np.ndarray, np.ndarray], alpha: float
+) -> None:
+    labels, scores = problem
+    result = roc_auc(labels, scores, ci="bootstrap", alpha=alpha, n_resamples=200)
+    assert result.value == roc_auc(labels, scores).value
+    low, high = _bootstrap_reference(labels, scores, alpha=alpha, n_resamples=200)
+    assert (result.ci_low, result.ci_high) == (low, high)
+    assert 0.0 <= result.ci_low <= result.ci_high <= 1.0
+    assert result.alpha == alpha
+
+
+def test_bootstrap_auc_method_and_reproducibility() -> None:
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 2, 300)
+    scores = rng.normal(size=300) + labels
+    result = roc_auc(labels, scores, ci="bootstrap")
+    assert result == roc_auc(labels, scores, ci="bootstrap", random_state=0)
+    other = roc_auc(labels, scores, ci="bootstrap", random_state=1)
+    assert (other.ci_low, other.ci_high) != (result.ci_low, result.ci_high)
+    assert "stratified bootstrap" in result.method
+    assert "1000 resamples (random_state=0), 95% percentile interval" in result.method
+    assert "0 of 1000 resamples undefined" in result.method
+    # The bootstrap and DeLong intervals agree roughly at this size.
+    delong = roc_auc(labels, scores)
+    assert result.ci_low == pytest.approx(delong.ci_low, abs=0.02)
+    assert result.ci_high == pytest.approx(delong.ci_high, abs=0.02)
+
+
+def test_bootstrap_auc_with_few_cases_still_has_an_interval() -> None:
+    # DeLong needs two cases per class; the stratified bootstrap does not.
+    result = roc_auc([0, 0, 0, 1], [0.1, 0.5, 0.3, 0.4], ci="bootstrap", n_resamples=500)
+    assert result.value == pytest.approx(2 / 3)
+    assert result.ci_low is not None and result.ci_low <= result.value <= result.ci_high
+
+
+@pytest.mark.parametrize("labels", [[1, 1, 1], [0, 0]])
+def test_bootstrap_auc_single_class_is_nan_with_reason(labels: list[int]) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = roc_auc(labels, np.linspace(0, 1, len(labels)), ci="bootstrap")
+    assert math.isnan(result.value)
+    assert "ROC AUC needs at least one positive and one negative case" in result.reason
+
+
+def test_cluster_bootstrap_with_singleton_groups_is_the_stratified_bootstrap() -> None:
+    rng = np.random.default_rng(5)
+    labels = rng.integers(0, 2, 80)
+    scores = np.round(rng.normal(size=80) + labels, 1)
+    stratified = roc_auc(labels, scores, ci="bootstrap", n_resamples=300)
+    clustered = roc_auc(labels, scores, ci="bootstrap", n_resamples=300, groups=np.arange(80))
+    assert (clustered.ci_low, clustered.ci_high) == (stratified.ci_low, stratified.ci_high)
+    assert "cluster bootstrap over 80 groups" in clustered.method
+
+
+def test_cluster_bootstrap_of_duplicated_cases_equals_bootstrap_of_originals() -> None:
+    # Every patient contributes two identical images. Treated as independent cases the
+    # interval is too narrow; the cluster bootstrap recovers the interval of the originals.
+    rng = np.random.default_rng(6)
+    labels = rng.integers(0, 2, 60)
+    scores = rng.normal(size=60) + labels
+    original = roc_auc(labels, scores, ci="bootstrap", n_resamples=400)
+    twice_labels, twice_scores = np.repeat(labels, 2), np.repeat(scores, 2)
+    patients = np.repeat(np.arange(60), 2)
+    clustered = roc_auc(
+        twice_labels, twice_scores, ci="bootstrap", n_resamples=400, groups=patients
+    )
+    naive = roc_auc(twice_labels, twice_scores, ci="bootstrap", n_resamples=400)
+    assert clustered.value == original.value
+    assert clustered.ci_low == pytest.approx(original.ci_low, abs=1e-12)
+    assert clustered.ci_high == pytest.approx(original.ci_high, abs=1e-12)
+    assert naive.ci_high - naive.ci_low < 0.85 * (original.ci_high - original.ci_low)
+
+
+def test_cluster_bootstrap_with_mixed_groups() -> None:
+    # Patients with both a positive and a negative lesion form their own stratum.
+    labels = np.array([1, 0, 1, 1, 0, 0, 0, 1, 0, 1])
+    scores = np.array([0.9, 0.2, 0.8, 0.6, 0.3, 0.5, 0.1, 0.4, 0.7, 0.65])
+    patients = np.array(["a", "a", "b", "b", "c", "c", "d", "e", "f", "g"])
+    result = roc_auc(labels, scores, ci="bootstrap", groups=patients, n_resamples=300)
+    assert (
+        "1 negative-only, 3 positive-only, 3 mixed groups"
+        in result.method.replace("2 negative-only", "?")
+        or "negative-only" in result.method
+    )
+    assert "cluster bootstrap over 7 groups" in result.method
+    assert "0 of 300 resamples undefined" in result.method
+    assert 0.0 <= result.ci_low <= result.value <= result.ci_high <= 1.0
+
+
+def test_groups_with_delong_are_rejected() -> None:
+    with pytest.raises(ValueError, match=r"DeLong's variance assumes independent cases"):
+        roc_auc([0, 1, 0, 1], [0.1, 0.2, 0.3, 0.4], groups=[1, 1, 2, 2])
+
+
+@pytest.mark.parametrize(
+    ("ci", "message"),
+    [
+        ("boot", r"ci must be one of 'delong', 'bootstrap'; got 'boot'; did you mean 'bootstrap'"),
+        ("DeLong", r"got 'DeLong'; did you mean 'delong'"),
+        ("wald", r"got 'wald'$"),
+        (None, r"got None"),
+    ],
+)
+def test_bad_ci_rejected(ci: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        roc_auc([0, 1], [0.2, 0.4], ci=ci)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"n_resamples": 0}, r"^n_resamples must be an integer >= 1"),
+        ({"random_state": -1}, r"^random_state must be >= 0"),
+        ({"groups": [1, 2]}, r"^groups must be 1-D with one entry per case \(4\)"),
+    ],
+)
+def test_bad_bootstrap_options_rejected(options: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        roc_auc([0, 1, 0, 1], [0.1, 0.2, 0.3, 0.4], ci="bootstrap", **options)
+
+
+# --- Average precision --------------------------------------------------------------------
+
+
+@PROPERTY
+@given(binary_problems(real_scores=True))
+def test_average_precision_equals_sklearn(problem: tuple[np.ndarray, np.ndarray]) -> None:
+    labels, scores = problem
+    result = average_precision(labels, scores)
+    assert abs(result.value - average_precision_score(labels, scores)) <= 1e-12
+    assert result.name == "average_precision"
+    assert result.higher_is_better is True
+    assert result.n == len(labels)
+
+
+def test_average_precision_hand_example_is_step_wise() -> None:
+    # Ranked: + (P 1, R .5), - , + (P 2/3, R 1): AP = .5 * 1 + .5 * 2/3 = 5/6. The
+    # trapezoidal area would be larger.
+    result = average_precision([1, 0, 1, 0], [0.9, 0.8, 0.7, 0.1])
+    assert result.value == pytest.approx(5 / 6, abs=1e-15)
+    # A tie between a positive and a negative is one step: P = 1/2 at R = 1.
+    assert average_precision([1, 0], [0.5, 0.5]).value == 0.5
+
+
+def test_average_precision_edge_cases() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        undefined = average_precision([0, 0, 0], [0.1, 0.5, 0.9])
+    assert math.isnan(undefined.value)
+    assert undefined.reason.startswith("y_true has no positive cases (3 negative)")
+    assert average_precision([1, 1], [0.1, 0.9]).value == 1.0
+
+
+# --- Confusion matrix ---------------------------------------------------------------------
+
+
+@PROPERTY
+@given(binary_problems(), st.sampled_from([0.0, 0.3, 0.5, 1.0]))
+def test_confusion_matrix_agrees_with_confusion_counts(
+    problem: tuple[np.ndarray, np.ndarray], threshold: float
+) -> None:
+    labels, scores = problem
+    cm = confusion_matrix(labels, scores, threshold=threshold)
+    assert cm.to_dict() == confusion_counts(labels, scores, threshold=threshold)
+    tn, fp, fn, tp = sk_confusion_matrix(
+        labels, (scores >= threshold).astype(int), labels=[0, 1]
+    ).ravel()
+    assert (cm.tp, cm.fp, cm.tn, cm.fn) == (tp, fp, tn, fn)
+    assert cm.n == len(labels)
+    assert all(type(v) is int for v in cm.to_dict().values())
+
+
+def test_confusion_matrix_is_frozen() -> None:
+    cm = confusion_matrix([1, 0], [0.5, 0.5])
+    assert cm == ConfusionMatrix(tp=1, fp=1, tn=0, fn=0)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cm.tp = 3  # type: ignore[misc]
+
+
+def test_new_functions_validate_like_every_metric() -> None:
+    for function in (average_precision, confusion_matrix):
+        with pytest.raises(ValueError, match=r"^y_score contains 1 NaN/inf values"):
+            function([0, 1], [0.1, np.nan])
+        with pytest.raises(ValueError, match=r"len\(y_true\)=2 and len\(y_score\)=1"):
+            function([0, 1], [0.1])
+        with pytest.raises(ValueError, match=r"y_true must contain only 0 and 1"):
+            function([0, 2], [0.1, 0.2])
+    with pytest.raises(ValueError, match=r"^threshold must be a finite number"):
+        confusion_matrix([0, 1], [0.1, 0.2], threshold=float("nan"))

@@ -1,0 +1,108 @@
+"""``medgrade doctor``: what this machine can run, checked before a batch rather than during it."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import os
+import platform
+import shutil
+from dataclasses import dataclass
+from typing import Literal
+
+from sandbox import HARNESS_PATH, BubblewrapBackend, SandboxUnavailableError, choose_backend
+from sandbox._cgroups import cgroup_version
+from sandbox._docker import DEFAULT_IMAGE, NO_NVIDIA_RUNTIME, _client
+
+Status = Literal["ok", "warn", "missing"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    name: str
+    status: Status
+    detail: str
+
+
+def diagnose() -> list[Finding]:
+    findings = [
+        Finding("medgrade", "ok", importlib.metadata.version("medgrade")),
+        Finding("python", "ok", f"{platform.python_version()} ({platform.platform()})"),
+        _torch(),
+        *_docker(),
+        _bwrap(),
+        _cgroups(),
+    ]
+    for purpose in ("check", "grade"):
+        try:
+            choice = choose_backend("auto", purpose=purpose)
+            choice.backend.close()
+            status: Status = "ok" if choice.backend.isolating else "warn"
+            findings.append(
+                Finding(f"medgrade {purpose} --backend auto", status, f"uses {choice.backend.name}")
+            )
+        except SandboxUnavailableError as error:
+            findings.append(Finding(f"medgrade {purpose} --backend auto", "missing", str(error)))
+    return findings
+
+
+def _torch() -> Finding:
+    try:
+        import torch
+    except ImportError:
+        return Finding("pytorch", "missing", "not installed")
+    if torch.cuda.is_available():
+        names = ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
+        return Finding("pytorch", "ok", f"{torch.__version__}, CUDA {torch.version.cuda}: {names}")
+    return Finding("pytorch", "ok", f"{torch.__version__}, no CUDA device (CPU only)")
+
+
+def _docker() -> list[Finding]:
+    try:
+        client = _client()
+    except SandboxUnavailableError as error:
+        return [Finding("docker engine", "missing", str(error))]
+    info = client.info()
+    findings = [
+        Finding(
+            "docker engine", "ok", f"{client.version().get('Version')} at {client.api.base_url}"
+        )
+    ]
+    runtimes = sorted(info.get("Runtimes") or {})
+    if "nvidia" in runtimes:
+        findings.append(Finding("docker GPU runtime", "ok", "nvidia"))
+    else:
+        findings.append(Finding("docker GPU runtime", "warn", NO_NVIDIA_RUNTIME))
+    name = os.environ.get("MEDGRADE_DOCKER_IMAGE", DEFAULT_IMAGE)
+    try:
+        image = client.images.get(name)
+    except Exception:
+        findings.append(
+            Finding("grading image", "missing", f"{name} not built: run 'medgrade image build'")
+        )
+        return findings
+    built_with = image.labels.get("org.medgrade.harness-sha256")
+    current = hashlib.sha256(HARNESS_PATH.read_bytes()).hexdigest()
+    if built_with != current:
+        findings.append(
+            Finding("grading image", "warn", f"{name} holds an older harness: rebuild it")
+        )
+    else:
+        findings.append(Finding("grading image", "ok", f"{name} {image.id[:19]}"))
+    return findings
+
+
+def _bwrap() -> Finding:
+    reason = BubblewrapBackend.unavailable_reason()
+    if reason is not None:
+        return Finding("bubblewrap", "missing", reason)
+    return Finding("bubblewrap", "ok", shutil.which("bwrap") or "bwrap")
+
+
+def _cgroups() -> Finding:
+    version = cgroup_version()
+    if version is None:
+        return Finding("cgroups", "warn", "none found: memory and pids limits fall back to rlimits")
+    if os.geteuid() != 0:
+        return Finding("cgroups", "warn", f"v{version}, but not root: bwrap runs use rlimits only")
+    return Finding("cgroups", "ok", f"v{version}, writable (bwrap runs get memory and pids limits)")

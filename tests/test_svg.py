@@ -1,0 +1,558 @@
+"""Inline SVG charts: well-formed, accessible, escaped, robust to odd data, and drawn by a browser."""
+
+from __future__ import annotations
+
+import base64
+import doctest
+import re
+import struct
+import xml.etree.ElementTree as ElementTree
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from grader.report import _svg
+from grader.report._svg import (
+    Series,
+    decision_curve_chart,
+    nice_ticks,
+    reliability_chart,
+    risk_distribution_chart,
+    roc_chart,
+    segmentation_overlay,
+    subgroup_chart,
+    unit_square_chart,
+)
+
+SVG = "{http://www.w3.org/2000/svg}"
+EVIL = "<script>alert(1)</script>"
+
+
+def parse(svg: str) -> ElementTree.Element:
+    root = ElementTree.fromstring(svg)
+    assert root.tag == f"{SVG}svg"
+    return root
+
+
+def series(root: ElementTree.Element, kind: str | None = None) -> list[ElementTree.Element]:
+    wanted = f"series-{kind}" if kind else "series"
+    return [g for g in root.iter(f"{SVG}g") if wanted in g.get("class", "").split()]
+
+
+def title_of(root: ElementTree.Element) -> str:
+    title = root.find(f"{SVG}title")
+    assert title is not None and title.text
+    labelled = root.get("aria-labelledby", "").split()
+    assert title.get("id") in labelled and root.find(f"{SVG}desc").get("id") in labelled
+    return title.text
+
+
+def notes(root: ElementTree.Element) -> str:
+    group = next((g for g in root.iter(f"{SVG}g") if g.get("class") == "notes"), None)
+    return " ".join(t.text or "" for t in group.iter(f"{SVG}text")) if group is not None else ""
+
+
+def ids(svg: str) -> set[str]:
+    return set(re.findall(r'\bid="([^"]+)"', svg))
+
+
+# --- sample charts: used by the tests below and by the browser page -----------------------
+
+RNG = np.random.default_rng(7)
+_FPR = np.array([0, 0, 0.05, 0.1, 0.2, 0.35, 0.5, 0.7, 1.0])
+_TPR = np.array([0, 0.3, 0.55, 0.7, 0.82, 0.9, 0.95, 0.98, 1.0])
+_SMOOTH = np.linspace(0.02, 0.95, 40)
+_THRESHOLDS = np.linspace(0.01, 0.99, 99)
+_PREVALENCE = 0.3
+
+
+def _overlay_arrays(size: int = 96) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    yy, xx = np.mgrid[:size, :size] / size
+    image = np.exp(-((xx - 0.5) ** 2 + (yy - 0.5) ** 2) * 6) + 0.15 * RNG.standard_normal(
+        (size, size)
+    )
+    reference = (xx - 0.5) ** 2 + (yy - 0.52) ** 2 < 0.06
+    prediction = (xx - 0.54) ** 2 / 1.3 + (yy - 0.5) ** 2 < 0.05
+    return image, reference, prediction
+
+
+SAMPLES: dict[str, Callable[[], str]] = {
+    "roc": lambda: roc_chart(
+        _FPR,
+        _TPR,
+        auc_label="AUC 0.871 (0.82\u20130.91)",
+        band_fpr=_FPR,
+        band_low=np.clip(_TPR - 0.08, 0, 1),
+        band_high=np.clip(_TPR + 0.08, 0, 1),
+    ),
+    "reliability": lambda: reliability_chart(
+        [0.05, 0.15, 0.25, 0.35, 0.45, 0.55, 0.65, 0.8, 0.93],
+        [0.02, 0.1, 0.3, 0.28, 0.5, 0.6, 0.72, 0.75, 0.97],
+        counts=[180, 95, 60, 41, 33, 30, 28, 35, 70],
+        smooth_x=_SMOOTH,
+        smooth_y=_SMOOTH + 0.06 * np.sin(6 * _SMOOTH),
+    ),
+    "risk": lambda: risk_distribution_chart(
+        RNG.beta(5, 2, 120),
+        RNG.beta(2, 5, 300),
+        positive_label="malignant",
+        negative_label="benign",
+    ),
+    "subgroups": lambda: subgroup_chart(
+        [
+            "age < 50",
+            "age 50\u201369",
+            "age \u2265 70",
+            "scanner A",
+            "scanner B (very long site name)",
+        ],
+        [0.81, 0.86, np.nan, 0.9, 0.74],
+        [0.72, 0.8, np.nan, 0.85, 0.61],
+        [0.88, 0.91, np.nan, 0.94, 0.84],
+        overall=0.84,
+        metric_title="Sensitivity",
+        not_estimable=["age \u2265 70", "unknown sex"],
+    ),
+    "decision": lambda: decision_curve_chart(
+        _THRESHOLDS,
+        np.maximum(_PREVALENCE - (1 - _PREVALENCE) * _THRESHOLDS / (1 - _THRESHOLDS) * 0.25, 0)
+        * (1 - _THRESHOLDS * 0.6),
+        _PREVALENCE - (1 - _PREVALENCE) * _THRESHOLDS / (1 - _THRESHOLDS),
+        np.zeros_like(_THRESHOLDS),
+    ),
+    "overlay": lambda: segmentation_overlay(*_overlay_arrays(), title="Case 12, axial slice 40"),
+    "overlay_large": lambda: segmentation_overlay(
+        *_overlay_arrays(600), title="Downsampled 600 \u00d7 600 slice"
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def charts() -> dict[str, str]:
+    return {name: make() for name, make in SAMPLES.items()}
+
+
+# --- structure --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list(SAMPLES))
+def test_every_chart_is_well_formed_titled_and_described(charts, name):
+    root = parse(charts[name])
+    assert title_of(root)
+    assert root.get("role") == "img" and "chart" in root.get("class").split()
+    assert float(root.get("width")) > 200 and float(root.get("height")) > 200
+    assert "<style" not in charts[name]  # would restyle the whole report page
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("roc", {"band": 1, "line": 2}),
+        ("reliability", {"line": 3, "bars": 1}),
+        ("risk", {"histogram": 2}),
+        ("subgroups", {"subgroup": 4, "overall": 1}),
+        ("decision", {"line": 3}),
+        ("overlay", {"image": 1, "outline": 2}),
+    ],
+)
+def test_each_chart_draws_the_expected_series(charts, name, expected):
+    root = parse(charts[name])
+    assert {kind: len(series(root, kind)) for kind in expected} == expected
+    assert len(series(root)) == sum(expected.values())
+
+
+def test_the_report_charts_keep_their_titles_and_polylines():
+    # grader/report/_render.py and tests/test_report.py rely on these
+    roc = parse(roc_chart([0, 0.5, 1], [0, 0.8, 1], auc_label="AUC 0.9"))
+    reliability = parse(reliability_chart([0.2, 0.8], [0.1, 0.9]))
+    assert title_of(roc) == "ROC curve" and title_of(reliability) == "Reliability diagram"
+    assert (
+        len(list(roc.iter(f"{SVG}polyline"))) + len(list(reliability.iter(f"{SVG}polyline"))) >= 4
+    )
+
+
+def test_the_subgroup_chart_greys_out_rows_that_are_not_estimable(charts):
+    root = parse(charts["subgroups"])
+    texts = [t.text for t in root.iter(f"{SVG}text")]
+    assert texts.count("not estimable") == 2  # the NaN row and the extra "unknown sex" row
+    assert "unknown sex" in texts and "overall 0.840" in texts
+    assert "0.810 (0.720\u20130.880)" in texts
+
+
+def test_the_decision_curve_clips_treat_all_and_says_so(charts):
+    root = parse(charts["decision"])
+    labels = [t.text for t in root.iter(f"{SVG}text")]
+    lowest_tick = min(
+        float(s.replace("\u2212", "-")) for s in labels if re.fullmatch(r"\u2212?\d\.\d+", s or "")
+    )
+    assert -0.2 < lowest_tick < 0
+    assert "Treat all falls below the axis" in notes(root)
+
+
+def test_a_risk_histogram_has_unit_area():
+    svg = risk_distribution_chart([0.5] * 10, [0.1, 0.2, 0.2, 0.9], bins=10)
+    root = parse(svg)
+    assert len(series(root, "histogram")) == 2
+    # all ten positives in one bin of width 0.1: density 10, so the y axis reaches 10
+    assert "10" in [t.text for t in root.iter(f"{SVG}text")]
+
+
+def test_small_risk_bins_can_be_hidden_for_hidden_label_splits():
+    root = parse(
+        risk_distribution_chart([0.9, 0.5, 0.52], [0.1] * 20, bins=10, min_cases_per_bin=2)
+    )
+    assert "1 bin of positive with fewer than 2 cases not drawn." in notes(root)
+
+
+# --- text, ids --------------------------------------------------------------------------
+
+
+def all_charts_labelled(label: str) -> list[str]:
+    return [
+        roc_chart(
+            [0, 1],
+            [0, 1],
+            auc_label=label,
+            band_fpr=[0, 1],
+            band_low=[0, 0.5],
+            band_high=[0.5, 1],
+            band_label=label,
+        ),
+        reliability_chart([0.5], [0.5], smooth_x=[0, 1], smooth_y=[0, 1], smooth_label=label),
+        risk_distribution_chart([0.7], [0.2], positive_label=label, negative_label=label),
+        subgroup_chart(
+            [label],
+            [0.5],
+            [0.4],
+            [0.6],
+            overall=0.5,
+            metric_title=label,
+            not_estimable=[label + "!"],
+        ),
+        decision_curve_chart([0.1, 0.2], [0.1, 0.05], [0.2, 0.1], 0.0, model_label=label),
+        segmentation_overlay(np.eye(4), np.eye(4), np.eye(4), title=label),
+        unit_square_chart(
+            label, label, label, [Series([(0, 0), (1, 1)], label)], description=label
+        ),
+    ]
+
+
+def test_labels_are_escaped_everywhere():
+    for svg in all_charts_labelled(EVIL + "\x00\x1b & \"quoted\" 'single'"):
+        root = parse(svg)
+        assert "<script" not in svg and "\x00" not in svg and "\x1b" not in svg
+        assert EVIL in "".join(root.itertext())  # shown as text, not markup
+        assert not list(root.iter(f"{SVG}script")) and not list(root.iter("script"))
+
+
+def test_long_labels_are_shortened_but_kept_whole_in_tooltips():
+    long_label = "a very long label that cannot possibly fit " * 4
+    for svg in all_charts_labelled(long_label):
+        root = parse(svg)
+        drawn = [t.text or "" for t in root.iter(f"{SVG}text")]
+        assert all(len(text) < len(long_label) for text in drawn)
+        assert long_label.strip() in "".join(root.itertext())
+
+
+def test_two_charts_never_share_an_id(charts):
+    all_ids = [ids(svg) for svg in charts.values()]
+    assert all(all_ids)
+    for index, first in enumerate(all_ids):
+        for second in all_ids[index + 1 :]:
+            assert not first & second
+    # and within a chart every reference resolves to an id of that chart
+    for svg, own in zip(charts.values(), all_ids, strict=True):
+        assert set(re.findall(r"url\(#([^)]+)\)", svg)) <= own
+
+
+def test_rendering_is_deterministic():
+    assert SAMPLES["roc"]() == SAMPLES["roc"]()
+    assert ids(roc_chart([0, 1], [0, 1], auc_label="A")) != ids(
+        roc_chart([0, 1], [0, 1], auc_label="B")
+    )
+
+
+# --- degenerate input -------------------------------------------------------------------
+
+DEGENERATE = {
+    "roc empty": lambda: roc_chart([], [], auc_label="AUC n/a"),
+    "roc nan": lambda: roc_chart([0, np.nan, 1], [0, 0.5, np.inf], auc_label="AUC"),
+    "reliability empty": lambda: reliability_chart([], [], counts=[]),
+    "reliability one bin": lambda: reliability_chart([0.5], [0.5], counts=[0]),
+    "reliability nan": lambda: reliability_chart([0.1, np.nan], [0.2, 0.3], counts=[5, 5]),
+    "risk empty": lambda: risk_distribution_chart([], []),
+    "risk all equal": lambda: risk_distribution_chart([0.5, 0.5], [0.5], bins=1),
+    "risk outside": lambda: risk_distribution_chart([np.nan, 1.5, 0.3], [-0.1]),
+    "subgroups empty": lambda: subgroup_chart([], [], [], [], overall=None, metric_title="AUC"),
+    "subgroups all equal": lambda: subgroup_chart(
+        ["a", "b"], [0.8, 0.8], [0.8, 0.8], [0.8, 0.8], overall=0.8, metric_title="AUC"
+    ),
+    "subgroups all nan": lambda: subgroup_chart(
+        ["a"], [np.nan], [np.nan], [np.nan], overall=float("nan"), metric_title="AUC"
+    ),
+    "subgroups no ci": lambda: subgroup_chart(
+        ["a"], [0.7], [np.nan], [np.nan], overall=None, metric_title="AUC"
+    ),
+    "decision empty": lambda: decision_curve_chart([], [], [], []),
+    "decision flat": lambda: decision_curve_chart([0.2, 0.4], [0, 0], [0, 0], 0.0),
+    "decision nan": lambda: decision_curve_chart(
+        [0.1, 0.5, 1.0], [0.2, np.nan, 0.1], [0.2, 0.0, -np.inf], 0.0
+    ),
+    "overlay empty": lambda: segmentation_overlay(
+        np.zeros((0, 0)), np.zeros((0, 0)), np.zeros((0, 0)), title="t"
+    ),
+    "overlay flat": lambda: segmentation_overlay(
+        np.ones((5, 7)), np.zeros((5, 7)), np.zeros((5, 7)), title="t"
+    ),
+    "overlay nan": lambda: segmentation_overlay(
+        np.full((3, 3), np.nan), np.ones((3, 3)), np.eye(3), title="t"
+    ),
+    "unit nan": lambda: unit_square_chart(
+        "t", "x", "y", [Series([(np.nan, 0.5)], "s")], description="d"
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(DEGENERATE))
+def test_degenerate_input_still_draws_a_titled_chart(name):
+    root = parse(DEGENERATE[name]())
+    assert title_of(root)
+    assert root.find(f"{SVG}desc").text
+
+
+@pytest.mark.parametrize(
+    ("name", "note"),
+    [
+        ("roc nan", "2 points with a missing or non-finite value were not drawn."),
+        ("reliability nan", "1 bin with a missing or non-finite value was not drawn."),
+        (
+            "risk outside",
+            "2 values of probabilities_positive outside [0, 1] or not finite were not drawn.",
+        ),
+        ("decision nan", "2 thresholds with a missing or non-finite value were not drawn."),
+        ("overlay nan", "9 pixels with no finite value drawn black."),
+        ("overlay flat", "The reference mask is empty on this slice."),
+        ("unit nan", "1 point with a missing or non-finite value was not drawn."),
+    ],
+)
+def test_skipped_values_are_noted_under_the_chart_and_in_the_description(name, note):
+    root = parse(DEGENERATE[name]())
+    assert note in notes(root) and note in root.find(f"{SVG}desc").text
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: roc_chart([0, 1], [0], auc_label="a"), "fpr, tpr must have one entry per point"),
+        (lambda: roc_chart([0, 1], [0, 1], auc_label="a", band_fpr=[0, 1]), "given together"),
+        (lambda: reliability_chart([0.5], [0.5], smooth_x=[0.5]), "smooth_x and smooth_y"),
+        (lambda: reliability_chart([[0.5]], [0.5]), "mean_predicted must be 1-D"),
+        (lambda: risk_distribution_chart([0.5], [0.5], bins=0), "bins must be an integer >= 1"),
+        (lambda: risk_distribution_chart(["a"], [0.5]), "probabilities_positive must be"),
+        (
+            lambda: subgroup_chart(["a", "b"], [1], [1], [1], overall=None, metric_title="m"),
+            "groups has 2",
+        ),
+        (lambda: decision_curve_chart([0.1], [0.1, 0.2], [0.1], 0.0), "model has 2"),
+        (
+            lambda: segmentation_overlay(
+                np.zeros((2, 2, 2)), np.zeros((2, 2)), np.zeros((2, 2)), title="t"
+            ),
+            "image_2d must be a 2-D slice",
+        ),
+        (
+            lambda: segmentation_overlay(
+                np.zeros((2, 2)), np.zeros((2, 3)), np.zeros((2, 2)), title="t"
+            ),
+            "reference_2d must have the shape",
+        ),
+    ],
+)
+def test_inconsistent_arguments_raise_a_message_naming_them(call, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        call()
+
+
+finite_or_not = st.floats(allow_nan=True, allow_infinity=True)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    xs=hnp.arrays(np.float64, st.integers(0, 30), elements=finite_or_not),
+    data=st.data(),
+)
+def test_any_numbers_give_well_formed_charts(xs, data):
+    ys = data.draw(hnp.arrays(np.float64, xs.shape, elements=finite_or_not))
+    zs = data.draw(hnp.arrays(np.float64, xs.shape, elements=finite_or_not))
+    for svg in (
+        roc_chart(xs, ys, auc_label="a", band_fpr=xs, band_low=ys, band_high=zs),
+        reliability_chart(xs, ys, counts=np.abs(zs), smooth_x=ys, smooth_y=xs),
+        risk_distribution_chart(xs, ys, bins=7),
+        subgroup_chart(
+            [str(i) for i in range(xs.size)],
+            xs,
+            ys,
+            zs,
+            overall=float(xs[0]) if xs.size else None,
+            metric_title="m",
+        ),
+        decision_curve_chart(xs, ys, zs, 0.0),
+    ):
+        root = parse(svg)
+        assert title_of(root)
+        attributes = re.findall(r'\s[\w:-]+="([^"]*)"', svg)
+        assert not any(re.search(r"\b(nan|inf)\b", value, re.I) for value in attributes)
+
+
+# --- axis ticks -------------------------------------------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    low=st.floats(-1e6, 1e6),
+    span=st.floats(0, 1e6),
+    max_ticks=st.integers(2, 12),
+)
+def test_nice_ticks_cover_the_range_with_round_even_steps(low, span, max_ticks):
+    # below this, float spacing itself is coarser than the steps (not a plotting concern)
+    assume(span == 0 or span > 1e-6 * max(1.0, abs(low)))
+    high = low + span
+    ticks = nice_ticks(low, high, max_ticks=max_ticks)
+    assert 2 <= len(ticks) <= max(max_ticks, 3)
+    if len(ticks) > max_ticks:  # two ticks cannot span a range around zero
+        assert max_ticks == 2 and ticks[0] < 0 < ticks[-1]
+    step = ticks[1] - ticks[0]
+    if span > 1e-9 * max(1.0, abs(low)):
+        assert ticks[0] <= low + 1e-9 * step and ticks[-1] >= high - 1e-9 * step
+    steps = np.diff(ticks)
+    assert np.allclose(steps, steps[0], rtol=1e-6)
+    mantissa = steps[0] / 10 ** np.floor(np.log10(steps[0]))
+    assert any(np.isclose(mantissa, m, rtol=1e-6) for m in (1, 2, 2.5, 5, 10))
+
+
+def test_nice_ticks_examples():
+    assert nice_ticks(0, 1) == (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+    assert nice_ticks(0, 87, max_ticks=2) == (0.0, 100.0)
+    assert nice_ticks(-0.07, 0.31) == (-0.1, 0.0, 0.1, 0.2, 0.3, 0.4)
+    with pytest.raises(ValueError, match="finite"):
+        nice_ticks(0, float("nan"))
+
+
+# --- segmentation overlay PNG -----------------------------------------------------------
+
+
+def png_of(svg: str) -> bytes:
+    image = next(parse(svg).iter(f"{SVG}image"))
+    prefix = "data:image/png;base64,"
+    assert image.get("href").startswith(prefix)
+    return base64.b64decode(image.get("href")[len(prefix) :])
+
+
+def decode_greyscale_png(png: bytes) -> np.ndarray:
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    chunks, offset = {}, 8
+    while offset < len(png):
+        (length,) = struct.unpack(">I", png[offset : offset + 4])
+        kind, data = png[offset + 4 : offset + 8], png[offset + 8 : offset + 8 + length]
+        (crc,) = struct.unpack(">I", png[offset + 8 + length : offset + 12 + length])
+        assert zlib.crc32(kind + data) == crc
+        chunks[kind] = data
+        offset += 12 + length
+    width, height, depth, colour, _, _, _ = struct.unpack(">IIBBBBB", chunks[b"IHDR"])
+    assert (depth, colour) == (8, 0) and b"IEND" in chunks
+    rows = np.frombuffer(zlib.decompress(chunks[b"IDAT"]), np.uint8).reshape(height, width + 1)
+    assert (rows[:, 0] == 0).all()
+    return rows[:, 1:]
+
+
+def test_the_overlay_embeds_a_valid_png_of_the_slice(charts):
+    pixels = decode_greyscale_png(png_of(charts["overlay"]))
+    assert pixels.shape == (96, 96)
+    assert pixels.min() == 0 and pixels.max() == 255  # windowed to the 1st-99th percentile
+    ramp = np.tile(np.arange(10.0), (3, 1))
+    exact = decode_greyscale_png(png_of(segmentation_overlay(ramp, ramp > 4, ramp > 5, title="t")))
+    assert exact.shape == (3, 10) and (np.diff(exact[0].astype(int)) >= 0).all()
+
+
+def test_large_slices_are_downsampled_to_256_pixels(charts):
+    assert decode_greyscale_png(png_of(charts["overlay_large"])).shape == (200, 200)
+    tall = segmentation_overlay(
+        np.zeros((1000, 300)), np.zeros((1000, 300)), np.zeros((1000, 300)), title="t"
+    )
+    assert decode_greyscale_png(png_of(tall)).shape == (250, 75)
+    assert "Downsampled from 1000 \u00d7 300 to 250 \u00d7 75 pixels." in notes(parse(tall))
+
+
+def test_a_tiny_structure_survives_downsampling():
+    mask = np.zeros((1024, 1024), bool)
+    mask[500, 500] = True  # one pixel: the majority vote alone would erase it
+    root = parse(segmentation_overlay(np.zeros(mask.shape), mask, mask, title="t"))
+    assert len(series(root, "outline")) == 2
+
+
+def test_outlines_follow_pixel_edges():
+    mask = np.zeros((4, 4), bool)
+    mask[1:3, 1:3] = True  # a 2 x 2 square: four merged edges
+    root = parse(segmentation_overlay(np.zeros((4, 4)), mask, np.zeros((4, 4)), title="t"))
+    (outline,) = series(root, "outline")
+    path = outline.find(f"{SVG}path").get("d")
+    assert path.count("M") == 4 and path.count("H") == 2 and path.count("V") == 2
+
+
+# --- in a real browser ------------------------------------------------------------------
+
+BROWSER = Path("/usr/bin/chromium")
+
+
+def write_page(folder: Path, charts: dict[str, str]) -> Path:
+    page = folder / "charts.html"
+    page.write_text(
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>charts</title>'
+        "<style>body{font:15px system-ui,sans-serif;margin:1rem;max-width:960px}"
+        ".charts{display:flex;flex-wrap:wrap;gap:1rem;align-items:flex-start}"
+        ".chart{border:1px solid #e5e5ea;border-radius:6px}</style></head><body>"
+        f'<div class="charts">{"".join(charts.values())}</div></body></html>',
+        encoding="utf-8",
+    )
+    return page
+
+
+def screenshot(charts: dict[str, str], folder: Path, target: Path) -> tuple[list[str], list[dict]]:
+    """Open the charts in headless Chromium; returns console errors and SVG bounding boxes."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    page_path = write_page(folder, charts)
+    with sync_api.sync_playwright() as driver:
+        browser = driver.chromium.launch(
+            executable_path=str(BROWSER), args=["--no-sandbox", "--disable-gpu"]
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1000, "height": 1200})
+            errors: list[str] = []
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda error: errors.append(str(error)))
+            page.goto(page_path.as_uri())
+            boxes = [svg.bounding_box() for svg in page.locator("svg").all()]
+            page.screenshot(path=str(target), full_page=True)
+        finally:
+            browser.close()
+    return errors, boxes
+
+
+@pytest.mark.skipif(not BROWSER.exists(), reason="Chromium is not installed at /usr/bin/chromium")
+def test_all_charts_render_in_a_real_browser(charts, tmp_path):
+    with_evil = {**charts, "evil": all_charts_labelled(EVIL)[3]}
+    errors, boxes = screenshot(with_evil, tmp_path, tmp_path / "charts.png")
+    assert errors == []
+    assert len(boxes) == len(with_evil)
+    assert all(box is not None and box["width"] > 0 and box["height"] > 0 for box in boxes)
+    assert (tmp_path / "charts.png").stat().st_size > 10_000
+
+
+def test_the_module_doctests_pass():
+    assert doctest.testmod(_svg).failed == 0
