@@ -12,7 +12,7 @@ import json
 import os
 import signal as signal_module
 import stat
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -177,15 +177,10 @@ def interpret_run(
             ),
             None,
         )
-    path = output_dir / "run.json"
     try:
-        if path.stat().st_size > _MAX_RECORD_BYTES:
-            return (
-                None,
-                Failure("no_output", "the run record is too large: it was tampered with"),
-                None,
-            )
-        raw = json.loads(path.read_text())
+        raw = json.loads(read_regular_file(output_dir / "run.json", _MAX_RECORD_BYTES))
+    except UnsafeFileError as error:
+        return None, Failure("no_output", f"the run record is unusable: {error}"), None
     except (OSError, ValueError):
         return None, _failure_without_record(result), None
     if not isinstance(raw, dict) or raw.get("nonce") != nonce:
@@ -211,8 +206,13 @@ def interpret_run(
 
 
 def _failure_without_record(result: SandboxResult) -> Failure:
-    if result.signal is not None:
-        name = _signal_name(result.signal)
+    number = result.signal
+    if number is None and result.exit_code is not None and 128 < result.exit_code < 160:
+        # A shell, bwrap or a container's init reports a child killed by signal N as 128 + N.
+        number = result.exit_code - 128
+    if number is not None:
+        result = replace(result, signal=number)
+        name = _signal_name(number)
         if result.signal == signal_module.SIGXCPU:
             return Failure("timeout", "used up its CPU-time limit (SIGXCPU)")
         if result.signal == signal_module.SIGXFSZ:
@@ -278,8 +278,9 @@ def load_predictions(path: Path, contract: OutputContract, n_cases: int) -> np.n
     The ``.npy`` header is checked (dtype, shape, size) before any data is read, so a
     forged header cannot make the grader allocate a huge array.
     """
-    # Generous bound: a float64 array with a few columns per case, plus the header.
-    limit = n_cases * 8 * 16 + 4096
+    # Generous bound (64 float64 columns per case, plus the header), so that a wrongly
+    # shaped array still gets its shape named rather than a size complaint.
+    limit = n_cases * 8 * 64 + 65536
     try:
         data = read_regular_file(path, limit)
     except FileNotFoundError:

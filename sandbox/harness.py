@@ -228,10 +228,14 @@ def _student_traceback() -> str:
 def _as_array(result: Any, expected_rows: int) -> Any:
     import numpy as np
 
-    if hasattr(result, "detach") and hasattr(result, "cpu"):  # a torch tensor: be forgiving
-        result = result.detach().cpu().numpy()
     try:
+        if hasattr(result, "detach") and hasattr(result, "cpu"):  # a torch tensor: be forgiving
+            result = result.detach().cpu().float().numpy()
         array = np.asarray(result)
+    except MemoryError:
+        raise SubmissionFailure(
+            "out_of_memory", "ran out of memory converting the predictions"
+        ) from None
     except Exception as error:
         raise SubmissionFailure(
             "invalid_output",

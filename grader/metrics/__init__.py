@@ -42,21 +42,37 @@ Examples
 (nan, None, 'y_true has only positive cases (3')
 """
 
+from grader.metrics._bootstrap import BootstrapSpec, percentile_interval, resample_weights
 from grader.metrics._calibration import (
     ReliabilityCurve,
+    SmoothReliabilityCurve,
     brier_score,
+    calibration_intercept_slope,
     expected_calibration_error,
     reliability_curve,
     scaled_brier_score,
+    smooth_ece,
+    smooth_reliability_curve,
 )
 from grader.metrics._classification import (
+    ConfusionMatrix,
+    average_precision,
     confusion_counts,
+    confusion_matrix,
     npv,
     ppv,
     roc_auc,
     roc_curve_points,
     sensitivity,
     specificity,
+)
+from grader.metrics._decision import DecisionCurve, decision_curve, net_benefit
+from grader.metrics._multiclass import (
+    balanced_accuracy,
+    macro_f1,
+    multiclass_roc_auc,
+    per_class_roc_auc,
+    quadratic_weighted_kappa,
 )
 from grader.metrics._registry import (
     METRICS,
@@ -67,25 +83,67 @@ from grader.metrics._registry import (
     metric_names,
 )
 from grader.metrics._result import MetricResult
+from grader.metrics._segmentation import (
+    SegmentationCase,
+    SegmentationReport,
+    SegmentationSummary,
+    aggregate_cases,
+    dice_scores,
+    hausdorff95_distances,
+    iou_scores,
+    relative_volume_errors,
+    segmentation_case,
+    segmentation_metrics,
+    surface_dice_scores,
+)
 
 __all__ = [
     "METRICS",
+    "BootstrapSpec",
+    "ConfusionMatrix",
+    "DecisionCurve",
     "MetricInfo",
     "MetricResult",
     "ReliabilityCurve",
+    "SegmentationCase",
+    "SegmentationReport",
+    "SegmentationSummary",
+    "SmoothReliabilityCurve",
     "UnknownMetricError",
+    "aggregate_cases",
+    "average_precision",
+    "balanced_accuracy",
     "brier_score",
+    "calibration_intercept_slope",
     "compute_metric",
     "confusion_counts",
+    "confusion_matrix",
+    "decision_curve",
+    "dice_scores",
     "expected_calibration_error",
     "get_metric_info",
+    "hausdorff95_distances",
+    "iou_scores",
+    "macro_f1",
     "metric_names",
+    "multiclass_roc_auc",
+    "net_benefit",
     "npv",
+    "per_class_roc_auc",
+    "percentile_interval",
     "ppv",
+    "quadratic_weighted_kappa",
+    "relative_volume_errors",
     "reliability_curve",
+    "resample_weights",
     "roc_auc",
     "roc_curve_points",
     "scaled_brier_score",
+    "segmentation_case",
+    "segmentation_metrics",
     "sensitivity",
+    "smooth_ece",
+    "smooth_reliability_curve",
     "specificity",
+    "surface_dice_scores",
 ]

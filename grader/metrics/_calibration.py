@@ -614,6 +614,13 @@ def _fit_logistic(
             step = np.linalg.solve(information, design.T @ (y - mu))
         except np.linalg.LinAlgError:
             return None
+        # Newton converges quadratically: a negligible full step means beta is the maximum
+        # to rounding, and the information is already evaluated there.
+        if np.max(np.abs(step)) <= _NEWTON_TOLERANCE * (1.0 + np.max(np.abs(beta))):
+            try:
+                return beta, np.linalg.inv(information)
+            except np.linalg.LinAlgError:
+                return None
         scale = 1.0
         while True:
             candidate = beta + scale * step
@@ -623,13 +630,6 @@ def _fit_logistic(
                 break
             scale /= 2.0
         beta, eta, current = candidate, eta_candidate, value
-        if np.max(np.abs(scale * step)) <= _NEWTON_TOLERANCE * (1.0 + np.max(np.abs(beta))):
-            mu = _expit(eta)
-            information = design.T @ (design * (mu * (1.0 - mu))[:, None])
-            try:
-                return beta, np.linalg.inv(information)
-            except np.linalg.LinAlgError:
-                return None
     return None
 
 

@@ -221,6 +221,8 @@ def roc_auc(
         method = "AUC by midranks (ties 1/2); stratified bootstrap (resampled within each class)"
     else:
         method = "AUC by midranks (ties 1/2); cluster bootstrap over groups"
+    # Validated before the class check so that bad groups fail on every data set.
+    strata = class_strata(labels, groups=groups) if ci == "bootstrap" else None
     n_pos = int(np.count_nonzero(labels))
     n_neg = labels.shape[0] - n_pos
     if n_pos == 0 or n_neg == 0:
@@ -238,8 +240,10 @@ def roc_auc(
     auc, variance = _fast_delong(labels, scores)
     ci_low: float | None = None
     ci_high: float | None = None
-    if ci == "bootstrap":
-        method, ci_low, ci_high = _bootstrap_auc_interval(labels, scores, alpha, spec, groups)
+    if strata is not None:
+        method, ci_low, ci_high = _bootstrap_auc_interval(
+            labels, scores, alpha, spec, strata, groups
+        )
     elif math.isnan(variance):
         method += (
             f"; no CI: DeLong's variance needs at least 2 positive and 2 negative cases "
@@ -266,10 +270,10 @@ def _bootstrap_auc_interval(
     scores: NDArray[np.float64],
     alpha: float,
     spec: BootstrapSpec,
+    strata: NDArray[np.int8],
     groups: ArrayLike | None,
 ) -> tuple[str, float | None, float | None]:
     """Method text and percentile bounds of the (cluster) bootstrap AUC interval."""
-    strata = class_strata(labels, groups=groups)
     n = labels.shape[0]
     # Batches keep memory bounded for large n; stacked they are one resample_weights call.
     estimates = np.concatenate(

@@ -14,8 +14,17 @@ from grader.metrics._calibration import (
     brier_score,
     expected_calibration_error,
     scaled_brier_score,
+    smooth_ece,
 )
-from grader.metrics._classification import npv, ppv, roc_auc, sensitivity, specificity
+from grader.metrics._classification import (
+    average_precision,
+    npv,
+    ppv,
+    roc_auc,
+    sensitivity,
+    specificity,
+)
+from grader.metrics._decision import net_benefit
 from grader.metrics._result import MetricResult
 
 # Names from other libraries and papers; only used to suggest, never accepted silently, so
@@ -136,7 +145,8 @@ METRICS: Mapping[str, MetricInfo] = _build(
             title="ROC AUC",
             description=(
                 "Area under the ROC curve: the probability that a random positive case scores "
-                "higher than a random negative case (ties count 1/2), with a DeLong CI."
+                "higher than a random negative case (ties count 1/2), with a DeLong CI by "
+                "default or a stratified (patient-level with groups) bootstrap CI."
             ),
         ),
         MetricInfo(
@@ -170,6 +180,36 @@ METRICS: Mapping[str, MetricInfo] = _build(
             description=(
                 "Case-weighted mean gap between predicted probability and observed fraction "
                 "of positives over equal-width probability bins (0 is perfectly calibrated)."
+            ),
+        ),
+        MetricInfo(
+            name="smooth_ece",
+            function=smooth_ece,
+            higher_is_better=False,
+            needs_probabilities=True,
+            title="Smooth ECE (smECE)",
+            description=(
+                "Calibration error of the kernel-smoothed reliability diagram (Blasiok & "
+                "Nakkiran 2023): no bins to choose, consistent as n grows."
+            ),
+        ),
+        MetricInfo(
+            name="average_precision",
+            function=average_precision,
+            higher_is_better=True,
+            needs_probabilities=False,
+            title="Average precision",
+            description="Area under the precision-recall curve as a step function (not interpolated).",
+        ),
+        MetricInfo(
+            name="net_benefit",
+            function=net_benefit,
+            higher_is_better=True,
+            needs_probabilities=True,
+            title="Net benefit",
+            description=(
+                "Decision-curve net benefit at the task's threshold: TP/n - FP/n * t/(1-t) "
+                "(Vickers & Elkin 2006)."
             ),
         ),
         MetricInfo(

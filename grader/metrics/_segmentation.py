@@ -61,6 +61,15 @@ empty reference even when the prediction has false positives, ``compute_hausdorf
 gives NaN or inf and ``compute_surface_dice`` NaN when both are empty; averaging with
 ``nanmean`` would then drop exactly the cases where a model hallucinates a structure.
 
+Speed
+-----
+Dice, IoU and volumes need three voxel counts per structure. Bitwise-OR reductions over
+the maps read as 64-bit words find, at memory speed, the box of rows and word columns
+that holds every non-zero voxel; the counts are then taken on that box only, by a few
+compare-and-count passes per structure (a joint ``np.bincount`` of ``(K+1)*ref + pred``
+beyond six structures). Surface metrics crop each structure to its bounding box
+(``scipy.ndimage.find_objects``) before eroding.
+
 Aggregation
 -----------
 :func:`aggregate_cases` averages per-case values over cases and gives a percentile
@@ -130,14 +139,14 @@ _DEFINITIONS = {
 # Boundary extraction: 2*ndim face neighbours, binary_erosion's default and MONAI's choice.
 _FACE_CONNECTIVITY = {ndim: ndimage.generate_binary_structure(ndim, 1) for ndim in (2, 3)}
 
-# The block pre-pass reads the label maps as 64-bit words in blocks of these many bytes,
-# coarse then fine; a block whose words OR to 0 is all background and is not counted.
-_BLOCK_BYTES = (4096, 512)
-# Up to this many structures, per-structure compare-and-count on the foreground blocks
+# Up to this many structures, per-structure compare-and-count on the foreground box
 # beats np.bincount (~2 ns per voxel, its increments serialise on runs of equal labels).
 _MAX_COMPARE_LABELS = 6
 # Larger label values are counted by comparison rather than through a look-up table.
 _MAX_LOOKUP_LABEL = 2**20
+# find_objects allocates a box for every label up to the largest; beyond this, boxes come
+# from one mask per structure instead.
+_MAX_FIND_OBJECTS_LABEL = 2**12
 
 
 # --- Validation ----------------------------------------------------------------------------
@@ -272,44 +281,65 @@ def _check_tolerance(tolerance_mm: float) -> float:
 # --- Overlap counts ------------------------------------------------------------------------
 
 
-def _nonzero_blocks(flat: NDArray[np.integer], n_blocks: int) -> NDArray[np.uint64]:
-    """Bitwise OR of each block of ``flat``'s bytes: 0 exactly for all-background blocks."""
-    words = flat.view(np.uint64).reshape(n_blocks, -1)
-    return np.bitwise_or.reduce(words, axis=1)
+def _common_dtype(
+    ref: NDArray[np.integer], pred: NDArray[np.integer], ref_name: str, pred_name: str
+) -> tuple[NDArray[np.integer], NDArray[np.integer]]:
+    """Both maps in one integer dtype (rare: a uint8 reference with an int64 prediction)."""
+    if ref.dtype == pred.dtype:
+        return ref, pred
+    for values, name in ((ref, ref_name), (pred, pred_name)):
+        if values.dtype == np.uint64 and values.max() > np.iinfo(np.int64).max:
+            raise ValueError(f"{name} holds labels above 2**63 - 1; use small label values")
+    return ref.astype(np.int64), pred.astype(np.int64)
 
 
 def _foreground(
     ref: NDArray[np.integer], pred: NDArray[np.integer]
-) -> tuple[NDArray[np.integer], NDArray[np.integer]]:
-    """Flat copies of ``ref`` and ``pred`` restricted to blocks where either is non-zero.
+) -> tuple[NDArray[np.integer], NDArray[np.integer], tuple[slice, ...] | None]:
+    """Flat copies of ``ref`` and ``pred`` cut down to a box around every non-zero voxel.
 
-    Every non-zero voxel of both maps is kept (with its partner in the other map), so
-    counts of structure voxels and overlaps are exact. An OR over 64-bit words runs at
-    memory speed, which makes the mostly-background volumes of medical images cheap. Two
-    levels: coarse blocks first (long rows reduce fastest), then finer blocks within the
-    kept ones, which leaves fewer background voxels to count.
+    Every non-zero voxel of both maps is kept, each with its partner in the other map, so
+    counts of structure voxels and overlaps are exact. Seen as a matrix (first axis by the
+    rest, read as 64-bit words), the kept part is the rows with a non-zero word crossed
+    with the word columns with one. Bitwise-OR reductions find both at memory speed, so a
+    mostly-background volume costs about one read plus work on its foreground.
+
+    Also returns the bounding box (slices) of all non-zero voxels of either map, None if
+    there are none, so that surface metrics need not scan the background again.
     """
-    r = np.ravel(ref)
-    p = np.ravel(pred)
-    tail_r, tail_p = r[:0], p[:0]
-    for block_bytes in _BLOCK_BYTES:
-        # A block holds block_bytes of the wider dtype: a whole number of 64-bit words of
-        # either map.
-        per_block = block_bytes // max(r.itemsize, p.itemsize)
-        n_blocks = r.size // per_block
-        if n_blocks < 2:
-            break
-        head = n_blocks * per_block
-        tail_r = np.concatenate((r[head:], tail_r))
-        tail_p = np.concatenate((p[head:], tail_p))
-        keep = np.flatnonzero(
-            _nonzero_blocks(r[:head], n_blocks) | _nonzero_blocks(p[:head], n_blocks)
-        )
-        r = np.take(r[:head].reshape(n_blocks, per_block), keep, axis=0).reshape(-1)
-        p = np.take(p[:head].reshape(n_blocks, per_block), keep, axis=0).reshape(-1)
-    if tail_r.size:
-        r, p = np.concatenate((r, tail_r)), np.concatenate((p, tail_p))
-    return r, p
+    transposed = ref.flags.f_contiguous and not ref.flags.c_contiguous and pred.flags.f_contiguous
+    if transposed:
+        # Counts do not depend on voxel order: read Fortran-ordered volumes (as nibabel
+        # returns them) through their C-contiguous transpose instead of copying.
+        ref, pred = ref.T, pred.T
+    r = np.ascontiguousarray(ref).reshape(ref.shape[0], -1)
+    p = np.ascontiguousarray(pred).reshape(pred.shape[0], -1)
+    row_bytes = r.shape[1] * r.itemsize
+    word = next(w for w in (8, 4, 2, 1) if row_bytes % w == 0)  # a whole number of voxels
+    r_words, p_words = r.view(f"u{word}"), p.view(f"u{word}")
+    rows = np.flatnonzero(
+        np.bitwise_or.reduce(r_words, axis=1) | np.bitwise_or.reduce(p_words, axis=1)
+    )
+    if rows.size == 0:
+        return r[:0].reshape(-1), p[:0].reshape(-1), None
+    # A slice (no copy); background rows between the first and last are rare and harmless.
+    r_words, p_words = r_words[rows[0] : rows[-1] + 1], p_words[rows[0] : rows[-1] + 1]
+    columns = np.flatnonzero(
+        np.bitwise_or.reduce(r_words, axis=0) | np.bitwise_or.reduce(p_words, axis=0)
+    )
+    r_kept = np.take(r_words, columns, axis=1).view(r.dtype).reshape(-1)
+    p_kept = np.take(p_words, columns, axis=1).view(p.dtype).reshape(-1)
+
+    # The kept word columns, back on the grid of the other axes, give the rest of the box.
+    plane = np.zeros(r.shape[1], dtype=bool)
+    plane.reshape(-1, word // r.itemsize)[columns] = True
+    plane = plane.reshape(ref.shape[1:])
+    box = [slice(int(rows[0]), int(rows[-1]) + 1)]
+    for axis in range(plane.ndim):
+        others = tuple(a for a in range(plane.ndim) if a != axis)
+        hits = np.flatnonzero(plane.any(axis=others))
+        box.append(slice(int(hits[0]), int(hits[-1]) + 1))
+    return r_kept, p_kept, tuple(box[::-1] if transposed else box)
 
 
 def _overlap_counts(
@@ -318,12 +348,13 @@ def _overlap_counts(
     labels: tuple[int, ...],
     ref_name: str = "reference",
     pred_name: str = "prediction",
-) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64], tuple[slice, ...] | None]:
     """Voxel counts ``|R|``, ``|P|`` and ``|R & P|`` of every structure, shape (K,) each.
 
-    Also rejects negative labels: they are non-zero, so the foreground holds them all.
+    Also rejects negative labels (they are non-zero, so the foreground holds them all) and
+    returns the foreground box of :func:`_foreground`.
     """
-    r, p = _foreground(ref, pred)
+    r, p, box = _foreground(*_common_dtype(ref, pred, ref_name, pred_name))
     highest = 0
     for values, name in ((r, ref_name), (p, pred_name)):
         if values.size == 0:
@@ -344,7 +375,7 @@ def _overlap_counts(
     n_both = np.zeros(n_labels, dtype=np.int64)
     present = [j for j, label in enumerate(labels) if label <= highest]
     if not present or r.size == 0:
-        return n_ref, n_pred, n_both
+        return n_ref, n_pred, n_both, box
     if len(present) <= _MAX_COMPARE_LABELS or highest > _MAX_LOOKUP_LABEL:
         # A handful of SIMD compare-and-count passes over the foreground only.
         for j in present:
@@ -353,7 +384,7 @@ def _overlap_counts(
             n_ref[j] = np.count_nonzero(in_ref)
             n_pred[j] = np.count_nonzero(in_pred)
             n_both[j] = np.count_nonzero(np.logical_and(in_ref, in_pred, out=in_ref))
-        return n_ref, n_pred, n_both
+        return n_ref, n_pred, n_both, box
     # Many structures: one joint histogram of (structure in R, structure in P), with the
     # labels mapped to 1..K and everything else to 0.
     lookup = np.zeros(highest + 1, dtype=np.intp)
@@ -361,7 +392,7 @@ def _overlap_counts(
     width = n_labels + 1
     joint = np.bincount(lookup[r] * width + lookup[p], minlength=width * width)
     joint = joint.reshape(width, width)
-    return joint.sum(axis=1)[1:], joint.sum(axis=0)[1:], np.diagonal(joint)[1:].copy()
+    return joint.sum(axis=1)[1:], joint.sum(axis=0)[1:], np.diagonal(joint)[1:].copy(), box
 
 
 def _dice_iou(
@@ -403,14 +434,20 @@ def _surface_distances(
     return pred_to_ref, ref_to_pred
 
 
-def _union_box(
-    a: tuple[slice, ...] | None, b: tuple[slice, ...] | None
-) -> tuple[slice, ...] | None:
-    if a is None or b is None:
-        return a if b is None else b
+def _union_box(a: tuple[slice, ...], b: tuple[slice, ...]) -> tuple[slice, ...]:
     return tuple(
         slice(min(s.start, t.start), max(s.stop, t.stop)) for s, t in zip(a, b, strict=True)
     )
+
+
+def _mask_box(mask: NDArray[np.bool_]) -> tuple[slice, ...]:
+    """Bounding box of a non-empty mask."""
+    box = []
+    for axis in range(mask.ndim):
+        others = tuple(a for a in range(mask.ndim) if a != axis)
+        hits = np.flatnonzero(mask.any(axis=others))
+        box.append(slice(int(hits[0]), int(hits[-1]) + 1))
+    return tuple(box)
 
 
 def _image_diagonal(shape: tuple[int, ...], spacing: NDArray[np.float64]) -> float:
@@ -418,30 +455,31 @@ def _image_diagonal(shape: tuple[int, ...], spacing: NDArray[np.float64]) -> flo
 
 
 def _surface_metrics(
-    ref: NDArray[np.integer],
-    pred: NDArray[np.integer],
-    labels: tuple[int, ...],
-    n_ref: NDArray[np.int64],
-    n_pred: NDArray[np.int64],
-    spacing: NDArray[np.float64],
-    tolerance_mm: float,
+    prepared: _Prepared, spacing: NDArray[np.float64], tolerance_mm: float
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """HD95 and surface Dice of every structure, from one set of surface distances each."""
-    hd95 = np.where(n_ref + n_pred == 0, 0.0, _image_diagonal(ref.shape, spacing))
+    n_ref, n_pred, labels = prepared.n_ref, prepared.n_pred, prepared.labels
+    hd95 = np.where(n_ref + n_pred == 0, 0.0, _image_diagonal(prepared.ref.shape, spacing))
     nsd = np.where(n_ref + n_pred == 0, 1.0, 0.0)
     both = np.flatnonzero((n_ref > 0) & (n_pred > 0))
-    if both.size == 0:
+    if both.size == 0 or prepared.box is None:
         return hd95, nsd
-    # One pass per map finds every structure's bounding box; outside the union box of a
-    # structure both masks are background, so cropping to it changes no boundary
-    # (erosion treats the outside as background too).
+    # Outside the union bounding box of a structure both masks are background, so cropping
+    # to it changes no boundary (erosion treats the outside as background too). One
+    # find_objects pass per map, inside the foreground box, gives every structure's box.
+    ref = prepared.ref[prepared.box]
+    pred = prepared.pred[prepared.box]
     highest = max(labels[j] for j in both)
-    ref_boxes = ndimage.find_objects(ref, max_label=highest)
-    pred_boxes = ndimage.find_objects(pred, max_label=highest)
+    if highest <= _MAX_FIND_OBJECTS_LABEL:
+        ref_boxes = ndimage.find_objects(ref, max_label=highest)
+        pred_boxes = ndimage.find_objects(pred, max_label=highest)
     # A loop over structures: each needs its own masks, boundaries and KD-trees.
     for j in both:
         label = labels[j]
-        box = _union_box(ref_boxes[label - 1], pred_boxes[label - 1])
+        if highest <= _MAX_FIND_OBJECTS_LABEL:
+            box = _union_box(ref_boxes[label - 1], pred_boxes[label - 1])
+        else:
+            box = _mask_box((ref == label) | (pred == label))
         pred_to_ref, ref_to_pred = _surface_distances(
             ref[box] == label, pred[box] == label, spacing
         )
@@ -554,6 +592,7 @@ class _Prepared:
     n_ref: NDArray[np.int64]
     n_pred: NDArray[np.int64]
     n_both: NDArray[np.int64]
+    box: tuple[slice, ...] | None  # around every non-zero voxel of either map
 
 
 def _prepare(
@@ -565,8 +604,8 @@ def _prepare(
 ) -> _Prepared:
     ref, pred = _check_pair(reference, prediction, ref_name, pred_name)
     checked = _check_labels(labels)
-    n_ref, n_pred, n_both = _overlap_counts(ref, pred, checked, ref_name, pred_name)
-    return _Prepared(ref, pred, checked, n_ref, n_pred, n_both)
+    n_ref, n_pred, n_both, box = _overlap_counts(ref, pred, checked, ref_name, pred_name)
+    return _Prepared(ref, pred, checked, n_ref, n_pred, n_both, box)
 
 
 def dice_scores(
@@ -677,15 +716,7 @@ def hausdorff95_distances(
     """
     prepared = _prepare(reference, prediction, labels)
     spacing_mm = _check_spacing(spacing, prepared.ref.ndim, "spacing")
-    return _surface_metrics(
-        prepared.ref,
-        prepared.pred,
-        prepared.labels,
-        prepared.n_ref,
-        prepared.n_pred,
-        spacing_mm,
-        0.0,
-    )[0]
+    return _surface_metrics(prepared, spacing_mm, 0.0)[0]
 
 
 def surface_dice_scores(
@@ -739,15 +770,7 @@ def surface_dice_scores(
     prepared = _prepare(reference, prediction, labels)
     spacing_mm = _check_spacing(spacing, prepared.ref.ndim, "spacing")
     tolerance = _check_tolerance(tolerance_mm)
-    return _surface_metrics(
-        prepared.ref,
-        prepared.pred,
-        prepared.labels,
-        prepared.n_ref,
-        prepared.n_pred,
-        spacing_mm,
-        tolerance,
-    )[1]
+    return _surface_metrics(prepared, spacing_mm, tolerance)[1]
 
 
 def relative_volume_errors(
@@ -774,15 +797,7 @@ def _case(
     prepared: _Prepared, spacing: NDArray[np.float64], tolerance: float
 ) -> tuple[SegmentationCase, ...]:
     dice, iou = _dice_iou(prepared.n_ref, prepared.n_pred, prepared.n_both)
-    hd95, nsd = _surface_metrics(
-        prepared.ref,
-        prepared.pred,
-        prepared.labels,
-        prepared.n_ref,
-        prepared.n_pred,
-        spacing,
-        tolerance,
-    )
+    hd95, nsd = _surface_metrics(prepared, spacing, tolerance)
     rve, reasons = _rve(prepared.n_ref, prepared.n_pred)
     voxel_mm3 = float(np.prod(spacing))
     return tuple(

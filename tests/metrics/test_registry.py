@@ -32,7 +32,12 @@ EXPECTED_NAMES = {
     "specificity",
     "ppv",
     "npv",
+    "average_precision",
+    "smooth_ece",
+    "net_benefit",
 }
+#: Options a metric cannot do without (grading passes the task's threshold).
+REQUIRED_OPTIONS = {"net_benefit": {"threshold": 0.5}}
 LABELS = np.array([0, 1, 0, 1, 1, 0, 1, 0, 0, 1])
 PROBS = np.array([0.1, 0.8, 0.4, 0.35, 0.9, 0.2, 0.7, 0.6, 0.05, 1.0])
 
@@ -48,12 +53,13 @@ def test_registered_function_honours_its_info(name: str) -> None:
     assert isinstance(info, MetricInfo)
     assert info.name == name
     assert info.title and info.description
-    result = info.function(LABELS, PROBS)
+    options = REQUIRED_OPTIONS.get(name, {})
+    result = info.function(LABELS, PROBS, **options)
     assert isinstance(result, MetricResult)
     assert result.name == name
     assert result.higher_is_better is info.higher_is_better
     assert result.defined
-    assert compute_metric(name, LABELS, PROBS) == result
+    assert compute_metric(name, LABELS, PROBS, **options) == result
     # Probability metrics name their score argument y_prob, ranking/threshold ones y_score.
     score_argument = list(inspect.signature(info.function).parameters)[1]
     assert score_argument == ("y_prob" if info.needs_probabilities else "y_score")
@@ -61,7 +67,7 @@ def test_registered_function_honours_its_info(name: str) -> None:
 
 def test_losses_are_marked_lower_is_better() -> None:
     lower = {name for name, info in METRICS.items() if not info.higher_is_better}
-    assert lower == {"brier_score", "expected_calibration_error"}
+    assert lower == {"brier_score", "expected_calibration_error", "smooth_ece"}
 
 
 def test_registry_is_read_only() -> None:
@@ -93,9 +99,9 @@ def test_unknown_metric_suggests_closest_name() -> None:
 
 def test_unknown_metric_without_close_match() -> None:
     with pytest.raises(UnknownMetricError) as info:
-        get_metric_info("dice")
+        get_metric_info("hausdorff")
     assert "did you mean" not in str(info.value)
-    assert "Valid names: brier_score, " in str(info.value)
+    assert "Valid names: average_precision, brier_score, " in str(info.value)
 
 
 def test_unknown_metric_is_catchable_as_key_error_and_value_error() -> None:
@@ -110,7 +116,7 @@ def test_option_not_accepted_names_option_and_metric() -> None:
         ValueError, match=r"metric 'roc_auc' does not accept the option 'threshold'"
     ):
         compute_metric("roc_auc", LABELS, PROBS, threshold=0.5)
-    with pytest.raises(ValueError, match=r"it accepts: 'alpha'$"):
+    with pytest.raises(ValueError, match=r"it accepts: 'alpha', 'ci', 'n_resamples'"):
         compute_metric("roc_auc", LABELS, PROBS, threshold=0.5)
     with pytest.raises(ValueError, match=r"options 'alpha', 'n_bin'; it accepts: 'n_bins'"):
         compute_metric("expected_calibration_error", LABELS, PROBS, n_bin=10, alpha=0.1)
