@@ -44,8 +44,9 @@ A submission is a folder (or a .zip of one) containing predict.py, which defines
         # inputs: the task's inputs (see "Inputs"); return the task's output (see "Output")
         ...
 
-plus any weight files and helper modules predict.py imports. Code runs without network
-access, with the task's time and memory limits; only the inputs are visible, never labels."""
+plus any weight files and helper modules predict.py imports. In the marker's sandbox the
+code runs without network access, within the task's time and memory limits, and sees the
+inputs only, never labels."""
 
 TaskOption = Annotated[str, typer.Option("--task", "-t", help="Task id, task folder or task.yaml.")]
 OutOption = Annotated[Path | None, typer.Option("--out", "-o", help="Output folder.")]

@@ -25,9 +25,13 @@ from grader.errors import SubmissionError
 from grader.metrics import (
     METRICS,
     MetricResult,
+    calibration_intercept_slope,
     compute_metric,
+    decision_curve,
     reliability_curve,
+    roc_confidence_band,
     roc_curve_points,
+    smooth_reliability_curve,
 )
 from grader.outcome import Failure, RunInfo, interpret_run
 from grader.rubric import Marks, score
@@ -103,13 +107,25 @@ def prepare_split(task: Task, split: str, *, data_dir: Path | None, workdir: Pat
 
 @dataclass(frozen=True)
 class Curves:
-    """Plot data for the report, already aggregated for hidden-label splits."""
+    """Plot data and calibration figures for the report.
+
+    For a split whose labels are hidden, everything drawn aggregates at least
+    ``min_cases_per_point`` cases, and views that resolve to single cases (the smoothed
+    reliability curve, the decision curve, the ROC band) are left out.
+    """
 
     roc_fpr: list[float]
     roc_tpr: list[float]
     reliability: dict[str, list[float]]
     hidden_bins: int
     min_cases_per_point: int
+    risk_positive: list[float]
+    risk_negative: list[float]
+    calibration_intercept: MetricResult
+    calibration_slope: MetricResult
+    roc_band: dict[str, list[float]] | None = None
+    smooth_reliability: dict[str, list[float]] | None = None
+    decision_curve: dict[str, list[float]] | None = None
 
 
 @dataclass(frozen=True)
@@ -313,6 +329,24 @@ def _curves(prepared: PreparedSplit, predictions: np.ndarray) -> Curves | None:
     ece = prepared.task.spec.metric("expected_calibration_error")
     n_bins = int(ece.options.get("n_bins", 15)) if ece is not None else 15
     reliability = reliability_curve(labels, predictions, n_bins=n_bins, min_cases_per_bin=floor)
+    intercept, slope = calibration_intercept_slope(labels, predictions)
+    detail: dict[str, dict[str, list[float]]] = {}
+    if not prepared.labels_hidden:
+        grid, low, high = roc_confidence_band(labels, predictions)
+        smooth = smooth_reliability_curve(labels, predictions)
+        decision = decision_curve(labels, predictions)
+        detail = {
+            "roc_band": {"fpr": grid.tolist(), "low": low.tolist(), "high": high.tolist()},
+            "smooth_reliability": {
+                "x": smooth.grid.tolist(),
+                "y": smooth.fraction_positive.tolist(),
+            },
+            "decision_curve": {
+                "thresholds": decision.thresholds.tolist(),
+                "model": decision.model.tolist(),
+                "treat_all": decision.treat_all.tolist(),
+            },
+        }
     return Curves(
         roc_fpr=fpr.tolist(),
         roc_tpr=tpr.tolist(),
@@ -323,6 +357,11 @@ def _curves(prepared: PreparedSplit, predictions: np.ndarray) -> Curves | None:
         },
         hidden_bins=reliability.n_hidden_bins,
         min_cases_per_point=floor,
+        risk_positive=predictions[labels == 1].tolist(),
+        risk_negative=predictions[labels == 0].tolist(),
+        calibration_intercept=intercept,
+        calibration_slope=slope,
+        **detail,
     )
 
 

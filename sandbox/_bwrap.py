@@ -17,12 +17,15 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
+from functools import cache
 from pathlib import Path
 
 from sandbox._backend import (
     HARNESS_PATH,
+    GpuSelection,
     SandboxJob,
     SandboxResult,
+    SandboxUnavailableError,
     harness_arguments,
     register_backend,
 )
@@ -44,18 +47,40 @@ class BubblewrapBackend:
     isolating = True
 
     def __init__(
-        self, python: str | Path = sys.executable, *, executable: str | None = None
+        self,
+        python: str | Path = sys.executable,
+        *,
+        gpus: GpuSelection | None = None,
+        executable: str | None = None,
     ) -> None:
+        reason = self.unavailable_reason()
+        if reason is not None:
+            raise SandboxUnavailableError(reason)
+        if gpus is not None and not nvidia_device_nodes():
+            raise SandboxUnavailableError(
+                "GPUs were asked for, but this machine has no /dev/nvidia* devices"
+            )
         self.python = str(python)
+        self.gpus = gpus
         self.executable = executable or shutil.which("bwrap") or "bwrap"
 
     @staticmethod
+    @cache
     def unavailable_reason() -> str | None:
-        """Why this backend cannot run here, or None when it can."""
+        """Why this backend cannot run here, or None when it can (probed once)."""
         if sys.platform != "linux":
             return "bubblewrap needs Linux"
-        if shutil.which("bwrap") is None:
+        executable = shutil.which("bwrap")
+        if executable is None:
             return "bubblewrap is not installed (apt-get install bubblewrap)"
+        probe = [
+            executable, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
+            "--ro-bind", "/usr", "/usr", *_root_symlinks(), "--proc", "/proc", "--dev", "/dev",
+            "/usr/bin/true",
+        ]  # fmt: skip
+        done = subprocess.run(probe, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+        if done.returncode != 0:
+            return f"bubblewrap cannot create namespaces here: {done.stderr.strip()}"
         return None
 
     def run(self, job: SandboxJob) -> SandboxResult:

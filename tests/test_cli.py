@@ -43,6 +43,7 @@ def checks(tmp_path_factory) -> dict[str, tuple[int, dict]]:
         done = medgrade(
             "check", str(EXAMPLES / name), "--task", TASK_ID, "--json", "--out", str(out / name)
         )
+        assert done.stdout.startswith("{"), f"{name}: exit {done.returncode}\n{done.stderr}"
         return name, (done.returncode, json.loads(done.stdout))
 
     with ThreadPoolExecutor(max_workers=3) as pool:

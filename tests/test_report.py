@@ -65,10 +65,13 @@ def test_a_graded_report_shows_marks_metrics_with_ci_and_both_charts(graded_repo
     assert "pending" in text  # the manual write-up criterion
     assert evaluation.submission_sha256[:16] in text and "medgrade" in text
     svgs = re.findall(r"<svg.*?</svg>", html, flags=re.S)
-    assert len(svgs) == 2
+    # hidden split: ROC, risk by class, reliability (no band, smoothed curve or decision curve)
+    assert len(svgs) == 3
     for svg in svgs:
         ElementTree.fromstring(svg)  # well-formed
-    assert "ROC curve" in svgs[0] and "Reliability diagram" in svgs[1]
+    assert "ROC curve" in svgs[0] and "Reliability diagram" in svgs[2]
+    assert "pointwise bootstrap band" not in html and "Decision curve" not in html
+    assert "Calibration slope" in text and "Smooth ECE" in text
 
 
 def test_a_report_is_self_contained(graded_reports):
@@ -90,11 +93,13 @@ def test_a_hidden_split_report_aggregates_every_plotted_point_and_names_no_case(
     assert len(curves.roc_fpr) <= test_split.n_cases // 10 + 1
 
 
-def test_a_self_check_report_says_it_is_not_the_final_mark(graded_reports):
+def test_a_self_check_report_says_it_is_not_the_final_mark_and_shows_every_view(graded_reports):
     evaluation, path = graded_reports["validation"]
     html = path.read_text()
     assert "Self-check on the validation split" in html
     assert evaluation.curves.min_cases_per_point == 1
+    assert "pointwise bootstrap band" in html and "Decision curve" in html
+    assert len(re.findall(r"<svg", html)) == 4
 
 
 def test_a_failure_report_explains_the_failure_and_shows_the_traceback(graded_reports):
@@ -146,8 +151,9 @@ def test_reports_render_in_a_real_browser_without_console_errors(graded_reports,
                     assert charts.count() == 0
                     assert page.locator("#traceback").is_visible()
                 else:
-                    assert charts.count() == 2
-                    for index in range(2):
+                    expected = 3 if name == "test" else 4
+                    assert charts.count() == expected
+                    for index in range(expected):
                         box = charts.nth(index).bounding_box()
                         assert box is not None and box["width"] > 200 and box["height"] > 200
                     assert page.locator("svg.chart polyline").count() >= 4

@@ -61,7 +61,6 @@ def synthetic(n: int = 400, patients: int = 100) -> Dataset:
         features=rng.normal(size=(n, 3)),
         feature_names=("a", "b", "c"),
         labels=(rng.random(n) < 0.3).astype(np.int64),
-        positive_label="yes",
         attributes={"patient": groups},
     )
 

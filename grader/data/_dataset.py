@@ -34,7 +34,6 @@ class Dataset:
     features: np.ndarray
     feature_names: tuple[str, ...]
     labels: np.ndarray
-    positive_label: str
     attributes: Mapping[str, np.ndarray] = field(default_factory=dict)
     official_split: np.ndarray | None = None
     source_paths: tuple[Path, ...] = ()
@@ -135,6 +134,5 @@ def load_sklearn_breast_cancer(*, data_dir: Path | None) -> Dataset:
         features=np.asarray(bunch.data, dtype=np.float64),
         feature_names=tuple(str(name) for name in bunch.feature_names),
         labels=(bunch.target == 0).astype(np.int64),
-        positive_label="malignant",
         source_paths=(source,) if source.is_file() else (),
     )

@@ -62,11 +62,13 @@ from grader.metrics._classification import (
     npv,
     ppv,
     roc_auc,
+    roc_confidence_band,
     roc_curve_points,
     sensitivity,
     specificity,
 )
 from grader.metrics._decision import DecisionCurve, decision_curve, net_benefit
+from grader.metrics._fairness import GroupResult, SubgroupReport, subgroup_metrics
 from grader.metrics._multiclass import (
     balanced_accuracy,
     macro_f1,
@@ -102,6 +104,7 @@ __all__ = [
     "BootstrapSpec",
     "ConfusionMatrix",
     "DecisionCurve",
+    "GroupResult",
     "MetricInfo",
     "MetricResult",
     "ReliabilityCurve",
@@ -109,6 +112,7 @@ __all__ = [
     "SegmentationReport",
     "SegmentationSummary",
     "SmoothReliabilityCurve",
+    "SubgroupReport",
     "UnknownMetricError",
     "aggregate_cases",
     "average_precision",
@@ -137,6 +141,7 @@ __all__ = [
     "reliability_curve",
     "resample_weights",
     "roc_auc",
+    "roc_confidence_band",
     "roc_curve_points",
     "scaled_brier_score",
     "segmentation_case",
@@ -145,5 +150,6 @@ __all__ = [
     "smooth_ece",
     "smooth_reliability_curve",
     "specificity",
+    "subgroup_metrics",
     "surface_dice_scores",
 ]

@@ -9,7 +9,12 @@ import jinja2
 
 from grader.evaluation import Evaluation
 from grader.metrics import METRICS
-from grader.report._svg import reliability_chart, roc_chart
+from grader.report._svg import (
+    decision_curve_chart,
+    reliability_chart,
+    risk_distribution_chart,
+    roc_chart,
+)
 from grader.tasks import Task
 
 
@@ -24,18 +29,56 @@ def _environment() -> jinja2.Environment:
     )
 
 
-def render_report(evaluation: Evaluation, task: Task, *, n_cases: int) -> str:
-    charts = []
-    if evaluation.curves is not None:
-        curves = evaluation.curves
-        auc = evaluation.metrics.get("roc_auc")
-        label = f"AUC {auc.value:.3f}" if auc is not None and auc.defined else "model"
-        charts.append(roc_chart(curves.roc_fpr, curves.roc_tpr, auc_label=label))
-        reliability = curves.reliability
-        if reliability["mean_predicted"]:
-            charts.append(
-                reliability_chart(reliability["mean_predicted"], reliability["fraction_positive"])
+def _charts(evaluation: Evaluation, task: Task) -> tuple[list[str], list[str]]:
+    """The discrimination charts and the calibration charts of a report."""
+    curves = evaluation.curves
+    if curves is None:
+        return [], []
+    auc = evaluation.metrics.get("roc_auc")
+    label = f"AUC {auc.value:.3f}" if auc is not None and auc.defined else "model"
+    band = curves.roc_band or {}
+    discrimination = [
+        roc_chart(
+            curves.roc_fpr,
+            curves.roc_tpr,
+            auc_label=label,
+            band_fpr=band.get("fpr"),
+            band_low=band.get("low"),
+            band_high=band.get("high"),
+            band_label="95% pointwise bootstrap band",
+        ),
+        risk_distribution_chart(
+            curves.risk_positive,
+            curves.risk_negative,
+            positive_label=task.spec.output.positive_label,
+            negative_label=f"not {task.spec.output.positive_label}",
+            min_cases_per_bin=curves.min_cases_per_point,
+        ),
+    ]
+    calibration = []
+    reliability = curves.reliability
+    if reliability["mean_predicted"]:
+        smooth = curves.smooth_reliability or {}
+        calibration.append(
+            reliability_chart(
+                reliability["mean_predicted"],
+                reliability["fraction_positive"],
+                counts=reliability["count"],
+                smooth_x=smooth.get("x"),
+                smooth_y=smooth.get("y"),
+                smooth_label="smoothed (smECE kernel)",
             )
+        )
+    if curves.decision_curve is not None:
+        decision = curves.decision_curve
+        calibration.append(
+            decision_curve_chart(decision["thresholds"], decision["model"], decision["treat_all"])
+        )
+    return discrimination, calibration
+
+
+def render_report(evaluation: Evaluation, task: Task, *, n_cases: int) -> str:
+    charts, calibration_charts = _charts(evaluation, task)
     record = evaluation.run.record if evaluation.run else {}
     environment = record.get("environment", {})
     device = environment.get("device", {})
@@ -48,6 +91,7 @@ def render_report(evaluation: Evaluation, task: Task, *, n_cases: int) -> str:
             task=task,
             n_cases=n_cases,
             charts=charts,
+            calibration_charts=calibration_charts,
             metric_titles={name: info.title for name, info in METRICS.items()},
             device=(device.get("name") or device.get("kind") or "unknown") if device else "unknown",
             reported_rss=record.get("peak_rss_mb"),

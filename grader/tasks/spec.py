@@ -105,6 +105,9 @@ class OutputContract(_Strict):
     threshold: Annotated[float, Field(gt=0, lt=1)] = Field(
         default=0.5, description="Decision threshold for sensitivity/specificity."
     )
+    positive_label: str = Field(
+        default="positive", description="What the positive class is, e.g. 'malignant'."
+    )
     batch_size: Annotated[int, Field(gt=0)] | None = Field(
         default=None, description="Call predict on batches of this many cases (None: all at once)."
     )
