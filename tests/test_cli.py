@@ -107,7 +107,9 @@ def test_the_demo_grades_every_example_and_writes_reports_store_and_gradebook(de
         assert connection.execute("SELECT COUNT(*) FROM runs WHERE split = 'test'").fetchone()[
             0
         ] == len(names)
-        assert connection.execute("SELECT COUNT(*) FROM metrics").fetchone()[0] == 2 * 5
+        assert (
+            connection.execute("SELECT COUNT(*) FROM metrics").fetchone()[0] == 2 * 6
+        )  # two graded examples, six metrics each
     assert "reference.html" in done.stdout
 
 

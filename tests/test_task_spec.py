@@ -60,7 +60,7 @@ def write_variant(tmp_path: Path, edit) -> Path:
         ),
         (
             lambda s: s["metrics"].append({"name": "roc_acu"}),
-            "metrics[5].name: unknown metric; did you mean 'roc_auc'?",
+            "metrics[6].name: unknown metric; did you mean 'roc_auc'?",
         ),
         (
             lambda s: s["limits"].update(memroy_mb=1),
