@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 
@@ -111,7 +112,7 @@ class BubblewrapBackend:
         home = Path(job.output_dir).parent
         peak, oom = None, False
         try:
-            outcome = run_process_group(
+            result = run_process_group(
                 command,
                 stdin_data=(job.nonce + "\n").encode(),
                 env=minimal_environment(
@@ -120,6 +121,7 @@ class BubblewrapBackend:
                 cwd=home,
                 timeout_s=limits.wall_time_s,
                 max_log_bytes=limits.max_log_bytes,
+                backend=self.name,
             )
         finally:
             if cgroup is not None:
@@ -131,16 +133,9 @@ class BubblewrapBackend:
             "python": self.python,
             "cgroup": f"v{cgroup.version}" if cgroup else "none (not root)",
         }
-        return SandboxResult(
-            backend=self.name,
-            exit_code=outcome.exit_code,
-            signal=outcome.signal,
-            timed_out=outcome.timed_out,
-            wall_time_s=outcome.wall_time_s,
-            peak_memory_mb=peak if peak is not None else outcome.peak_memory_mb,
-            stdout_tail=outcome.stdout_tail,
-            stderr_tail=outcome.stderr_tail,
-            log_bytes_dropped=outcome.log_bytes_dropped,
+        return replace(
+            result,
+            peak_memory_mb=peak if peak is not None else result.peak_memory_mb,
             oom_killed=oom,
             details=details,
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from sandbox._backend import (
@@ -40,26 +41,16 @@ class LocalBackend:
                     limits=job.limits,
                 ),
             ]
-            outcome = run_process_group(
+            result = run_process_group(
                 command,
                 stdin_data=(job.nonce + "\n").encode(),
                 env=minimal_environment(home=Path(scratch), cpus=job.limits.cpus),
                 cwd=Path(scratch),
                 timeout_s=job.limits.wall_time_s,
                 max_log_bytes=job.limits.max_log_bytes,
+                backend=self.name,
             )
-        return SandboxResult(
-            backend=self.name,
-            exit_code=outcome.exit_code,
-            signal=outcome.signal,
-            timed_out=outcome.timed_out,
-            wall_time_s=outcome.wall_time_s,
-            peak_memory_mb=outcome.peak_memory_mb,
-            stdout_tail=outcome.stdout_tail,
-            stderr_tail=outcome.stderr_tail,
-            log_bytes_dropped=outcome.log_bytes_dropped,
-            details={"python": self.python},
-        )
+        return replace(result, details={"python": self.python})
 
     def close(self) -> None:
         """Kill every run still going (the grader is being stopped)."""

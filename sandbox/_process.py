@@ -11,9 +11,10 @@ import threading
 import time
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
+
+from sandbox._backend import SandboxResult
 
 
 class TailBuffer:
@@ -77,18 +78,6 @@ def kill_live_groups() -> None:
         kill_group(group)
 
 
-@dataclass(frozen=True)
-class ProcessOutcome:
-    exit_code: int | None
-    signal: int | None
-    timed_out: bool
-    wall_time_s: float
-    peak_memory_mb: float | None
-    stdout_tail: str
-    stderr_tail: str
-    log_bytes_dropped: int
-
-
 def run_process_group(
     command: Sequence[str],
     *,
@@ -97,7 +86,8 @@ def run_process_group(
     cwd: Path,
     timeout_s: float,
     max_log_bytes: int,
-) -> ProcessOutcome:
+    backend: str,
+) -> SandboxResult:
     """Run ``command`` in a new session; on timeout or at the end, SIGKILL the whole group.
 
     ``os.wait4`` gives the child's own peak RSS, which ``Popen.wait`` would discard.
@@ -152,7 +142,8 @@ def run_process_group(
     for reader in readers:
         reader.join()
     exit_code = process.returncode if process.returncode >= 0 else None
-    return ProcessOutcome(
+    return SandboxResult(
+        backend=backend,
         exit_code=exit_code,
         signal=-process.returncode if process.returncode < 0 else None,
         timed_out=timed_out.is_set(),
