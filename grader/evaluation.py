@@ -25,6 +25,7 @@ from grader.errors import SubmissionError
 from grader.metrics import (
     METRICS,
     MetricResult,
+    SubgroupReport,
     calibration_intercept_slope,
     compute_metric,
     decision_curve,
@@ -32,6 +33,7 @@ from grader.metrics import (
     roc_confidence_band,
     roc_curve_points,
     smooth_reliability_curve,
+    subgroup_metrics,
 )
 from grader.outcome import Failure, RunInfo, interpret_run
 from grader.rubric import Marks, score
@@ -57,6 +59,8 @@ class PreparedSplit:
     data_sha256: str
     split_sha256: str
     masked_paths: tuple[Path, ...] = ()
+    #: The split's per-case subgroup attributes (host only, like the labels).
+    attributes: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def n_cases(self) -> int:
@@ -70,8 +74,7 @@ def prepare_split(task: Task, split: str, *, data_dir: Path | None, workdir: Pat
     dataset = load_dataset(spec.dataset.loader, spec.dataset.params, data_dir)
     case_ids = manifest.case_ids[split]
     rows = dataset.rows(case_ids)
-    for name in spec.subgroups:
-        dataset.attribute(name)  # a subgroup the data lacks is an error before any run
+    attributes = {name: dataset.attribute(name)[rows] for name in spec.subgroups}
     input_dir = workdir / f"inputs-{task.id}-{split}"
     input_dir.mkdir(parents=True, exist_ok=False)
     np.save(
@@ -102,6 +105,7 @@ def prepare_split(task: Task, split: str, *, data_dir: Path | None, workdir: Pat
         data_sha256=dataset.sha256,
         split_sha256=manifest.sha256(split),
         masked_paths=dataset.source_paths,
+        attributes=attributes,
     )
 
 
@@ -147,6 +151,7 @@ class Evaluation:
     data_sha256: str
     split_sha256: str
     curves: Curves | None = None
+    subgroups: tuple[SubgroupReport, ...] = ()
     medgrade_version: str = grader.__version__
     created_at: str = field(
         default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
@@ -168,6 +173,7 @@ class Evaluation:
             "failure": None if self.failure is None else self.failure.to_dict(),
             "metrics": {name: result.to_dict() for name, result in self.metrics.items()},
             "marks": self.marks.to_dict(),
+            "subgroups": [report.to_dict() for report in self.subgroups],
             "run": None
             if self.run is None
             else {
@@ -278,9 +284,11 @@ def _finish(
     task = prepared.task
     metrics: dict[str, MetricResult] = {}
     curves = None
+    subgroups: tuple[SubgroupReport, ...] = ()
     if predictions is not None:
         metrics = score_predictions(task, prepared.labels, predictions)
         curves = _curves(prepared, predictions)
+        subgroups = _subgroups(prepared, predictions)
     marks = score(
         task.rubric,
         metrics=metrics if failure is None else None,
@@ -304,6 +312,24 @@ def _finish(
         data_sha256=prepared.data_sha256,
         split_sha256=prepared.split_sha256,
         curves=curves,
+        subgroups=subgroups,
+    )
+
+
+def _subgroups(prepared: PreparedSplit, predictions: np.ndarray) -> tuple[SubgroupReport, ...]:
+    spec = prepared.task.spec
+    return tuple(
+        subgroup_metrics(
+            prepared.labels,
+            predictions,
+            values,
+            metric=metric,
+            threshold=spec.output.threshold,
+            min_group_size=spec.min_subgroup_size,
+            attribute=attribute,
+        )
+        for attribute, values in prepared.attributes.items()
+        for metric in spec.subgroup_metrics
     )
 
 

@@ -14,8 +14,14 @@ from grader.report._svg import (
     reliability_chart,
     risk_distribution_chart,
     roc_chart,
+    subgroup_chart,
 )
 from grader.tasks import Task
+
+#: Titles for the subgroup metrics that are not in the binary registry.
+METRIC_TITLES = {"fpr": "False-positive rate", "selection_rate": "Selection rate"} | {
+    name: info.title for name, info in METRICS.items()
+}
 
 
 @cache
@@ -77,6 +83,33 @@ def _charts(evaluation: Evaluation, task: Task) -> tuple[list[str], list[str]]:
     return discrimination, calibration
 
 
+def _subgroup_sections(evaluation: Evaluation) -> list[dict[str, object]]:
+    sections = []
+    for report in evaluation.subgroups:
+        title = f"{METRIC_TITLES.get(report.metric, report.metric)} by {report.attribute}"
+        estimable = [g for g in report.groups if g.estimable]
+        chart = subgroup_chart(
+            [g.label for g in report.groups],
+            [g.result.value for g in report.groups],
+            [
+                g.result.ci_low if g.result.ci_low is not None else float("nan")
+                for g in report.groups
+            ],
+            [
+                g.result.ci_high if g.result.ci_high is not None else float("nan")
+                for g in report.groups
+            ],
+            overall=report.overall.value if report.overall.defined else None,
+            metric_title=METRIC_TITLES.get(report.metric, report.metric),
+            not_estimable=[g.label for g in report.groups if not g.estimable],
+            attribute=report.attribute,
+        )
+        sections.append(
+            {"report": report, "title": title, "chart": chart, "n_estimable": len(estimable)}
+        )
+    return sections
+
+
 def render_report(evaluation: Evaluation, task: Task, *, n_cases: int) -> str:
     charts, calibration_charts = _charts(evaluation, task)
     record = evaluation.run.record if evaluation.run else {}
@@ -92,6 +125,7 @@ def render_report(evaluation: Evaluation, task: Task, *, n_cases: int) -> str:
             n_cases=n_cases,
             charts=charts,
             calibration_charts=calibration_charts,
+            subgroup_sections=_subgroup_sections(evaluation),
             metric_titles={name: info.title for name, info in METRICS.items()},
             device=(device.get("name") or device.get("kind") or "unknown") if device else "unknown",
             reported_rss=record.get("peak_rss_mb"),

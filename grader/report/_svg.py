@@ -1027,8 +1027,11 @@ def subgroup_chart(
     overall: float | None,
     metric_title: str,
     not_estimable: Sequence[str] = (),
+    attribute: str | None = None,
 ) -> str:
     """A metric per subgroup: points with interval whiskers, one row per group.
+
+    ``attribute`` names what the groups are (e.g. ``"sex"``) in the title.
 
     Parameters
     ----------
@@ -1091,7 +1094,7 @@ def subgroup_chart(
     )
     chart = _Chart(
         "subgroups",
-        f"{metric_title} by subgroup",
+        f"{metric_title} by {attribute}" if attribute else f"{metric_title} by subgroup",
         description,
         x=x,
         panels=[_Panel(max(1, len(rows)) * row_height, categories=rows)],

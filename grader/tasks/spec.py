@@ -188,6 +188,13 @@ class TaskSpec(_Strict):
         default_factory=list,
         description="Per-case attributes of the dataset to report metrics by (e.g. 'sex').",
     )
+    subgroup_metrics: list[str] = Field(
+        default_factory=lambda: ["roc_auc", "sensitivity", "fpr"],
+        description="Metrics reported per subgroup, with max-min and worst-vs-overall gaps.",
+    )
+    min_subgroup_size: Annotated[int, Field(ge=1)] = Field(
+        default=20, description="Smaller groups are reported 'not estimable', never as 0."
+    )
     limits: Limits
     rubric: str = Field(
         description="A bundled rubric's name, or a .yaml path relative to the task folder."
@@ -201,6 +208,15 @@ class TaskSpec(_Strict):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"metric(s) listed twice: {duplicates}")
+        return value
+
+    @field_validator("subgroup_metrics")
+    @classmethod
+    def _known_subgroup_metrics(cls, value: list[str]) -> list[str]:
+        from grader.metrics._fairness import SUBGROUP_METRICS
+
+        for name in value:
+            _one_of(name, list(SUBGROUP_METRICS), "subgroup metric")
         return value
 
     def metric(self, name: str) -> MetricSpec | None:
