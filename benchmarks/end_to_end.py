@@ -38,7 +38,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     repeats = parser.parse_args().repeats
 
-    check_times, sandbox_times = [], []
+    check_times, sandbox_times, backends = [], [], set()
     demo_times = []
     with tempfile.TemporaryDirectory() as scratch:
         for index in range(repeats):
@@ -55,11 +55,14 @@ def main() -> None:
                 ]
             )
             check_times.append(elapsed)
-            sandbox_times.append(json.loads(done.stdout)["run"]["wall_time_s"])
+            run = json.loads(done.stdout)["run"]
+            sandbox_times.append(run["wall_time_s"])
+            backends.add(run["backend"])
         for index in range(repeats):
             elapsed, _ = timed(["demo", "--out", str(Path(scratch) / f"demo-{index}")])
             demo_times.append(elapsed)
 
+    print(f"sandbox backend chosen by --backend auto: {', '.join(sorted(backends))}")
     print(
         f"medgrade check (reference MLP, validation split): median {statistics.median(check_times):.2f} s "
         f"over {repeats} runs; of which sandbox run {statistics.median(sandbox_times):.2f} s"

@@ -189,7 +189,8 @@ def _widen(low: float, high: float) -> tuple[float, float]:
     if high - low > 1e-12 * max(1.0, abs(low), abs(high)):
         return low, high
     centre = (low + high) / 2
-    half = 0.5 if centre == 0 else 0.1 * abs(centre)
+    # A tiny (even subnormal) centre would give a zero-width interval: treat it as zero.
+    half = 0.1 * abs(centre) if abs(centre) > 1e-12 else 0.5
     return centre - half, centre + half
 
 
