@@ -6,8 +6,11 @@
     ├── SpecError                 a task spec or rubric file is malformed (names file and field)
     ├── TaskNotFoundError         no task with that id
     ├── DataError                 a dataset is missing or does not match what the task records
-    ├── SubmissionError           a submission cannot be read at all (not a folder, a bad zip)
-    └── SandboxUnavailableError   the chosen sandbox backend cannot run on this machine
+    └── SubmissionError           a submission cannot be read at all (not a folder, a bad zip)
+
+The sandbox side raises :class:`sandbox.SandboxUnavailableError` when the chosen backend
+cannot run on this machine (no engine, no image, no GPU runtime); the CLI reports it like
+the errors above.
 
 A *student's* mistake inside a run (a crash, a timeout, NaN predictions) is never an
 exception here: it becomes a graded failure (:class:`grader.outcome.Failure`) so a batch
@@ -47,7 +50,3 @@ class DataError(MedgradeError):
 
 class SubmissionError(MedgradeError):
     """A submission cannot be opened at all (not a folder, a corrupt or unsafe zip)."""
-
-
-class SandboxUnavailableError(MedgradeError):
-    """The chosen sandbox backend cannot run on this machine."""

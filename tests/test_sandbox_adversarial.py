@@ -11,6 +11,7 @@ import contextlib
 import os
 import socket
 import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -64,6 +65,11 @@ def submission(make_submission, load_model_body: str, name: str = "attacker") ->
 
 
 def leftover_processes(marker: str) -> list[str]:
+    """Processes (on the host, containers included) whose command line shows ``marker``.
+
+    Hostile submissions below exec ``sleep`` with the marker as argv[0], so that what
+    they leave behind is visible here.
+    """
     done = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True)
     return [line for line in done.stdout.splitlines() if marker in line and "ps -eo" not in line]
 
@@ -93,7 +99,7 @@ procs = 0
 try:
     for _ in range(5000):
         if os.fork() == 0:
-            time.sleep(120)  # {marker}
+            os.execv("/usr/bin/sleep", ["{marker}", "120"])
             os._exit(0)
         procs += 1
 except OSError as error:
@@ -245,8 +251,7 @@ import os, time
 if os.fork() == 0:
     os.setsid()
     if os.fork() == 0:
-        while True:
-            time.sleep(0.5)  # {marker}
+        os.execv("/usr/bin/sleep", ["{marker}", "300"])
     os._exit(0)
 """
     evaluation = grade(submission(make_submission, source), validation_split, isolating_backend)
@@ -328,3 +333,55 @@ def test_tampering_with_the_run_record_never_passes_for_success(
     else:
         assert evaluation.failure.kind == "no_output"
     assert_clean(isolating_backend)
+
+
+def test_ctrl_c_during_a_batch_leaves_no_container_or_process(isolating_backend, tmp_path):
+    import shutil
+    import signal
+
+    marker = f"sleepy{uuid.uuid4().hex[:8]}"
+    submissions = tmp_path / "class"
+    for index in range(3):
+        folder = submissions / f"student{index}"
+        folder.mkdir(parents=True)
+        (folder / "predict.py").write_text(
+            f"import os\ndef load_model(a):\n    os.execv('/usr/bin/sleep', ['{marker}', '120'])\n"
+            "def predict(model, inputs):\n    return None\n"
+        )
+    shutil.copytree(REPO / "examples" / "submissions" / "weak", submissions / "weak")
+    grader_process = subprocess.Popen(
+        [sys.executable, "-m", "grader", "grade", str(submissions), "--task", "breast-cancer-wdbc",
+         "--backend", isolating_backend.name, "--workers", "2", "--out", str(tmp_path / "out")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.time() + 60
+    while not leftover_processes(marker) and time.time() < deadline:
+        time.sleep(0.2)
+    assert leftover_processes(marker), "the batch never started its sandboxes"
+    grader_process.send_signal(signal.SIGINT)
+    grader_process.communicate(timeout=60)
+    assert grader_process.returncode != 0
+    assert_clean(isolating_backend, marker)
+
+
+def test_the_leftover_check_sees_a_daemon_that_escapes_an_unisolated_run(
+    make_submission, validation_split
+):
+    """Control: without isolation the setsid daemon does survive, so the checks above can fail."""
+    from sandbox import LocalBackend
+
+    marker = f"escapee{uuid.uuid4().hex[:8]}"
+    source = f"""
+import os
+if os.fork() == 0:
+    os.setsid()
+    if os.fork() == 0:
+        os.execv("/usr/bin/sleep", ["{marker}", "300"])
+    os._exit(0)
+"""
+    grade(submission(make_submission, source), validation_split, LocalBackend())
+    time.sleep(0.5)
+    survivors = leftover_processes(marker)
+    for line in survivors:
+        os.kill(int(line.split()[0]), 9)
+    assert survivors, "an unisolated daemon should have survived: the leftover check is blind"
