@@ -167,7 +167,6 @@ class BubblewrapBackend:
             "--ro-bind-try",
             "/etc/alternatives",
             "/etc/alternatives",
-            *_python_binds(self.python),
             "--proc",
             "/proc",
             "--dev",
@@ -176,6 +175,8 @@ class BubblewrapBackend:
             str(SCRATCH_MB * 2**20),
             "--tmpfs",
             "/tmp",
+            # After the scratch tmpfs: an environment under /tmp (a CI venv) stays visible.
+            *_python_binds(self.python),
             "--ro-bind",
             str(job.submission_dir),
             "/submission",
@@ -230,9 +231,10 @@ def _python_binds(python: str) -> list[str]:
     return [part for root in _outermost(roots) for part in ("--ro-bind", root, root)]
 
 
+@cache
 def _prefixes(python: str) -> list[str]:
-    if os.path.realpath(python) == os.path.realpath(sys.executable):
-        return [sys.prefix, sys.base_prefix]
+    # Asked of the interpreter itself: virtual environments share one real executable, so
+    # comparing it with sys.executable cannot tell them apart.
     output = subprocess.run(
         [python, "-I", "-c", "import sys; print(sys.prefix); print(sys.base_prefix)"],
         capture_output=True,
