@@ -34,7 +34,8 @@ console = Console(stderr=True)
 stdout = Console()
 
 SUBMISSION_CONTRACT = """\
-A submission is a folder (or a .zip of one) containing predict.py, which defines:
+A submission is a folder (or a .zip of one) containing predict.py, or a Jupyter notebook
+(.ipynb, alone or in such a folder), which defines:
 
     def load_model(artifacts_dir: str):
         # artifacts_dir is the submission folder (read-only): load your weights from it
@@ -44,9 +45,10 @@ A submission is a folder (or a .zip of one) containing predict.py, which defines
         # inputs: the task's inputs (see "Inputs"); return the task's output (see "Output")
         ...
 
-plus any weight files and helper modules predict.py imports. In the marker's sandbox the
-code runs without network access, within the task's time and memory limits, and sees the
-inputs only, never labels."""
+plus any weight files and helper modules predict.py imports. A notebook runs top to
+bottom first, except cells tagged skip-grading (put training there). In the marker's
+sandbox the code runs without network access, within the task's time and memory limits,
+and sees the inputs only, never labels."""
 
 TaskOption = Annotated[str, typer.Option("--task", "-t", help="Task id, task folder or task.yaml.")]
 OutOption = Annotated[Path | None, typer.Option("--out", "-o", help="Output folder.")]
@@ -313,6 +315,44 @@ def demo(
 
 
 @app.command()
+def export(
+    graded: Annotated[
+        Path,
+        typer.Argument(
+            help="A graded notebook (reports/<student>.ipynb), or a grading output folder.",
+            exists=True,
+        ),
+    ],
+    to: Annotated[str, typer.Option("--to", help="html or pdf.")] = "html",
+    student: Annotated[
+        list[str] | None, typer.Option("--student", "-s", help="Only these students (repeat).")
+    ] = None,
+    out: OutOption = None,
+) -> None:
+    """Export graded notebooks, with their reports appended, to HTML or PDF (nbconvert).
+
+    For markers who read the write-up next to the automatic marks; the notebook shows the
+    outputs as the sandbox ran it.
+    """
+    from grader.notebooks import export_notebook, graded_notebooks
+
+    if to not in ("html", "pdf"):
+        console.print(f"[red]error:[/] --to must be html or pdf, not {to!r}")
+        raise typer.Exit(2)
+    with _errors_exit():
+        notebooks = graded_notebooks(graded)
+        if student:
+            notebooks = [p for p in notebooks if p.stem in student]
+            missing = sorted(set(student) - {p.stem for p in notebooks})
+            if missing:
+                console.print(f"[yellow]warning:[/] no graded notebook for {', '.join(missing)}")
+        folder = out or (graded.parent if graded.is_file() else graded) / "exports"
+        for notebook in notebooks:
+            written = export_notebook(notebook, folder / f"{notebook.stem}.{to}", to=to)  # type: ignore[arg-type]
+            stdout.print(f"wrote {written}")
+
+
+@app.command()
 def doctor() -> None:
     """Check what this machine can run: Docker, GPU runtime, grading image, bubblewrap, cgroups."""
     from grader.doctor import diagnose
@@ -345,7 +385,10 @@ def image_build(
     package: Annotated[
         list[str] | None,
         typer.Option(
-            "--package", "-p", help="Packages for submissions (repeat); default numpy, torch."
+            "--package",
+            "-p",
+            help="Packages for submissions (repeat); default torch. The harness's own numpy, "
+            "nbclient and ipykernel are always installed.",
         ),
     ] = None,
     cuda: Annotated[bool, typer.Option(help="Build on a PyTorch CUDA runtime base.")] = False,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import importlib.util
 import os
 import platform
 import shutil
@@ -32,6 +33,8 @@ def diagnose() -> list[Finding]:
         *_docker(),
         _bwrap(),
         _cgroups(),
+        _notebooks(),
+        _pdf_export(),
     ]
     for purpose in ("check", "grade"):
         try:
@@ -97,6 +100,27 @@ def _bwrap() -> Finding:
     if reason is not None:
         return Finding("bubblewrap", "missing", reason)
     return Finding("bubblewrap", "ok", shutil.which("bwrap") or "bwrap")
+
+
+def _notebooks() -> Finding:
+    # bubblewrap and local runs use this environment's Python; Docker runs use the image's.
+    missing = [name for name in ("nbclient", "ipykernel") if importlib.util.find_spec(name) is None]
+    if missing:
+        return Finding(
+            "notebook submissions", "missing", f"{', '.join(missing)} not installed here"
+        )
+    return Finding("notebook submissions", "ok", "nbclient and ipykernel installed")
+
+
+def _pdf_export() -> Finding:
+    if importlib.util.find_spec("playwright") is None:
+        return Finding("export --to pdf", "warn", 'needs Playwright: pip install "medgrade[pdf]"')
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        return Finding(
+            "export --to pdf", "warn", "Playwright's own Chromium, else: apt-get install chromium"
+        )
+    return Finding("export --to pdf", "ok", f"prints with {browser}")
 
 
 def _cgroups() -> Finding:

@@ -35,15 +35,18 @@ from grader.metrics import (
     smooth_reliability_curve,
     subgroup_metrics,
 )
-from grader.outcome import Failure, RunInfo, interpret_run
+from grader.outcome import Failure, RunInfo, UnsafeFileError, interpret_run, read_regular_file
 from grader.rubric import Marks, score
 from grader.submission import Submission, content_sha256, stage_submission
 from grader.tasks import Task
 from sandbox import SandboxBackend, SandboxJob, SandboxLimits
+from sandbox.harness import EXECUTED_NOTEBOOK, SubmissionFailure, find_entry, read_notebook
 
 #: In a report on a split whose labels are hidden, every plotted point aggregates at least
 #: this many cases, so no single case's label can be read off a curve.
 HIDDEN_MIN_CASES_PER_POINT = 10
+#: The executed notebook comes back from the sandbox only up to this size.
+MAX_EXECUTED_NOTEBOOK_BYTES = 32 * 2**20
 
 
 @dataclass(frozen=True)
@@ -157,6 +160,8 @@ class Evaluation:
         default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     )
     report_path: str | None = None
+    #: A notebook submission's notebook as the sandbox ran it (cell outputs included).
+    executed_notebook: str | None = field(default=None, repr=False)
 
     def with_report(self, path: Path) -> Evaluation:
         return replace(self, report_path=str(path))
@@ -210,6 +215,11 @@ def evaluate(
                 Failure("invalid_submission", str(error)),
                 manual_points,
             )
+        failure = _contract_failure(submission_dir)
+        if failure is not None:
+            return _finish(
+                prepared, student_id, submission_path, sha256, failure, None, None, manual_points
+            )
         output_dir = scratch_dir / "output"
         output_dir.mkdir()
         _make_read_only(submission_dir)
@@ -217,12 +227,34 @@ def evaluate(
             predictions, failure, run = _run_in_sandbox(
                 submission_dir, output_dir, prepared, backend
             )
+            executed = _executed_notebook(output_dir)
         finally:
             # The staged copy was made read-only; give write access back so it can be removed.
             _make_writable(scratch_dir)
-    return _finish(
+    evaluation = _finish(
         prepared, student_id, submission_path, sha256, failure, predictions, run, manual_points
     )
+    return replace(evaluation, executed_notebook=executed)
+
+
+def _contract_failure(submission_dir: Path) -> Failure | None:
+    """What is wrong with the submission's files before anything runs (same rules as the
+    harness): no entry file, several notebooks, a corrupt or non-v4 notebook."""
+    try:
+        entry = find_entry(submission_dir)
+        if entry.suffix == ".ipynb":
+            read_notebook(entry)
+    except SubmissionFailure as failure:
+        return Failure(failure.kind, failure.message)  # type: ignore[arg-type]
+    return None
+
+
+def _executed_notebook(output_dir: Path) -> str | None:
+    try:
+        data = read_regular_file(output_dir / EXECUTED_NOTEBOOK, MAX_EXECUTED_NOTEBOOK_BYTES)
+    except (OSError, UnsafeFileError):
+        return None
+    return data.decode("utf-8", "replace")
 
 
 def failed_evaluation(
@@ -251,6 +283,8 @@ def _run_in_sandbox(
             memory_mb=limits.memory_mb,
             cpus=limits.cpus,
             gpu=limits.gpu,
+            notebook_time_s=limits.notebook_time_s,
+            notebook_cell_time_s=limits.notebook_cell_time_s,
         ),
         nonce=nonce,
         masked_paths=prepared.masked_paths,

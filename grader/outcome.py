@@ -39,8 +39,8 @@ FailureKind = Literal[
 #: A plain explanation of each failure kind, as the report shows it to a student.
 FAILURE_EXPLANATIONS: dict[str, str] = {
     "timeout": "Your code did not finish within the task's time limit and was stopped. "
-    "Check for endless loops, training code that runs at prediction time, or very slow "
-    "per-case loops.",
+    "Check for endless loops, training code that runs at prediction time (in a notebook, "
+    "tag training cells skip-grading), or very slow per-case loops.",
     "out_of_memory": "Your code used more memory than the task allows. Predict in smaller "
     "batches or use a smaller model.",
     "crashed": "Your code raised an error or stopped unexpectedly. The traceback below shows "
@@ -54,9 +54,9 @@ FAILURE_EXPLANATIONS: dict[str, str] = {
     "non_finite": "Some predictions are NaN or infinite: every case needs a number.",
     "out_of_range": "Some predictions are not probabilities between 0 and 1.",
     "contract_error": "The submission does not follow the submission contract (a predict.py "
-    "with load_model(artifacts_dir) and predict(model, inputs)).",
+    "or a notebook with load_model(artifacts_dir) and predict(model, inputs)).",
     "invalid_submission": "The submission could not be opened (an empty folder, a corrupt or "
-    "unsafe zip file).",
+    "unsafe zip file, a notebook that is not a valid Jupyter notebook).",
     "sandbox_error": "The grading infrastructure failed; this is not your fault. Tell the "
     "course staff.",
 }
@@ -65,7 +65,16 @@ _MAX_RECORD_BYTES = 256 * 1024
 
 
 class _RecordFailure(BaseModel):
-    kind: Literal["crashed", "out_of_memory", "invalid_output", "wrong_shape", "contract_error"]
+    kind: Literal[
+        "timeout",
+        "crashed",
+        "out_of_memory",
+        "invalid_output",
+        "wrong_shape",
+        "contract_error",
+        "invalid_submission",
+        "sandbox_error",
+    ]
     message: str = Field(max_length=4000)
     detail: str = Field(default="", max_length=20000)
 
@@ -76,6 +85,20 @@ class _RecordEnvironment(BaseModel):
     )
     device: dict[str, str | int] = Field(default_factory=dict, max_length=10)
     platform: str = Field(default="", max_length=300)
+
+
+class _RecordCell(BaseModel):
+    cell: int
+    first_line: str = Field(max_length=400)
+    tags: list[Annotated[str, Field(max_length=100)]] = Field(default_factory=list, max_length=10)
+    status: Literal["ran", "skipped", "timed out", "error", "kernel died", "not run"]
+    seconds: float
+
+
+class _RecordNotebook(BaseModel):
+    file: str = Field(max_length=300)
+    kernel: str = Field(max_length=100)
+    cells: list[_RecordCell] = Field(max_length=300)
 
 
 class RunRecord(BaseModel):
@@ -91,6 +114,7 @@ class RunRecord(BaseModel):
     environment: _RecordEnvironment = Field(default_factory=_RecordEnvironment)
     n_cases: int | None = None
     batch_size: int | None = None
+    notebook: _RecordNotebook | None = None
 
     @model_validator(mode="after")
     def _failure_matches_status(self) -> RunRecord:

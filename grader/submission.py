@@ -64,15 +64,20 @@ def student_id_from_name(name: str) -> str:
 
 def stage_submission(source: Path, destination: Path) -> Path:
     """Copy or unzip ``source`` into the new folder ``destination`` and return the folder
-    holding ``predict.py`` (a zip of a single folder is unwrapped)."""
+    holding the submission (a zip of a single folder is unwrapped).  A lone notebook is
+    copied into a folder of its own."""
     source = source.resolve()
     try:
         if source.is_dir():
             _copy_folder(source, destination)
+        elif source.is_file() and source.suffix.lower() == ".ipynb":
+            _check_size(source.stat().st_size, 1)
+            destination.mkdir(parents=True)
+            shutil.copyfile(source, destination / source.name)
         elif source.is_file() and zipfile.is_zipfile(source):
             _extract_zip(source, destination)
         elif source.is_file():
-            raise SubmissionError(f"{source.name} is neither a folder nor a zip file")
+            raise SubmissionError(f"{source.name} is neither a folder, a zip file nor a notebook")
         else:
             raise SubmissionError(f"{source} does not exist")
     except SubmissionError:

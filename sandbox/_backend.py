@@ -57,6 +57,10 @@ class SandboxLimits:
     gpu: bool = False
     max_log_bytes: int = 64 * 1024
     max_file_mb: int = 256
+    #: For notebooks: the time for running cells (default 80% of the wall time, leaving the
+    #: rest for load_model and predict) and for any one cell (default: the same).
+    notebook_time_s: float | None = None
+    notebook_cell_time_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -130,6 +134,8 @@ def harness_arguments(
     # RLIMIT_AS breaks CUDA initialisation, so GPU runs rely on the backend's cgroup limit.
     if apply_memory_rlimit and not limits.gpu:
         rlimits["as_mb"] = limits.memory_mb
+    total_s = limits.notebook_time_s or round(0.8 * limits.wall_time_s, 3)
+    notebook_limits = {"total_s": total_s, "cell_s": limits.notebook_cell_time_s or total_s}
     return [
         "--submission",
         str(submission_dir),
@@ -139,6 +145,8 @@ def harness_arguments(
         str(output_dir),
         "--rlimits",
         json.dumps(rlimits, separators=(",", ":")),
+        "--notebook-limits",
+        json.dumps(notebook_limits, separators=(",", ":")),
     ]
 
 

@@ -23,8 +23,10 @@ IMAGES_DIR = Path(__file__).resolve().parent / "images"
 DEFAULT_BASE = "python:3.11-slim"
 DEFAULT_CUDA_BASE = "pytorch/pytorch:2.9.1-cuda12.8-cudnn9-runtime"
 LOCAL_BASE = "medgrade/base:bookworm"
-#: What the harness and a PyTorch submission need; tasks add their own.
-DEFAULT_PACKAGES = ("numpy", "torch")
+#: What the harness itself needs, in every image: numpy, and a Jupyter kernel for notebooks.
+HARNESS_PACKAGES = ("numpy", "nbclient", "ipykernel")
+#: What submissions get when the marker names no packages.
+DEFAULT_PACKAGES = ("torch",)
 
 
 def make_base_image(tag: str = LOCAL_BASE, *, suite: str = "bookworm") -> str:
@@ -83,9 +85,11 @@ def build_image(
 ) -> str:
     """Build the grading image and return its id.
 
-    ``wheelhouse`` (offline mode) must hold wheels for ``requirements`` and everything they
-    need; without it the wheels are downloaded on the host first.
+    ``requirements`` come on top of :data:`HARNESS_PACKAGES`.  ``wheelhouse`` (offline mode)
+    must hold wheels for all of them and everything they need; without it the wheels are
+    downloaded on the host first.
     """
+    requirements = list(dict.fromkeys([*HARNESS_PACKAGES, *requirements]))
     client = _client()
     with tempfile.TemporaryDirectory(prefix="medgrade-image-") as scratch:
         context = Path(scratch)

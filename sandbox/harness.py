@@ -1,14 +1,20 @@
 """medgrade's in-sandbox harness: the entry point that runs a submission.
 
-Runs inside every backend, so it uses only the standard library and numpy, and it imports
-nothing from medgrade.  It reads the inputs from a read-only folder, imports the
-submission, calls ``load_model(artifacts_dir)`` and then ``predict(model, inputs)`` (in
-batches when the task says so), and writes ``predictions.npy`` and ``run.json`` to the
-output folder.  ``run.json`` carries the nonce the grader sent on standard input: a run
-that ends early (``sys.exit``/``os._exit``, a crash, a kill) leaves no record with that
-nonce, so it can never pass for a finished one.
+Runs inside every backend, so it uses only the standard library and numpy (plus nbformat,
+nbclient and ipykernel for notebook submissions), and it imports nothing from medgrade.
+It reads the inputs from a read-only folder, imports the submission, calls
+``load_model(artifacts_dir)`` and then ``predict(model, inputs)`` (in batches when the
+task says so), and writes ``predictions.npy`` and ``run.json`` to the output folder.
+``run.json`` carries the nonce the grader sent on standard input: a run that ends early
+(``sys.exit``/``os._exit``, a crash, a kill) leaves no record with that nonce, so it can
+never pass for a finished one.
+
+A notebook submission runs top to bottom in a Jupyter kernel (nbclient), except cells
+tagged ``skip-grading``; then the same ``load_model``/``predict`` calls run in that
+kernel.  The executed notebook is written to the output folder as ``notebook.ipynb``.
 
 Usage: python -I harness.py --submission DIR --inputs DIR --output DIR [--rlimits JSON]
+       [--notebook-limits JSON]
 """
 
 from __future__ import annotations
@@ -17,8 +23,10 @@ import argparse
 import importlib.util
 import inspect
 import json
+import math
 import os
 import platform
+import re
 import resource
 import sys
 import time
@@ -29,8 +37,15 @@ from typing import Any
 
 RECORD_FORMAT = 1
 ENTRY_FILE = "predict.py"
+NOTEBOOK_SUFFIX = ".ipynb"
+EXECUTED_NOTEBOOK = "notebook.ipynb"
+#: Cells with this tag (training loops, plots of the training curves) never run at grading.
+SKIP_TAG = "skip-grading"
 MAX_MESSAGE = 2000
 MAX_TRACEBACK = 6000
+MAX_RECORDED_CELLS = 300
+_RESULT_MIME = "application/vnd.medgrade.result+json"
+_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 class SubmissionFailure(Exception):
@@ -53,7 +68,13 @@ def main() -> None:
     started = time.perf_counter()
     record: dict[str, Any] = {"format": RECORD_FORMAT, "nonce": nonce, "timings": {}}
     try:
-        _run(Path(arguments.submission), Path(arguments.inputs), output_dir, record)
+        _run(
+            Path(arguments.submission),
+            Path(arguments.inputs),
+            output_dir,
+            record,
+            json.loads(arguments.notebook_limits),
+        )
         record["status"] = "completed"
         record["failure"] = None
     except SubmissionFailure as failure:
@@ -65,7 +86,7 @@ def main() -> None:
         }
     record["timings"]["total_s"] = round(time.perf_counter() - started, 4)
     record["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-    record["environment"] = _environment()
+    record["environment"] = record.get("environment") or _environment()
     _write_json_atomically(output_dir / "run.json", record)
     sys.stdout.flush()
     sys.stderr.flush()
@@ -80,6 +101,7 @@ def _parse_arguments() -> argparse.Namespace:
     parser.add_argument("--inputs", required=True)
     parser.add_argument("--output", required=True)
     parser.add_argument("--rlimits", default="{}")
+    parser.add_argument("--notebook-limits", default="{}")
     return parser.parse_args()
 
 
@@ -97,18 +119,62 @@ def _apply_rlimits(limits: dict[str, int]) -> None:
             resource.setrlimit(which, (value, value))
 
 
-def _run(submission_dir: Path, input_dir: Path, output_dir: Path, record: dict[str, Any]) -> None:
+def _run(
+    submission_dir: Path,
+    input_dir: Path,
+    output_dir: Path,
+    record: dict[str, Any],
+    notebook_limits: dict[str, float],
+) -> None:
+    entry = find_entry(submission_dir)
+    if entry.suffix == NOTEBOOK_SUFFIX:
+        _run_notebook(entry, submission_dir, input_dir, output_dir, record, notebook_limits)
+        return
+    started = time.perf_counter()
+    module = _import_submission(entry)
+    namespace = vars(module)
+    record["timings"]["import_s"] = round(time.perf_counter() - started, 4)
+    _predict_and_save(namespace, ENTRY_FILE, submission_dir, input_dir, output_dir, record)
+
+
+def find_entry(submission_dir: Path) -> Path:
+    """The file that defines the submission: ``predict.py``, else its one notebook."""
+    script = submission_dir / ENTRY_FILE
+    if script.is_file():
+        return script
+    notebooks = sorted(p for p in submission_dir.glob(f"*{NOTEBOOK_SUFFIX}") if p.is_file())
+    if len(notebooks) == 1:
+        return notebooks[0]
+    if notebooks:
+        raise SubmissionFailure(
+            "contract_error",
+            f"the submission has {len(notebooks)} notebooks ({', '.join(p.name for p in notebooks)})"
+            f" and no {ENTRY_FILE}: keep the one that defines load_model and predict",
+        )
+    found = sorted(p.name for p in submission_dir.iterdir())[:20]
+    raise SubmissionFailure(
+        "contract_error",
+        f"the submission has no {ENTRY_FILE} and no notebook; one of them must define "
+        "load_model(artifacts_dir) and predict(model, inputs). Files found: "
+        f"{', '.join(found) or 'none'}",
+    )
+
+
+def _predict_and_save(
+    namespace: dict[str, Any],
+    defined_in: str,
+    submission_dir: Path,
+    input_dir: Path,
+    output_dir: Path,
+    record: dict[str, Any],
+) -> None:
     import numpy as np
 
     manifest = json.loads((input_dir / "manifest.json").read_text())
     inputs = np.load(input_dir / manifest["input"]["file"], allow_pickle=False)
     timings = record["timings"]
-
-    started = time.perf_counter()
-    module = _import_submission(submission_dir)
-    load_model = _entry_point(module, "load_model", ("artifacts_dir",))
-    predict = _entry_point(module, "predict", ("model", "inputs"))
-    timings["import_s"] = round(time.perf_counter() - started, 4)
+    load_model = _entry_point(namespace, defined_in, "load_model", ("artifacts_dir",))
+    predict = _entry_point(namespace, defined_in, "predict", ("model", "inputs"))
 
     started = time.perf_counter()
     model = _call_submission("load_model", load_model, str(submission_dir))
@@ -127,15 +193,8 @@ def _run(submission_dir: Path, input_dir: Path, output_dir: Path, record: dict[s
     _save_predictions(output_dir / "predictions.npy", predictions)
 
 
-def _import_submission(submission_dir: Path) -> ModuleType:
-    entry = submission_dir / ENTRY_FILE
-    if not entry.is_file():
-        found = sorted(p.name for p in submission_dir.iterdir())[:20]
-        raise SubmissionFailure(
-            "contract_error",
-            f"the submission has no {ENTRY_FILE}; it must define load_model(artifacts_dir) and "
-            f"predict(model, inputs). Files found: {', '.join(found) or 'none'}",
-        )
+def _import_submission(entry: Path) -> ModuleType:
+    submission_dir = entry.parent
     # The submission may import its own helper modules that sit beside predict.py.
     sys.path.insert(0, str(submission_dir))
     spec = importlib.util.spec_from_file_location("submission_predict", entry)
@@ -146,15 +205,298 @@ def _import_submission(submission_dir: Path) -> ModuleType:
     return module
 
 
-def _entry_point(module: ModuleType, name: str, parameters: tuple[str, ...]) -> Any:
-    function = getattr(module, name, None)
+def read_notebook(path: Path) -> Any:
+    """Parse and validate a notebook with nbformat; only version 4 notebooks are run."""
+    import nbformat
+
+    try:
+        text = path.read_text(encoding="utf-8")
+        document = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise SubmissionFailure(
+            "invalid_submission", f"{path.name} is not a readable notebook (not JSON: {error})"
+        ) from None
+    version = document.get("nbformat") if isinstance(document, dict) else None
+    if version != 4:
+        raise SubmissionFailure(
+            "invalid_submission",
+            f"{path.name} is a version {version} notebook; medgrade runs version 4 notebooks "
+            "(open and save it in a current Jupyter)",
+        )
+    try:
+        notebook = nbformat.reads(text, as_version=4)  # joins multi-line sources
+        nbformat.validate(notebook)
+    except Exception as error:  # nbformat's ValidationError, or a structure it cannot read
+        message = getattr(error, "message", None) or str(error)
+        raise SubmissionFailure(
+            "invalid_submission",
+            f"{path.name} is not a valid notebook: {message.splitlines()[0][:300]}",
+        ) from None
+    language = notebook.metadata.get("kernelspec", {}).get("language") or notebook.metadata.get(
+        "language_info", {}
+    ).get("name", "python")
+    if str(language).lower() != "python":
+        raise SubmissionFailure(
+            "invalid_submission",
+            f"{path.name} is a {language} notebook; this task runs Python notebooks",
+        )
+    return notebook
+
+
+def first_line(source: str, width: int = 60) -> str:
+    lines = [line.strip() for line in source.splitlines() if line.strip()]
+    first = lines[0] if lines else ""
+    return first if len(first) <= width else first[: width - 3] + "..."
+
+
+def describe_cell(position: int, source: str, tags: list[str]) -> str:
+    """How a failure message names a cell: its position, first line and tags."""
+    tagged = f", tags {', '.join(tags)}" if tags else ""
+    return f"cell {position} ({first_line(source)!r}{tagged})"
+
+
+# Run in the kernel before the student's cells: ``from grader import check`` cells are
+# part of a student's notebook, and the self-check must not run again inside the grading.
+_SELF_CHECK_STUB = """\
+import sys as _medgrade_sys, types as _medgrade_types
+_medgrade_stub = _medgrade_types.ModuleType("grader")
+_medgrade_stub.check = lambda *args, **kwargs: print("medgrade: self-check skipped while grading")
+_medgrade_sys.modules["grader"] = _medgrade_stub
+del _medgrade_sys, _medgrade_types, _medgrade_stub
+"""
+
+_PREDICT_IN_KERNEL = """\
+import importlib.util as _medgrade_util
+_medgrade_spec = _medgrade_util.spec_from_file_location("medgrade_harness", {harness!r})
+_medgrade_harness = _medgrade_util.module_from_spec(_medgrade_spec)
+_medgrade_spec.loader.exec_module(_medgrade_harness)
+_medgrade_harness.predict_in_kernel(globals(), {entry!r}, {submission!r}, {inputs!r}, {output!r})
+"""
+
+
+def _run_notebook(
+    entry: Path,
+    submission_dir: Path,
+    input_dir: Path,
+    output_dir: Path,
+    record: dict[str, Any],
+    limits: dict[str, float],
+) -> None:
+    notebook = read_notebook(entry)
+    try:
+        from nbclient import NotebookClient
+        from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+    except ImportError as error:
+        raise SubmissionFailure(
+            "sandbox_error",
+            f"this sandbox cannot run notebooks ({error}); the grading environment needs "
+            "nbclient and ipykernel (medgrade image build installs them)",
+        ) from None
+    cells: list[dict[str, Any]] = []
+    record["notebook"] = {
+        "file": entry.name,
+        "kernel": str(notebook.metadata.get("kernelspec", {}).get("name", "")),
+        "cells": cells,
+    }
+    timings = record["timings"]
+    scratch = Path(os.environ.get("TMPDIR", "/tmp"))
+    for variable, folder in (
+        ("JUPYTER_RUNTIME_DIR", "jupyter-runtime"),
+        ("JUPYTER_DATA_DIR", "jupyter-data"),
+        ("IPYTHONDIR", "ipython"),
+        ("MPLCONFIGDIR", "matplotlib"),
+    ):
+        os.environ[variable] = str(scratch / folder)
+    os.environ["JUPYTER_PLATFORM_DIRS"] = "1"
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    total_s = float(limits.get("total_s", 3600))
+    cell_s = float(limits.get("cell_s", total_s))
+    client = NotebookClient(
+        notebook,
+        kernel_name="python3",  # the sandbox's own Python, whatever the notebook was saved with
+        timeout=None,
+        startup_timeout=120,
+        shutdown_kernel="immediate",
+        resources={"metadata": {"path": str(submission_dir)}},
+    )
+    started = time.perf_counter()
+    deadline = time.monotonic() + total_s  # the kernel's start-up counts too
+    try:
+        with client.setup_kernel():
+            _execute_extra_cell(client, notebook, _SELF_CHECK_STUB)
+            timings["kernel_start_s"] = round(time.perf_counter() - started, 4)
+            cells_started = time.perf_counter()
+            for position, cell in enumerate(notebook.cells, start=1):
+                if cell.cell_type != "code" or not cell.source.strip():
+                    continue
+                tags = [str(tag) for tag in cell.metadata.get("tags", [])]
+                named = describe_cell(position, cell.source, tags)
+                entry_record: dict[str, Any] = {
+                    "cell": position,
+                    "first_line": first_line(cell.source, width=120),
+                    "tags": tags[:10],
+                    "status": "skipped" if SKIP_TAG in tags else "ran",
+                    "seconds": 0.0,
+                }
+                if len(cells) < MAX_RECORDED_CELLS:
+                    cells.append(entry_record)
+                cell.metadata["medgrade"] = {"status": entry_record["status"]}
+                if SKIP_TAG in tags:
+                    continue
+                remaining = deadline - time.monotonic()
+                budget = min(cell_s, remaining)
+                if budget <= 0:
+                    entry_record["status"] = "not run"
+                    raise SubmissionFailure(
+                        "timeout",
+                        f"the notebook used up its {total_s:g} s for running cells before "
+                        f"{named}; tag training cells {SKIP_TAG!r}",
+                    )
+                client.timeout = max(1, math.ceil(budget))
+                cell_started = time.perf_counter()
+                try:
+                    client.execute_cell(cell, position - 1)
+                except CellTimeoutError:
+                    entry_record["status"] = "timed out"
+                    which = "per-cell" if cell_s <= remaining else "whole-notebook"
+                    raise SubmissionFailure(
+                        "timeout",
+                        f"{named} did not finish within the {which} limit of "
+                        f"{client.timeout} s; tag training cells {SKIP_TAG!r} so that grading "
+                        "skips them",
+                    ) from None
+                except DeadKernelError:
+                    entry_record["status"] = "kernel died"
+                    raise SubmissionFailure(
+                        "crashed",
+                        f"the kernel died while running {named} (a crash, os._exit() or "
+                        "running out of memory)",
+                    ) from None
+                except CellExecutionError as error:
+                    entry_record["status"] = "error"
+                    kind = (
+                        "out_of_memory"
+                        if _is_out_of_memory_text(error.ename, error.evalue)
+                        else "crashed"
+                    )
+                    raise SubmissionFailure(
+                        kind,
+                        f"{named} raised {error.ename}: {error.evalue}",
+                        _ANSI_ESCAPE.sub("", error.traceback),
+                    ) from None
+                finally:
+                    entry_record["seconds"] = round(time.perf_counter() - cell_started, 4)
+            timings["cells_s"] = round(time.perf_counter() - cells_started, 4)
+            _call_in_kernel(client, notebook, entry, submission_dir, input_dir, output_dir, record)
+    except SubmissionFailure:
+        raise
+    except DeadKernelError:
+        raise SubmissionFailure(
+            "crashed", "the kernel died while load_model or predict ran (a crash or os._exit())"
+        ) from None
+    except Exception as error:  # the kernel did not start, or nbclient failed
+        raise SubmissionFailure(
+            "sandbox_error", f"the notebook kernel failed: {type(error).__name__}: {error}"
+        ) from None
+    finally:
+        _save_executed_notebook(notebook, output_dir / EXECUTED_NOTEBOOK)
+
+
+def _call_in_kernel(
+    client: Any,
+    notebook: Any,
+    entry: Path,
+    submission_dir: Path,
+    input_dir: Path,
+    output_dir: Path,
+    record: dict[str, Any],
+) -> None:
+    """Run load_model and predict in the notebook's kernel, where the functions live."""
+    code = _PREDICT_IN_KERNEL.format(
+        harness=os.path.abspath(__file__),
+        entry=entry.name,
+        submission=str(submission_dir),
+        inputs=str(input_dir),
+        output=str(output_dir),
+    )
+    client.timeout = None  # from here the backend's wall-clock limit applies
+    cell = _execute_extra_cell(client, notebook, code)
+    results = [
+        output["data"][_RESULT_MIME]
+        for output in cell.outputs
+        if output.get("output_type") == "display_data" and _RESULT_MIME in output.get("data", {})
+    ]
+    if len(results) != 1 or not isinstance(results[0], dict):
+        raise SubmissionFailure(
+            "crashed", "load_model and predict did not report back from the notebook's kernel"
+        )
+    result = results[0]
+    record["timings"].update(result.get("timings", {}))
+    for key in ("n_cases", "batch_size", "environment"):
+        if key in result:
+            record[key] = result[key]
+    import nbclient
+
+    record["environment"]["versions"]["nbclient"] = nbclient.__version__
+    failure = result.get("failure")
+    if failure:
+        raise SubmissionFailure(failure["kind"], failure["message"], failure.get("detail", ""))
+
+
+def _execute_extra_cell(client: Any, notebook: Any, code: str) -> Any:
+    """Run medgrade's own code in the kernel; the cell is not left in the notebook."""
+    import nbformat
+
+    cell = nbformat.v4.new_code_cell(code)
+    notebook.cells.append(cell)  # nbclient stores the executed cell back at its index
+    try:
+        client.execute_cell(cell, len(notebook.cells) - 1)
+    finally:
+        notebook.cells.pop()
+    return cell
+
+
+def predict_in_kernel(
+    namespace: dict[str, Any], entry: str, submission: str, inputs: str, output: str
+) -> None:
+    """Inside the notebook's kernel: call the notebook's functions and report back."""
+    from IPython.display import display
+
+    result: dict[str, Any] = {"timings": {}}
+    try:
+        _predict_and_save(namespace, entry, Path(submission), Path(inputs), Path(output), result)
+    except SubmissionFailure as failure:
+        result["failure"] = {
+            "kind": failure.kind,
+            "message": _printable(failure.message)[:MAX_MESSAGE],
+            "detail": _printable(failure.detail)[-MAX_TRACEBACK:],
+        }
+    result["environment"] = _environment()
+    display({_RESULT_MIME: result}, raw=True)
+
+
+def _save_executed_notebook(notebook: Any, path: Path) -> None:
+    import nbformat
+
+    try:
+        with open(path.with_suffix(".tmp"), "w", encoding="utf-8") as handle:
+            nbformat.write(notebook, handle)
+        os.replace(path.with_suffix(".tmp"), path)
+    except (OSError, ValueError):
+        pass  # outputs too large for the sandbox's file limit: the run record still stands
+
+
+def _entry_point(
+    namespace: dict[str, Any], defined_in: str, name: str, parameters: tuple[str, ...]
+) -> Any:
+    function = namespace.get(name)
     wanted = f"{name}({', '.join(parameters)})"
     if function is None:
-        raise SubmissionFailure("contract_error", f"{ENTRY_FILE} does not define {wanted}")
+        raise SubmissionFailure("contract_error", f"{defined_in} does not define {wanted}")
     if not callable(function):
         raise SubmissionFailure(
             "contract_error",
-            f"{name} in {ENTRY_FILE} must be a function {wanted}, not a {type(function).__name__}",
+            f"{name} in {defined_in} must be a function {wanted}, not a {type(function).__name__}",
         )
     try:
         inspect.signature(function).bind(*parameters)
@@ -203,7 +545,11 @@ def _gerund(what: str) -> str:
 
 
 def _is_out_of_memory(error: BaseException) -> bool:
-    text = f"{type(error).__name__}: {error}".lower()
+    return _is_out_of_memory_text(type(error).__name__, str(error))
+
+
+def _is_out_of_memory_text(name: str, message: str) -> bool:
+    text = f"{name}: {message}".lower()
     return any(
         marker in text
         for marker in (
@@ -294,7 +640,9 @@ def _write_json_atomically(path: Path, document: dict[str, Any]) -> None:
 
 def _environment() -> dict[str, Any]:
     versions = {"python": platform.python_version()}
-    for name in ("numpy", "torch", "sklearn", "monai", "torchvision"):
+    for name in (
+        "numpy", "scipy", "pandas", "torch", "torchvision", "sklearn", "monai", "ipykernel", "IPython"
+    ):  # fmt: skip
         module = sys.modules.get(name)
         if module is not None:
             versions[name] = str(getattr(module, "__version__", "unknown"))

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from grader.evaluation import PreparedSplit, prepare_split
+from grader.evaluation import Evaluation, PreparedSplit, evaluate, prepare_split
 from grader.tasks import Task, load_task
-from sandbox import LocalBackend
+from sandbox import LocalBackend, SandboxBackend, SandboxUnavailableError, get_backend
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples" / "submissions"
@@ -37,6 +38,31 @@ def test_split(task: Task, tmp_path_factory: pytest.TempPathFactory) -> Prepared
 @pytest.fixture(scope="session")
 def backend() -> LocalBackend:
     return LocalBackend()
+
+
+@pytest.fixture(scope="module", params=["bwrap", "docker"])
+def isolating_backend(request: pytest.FixtureRequest) -> Iterator[SandboxBackend]:
+    """Each isolating backend in turn; skipped with the reason where it cannot run."""
+    try:
+        backend = get_backend(request.param)
+    except SandboxUnavailableError as error:
+        pytest.skip(f"{request.param} backend unavailable here: {error}")
+    yield backend
+    backend.close()
+
+
+def evaluate_with_limits(
+    folder: Path, split: PreparedSplit, backend: SandboxBackend, **limits: float
+) -> Evaluation:
+    """Run ``folder`` on ``split``, overriding some of the task's limits."""
+    if limits:
+        spec = split.task.spec
+        task = dataclasses.replace(
+            split.task,
+            spec=spec.model_copy(update={"limits": spec.limits.model_copy(update=limits)}),
+        )
+        split = dataclasses.replace(split, task=task)
+    return evaluate(folder, student_id="attacker", prepared=split, backend=backend)
 
 
 @pytest.fixture

@@ -99,6 +99,10 @@ def test_the_demo_grades_every_example_and_writes_reports_store_and_gradebook(de
     assert sorted(rows) == names
     assert rows["reference"]["status"] == "graded"
     assert float(rows["reference"]["discrimination"]) == 50
+    # The notebook version of the reference (same weights) earns the same marks.
+    assert rows["notebook"]["status"] == "graded"
+    assert rows["notebook"]["total"] == rows["reference"]["total"]
+    assert (out / "reports" / "notebook.ipynb").is_file()
     for name, kind in FAILING_EXAMPLES.items():
         assert (rows[name]["status"], rows[name]["failure_kind"]) == ("failed", kind)
         assert float(rows[name]["total"]) == 0
@@ -108,8 +112,8 @@ def test_the_demo_grades_every_example_and_writes_reports_store_and_gradebook(de
             0
         ] == len(names)
         assert (
-            connection.execute("SELECT COUNT(*) FROM metrics").fetchone()[0] == 2 * 6
-        )  # two graded examples, six metrics each
+            connection.execute("SELECT COUNT(*) FROM metrics").fetchone()[0] == 3 * 6
+        )  # three graded examples, six metrics each
     assert "reference.html" in done.stdout
 
 

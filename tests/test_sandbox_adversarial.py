@@ -19,34 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from grader.evaluation import PreparedSplit, evaluate
-from sandbox import SandboxUnavailableError, get_backend
-from tests.conftest import REPO
+from tests.conftest import REPO, evaluate_with_limits
 
-ISOLATING = ["bwrap", "docker"]
-
-
-@pytest.fixture(scope="module", params=ISOLATING)
-def isolating_backend(request):
-    try:
-        backend = get_backend(request.param)
-    except SandboxUnavailableError as error:
-        pytest.skip(f"{request.param} backend unavailable here: {error}")
-    yield backend
-    backend.close()
-
-
-def grade(folder: Path, split: PreparedSplit, backend, **limits):
-    import dataclasses
-
-    if limits:
-        spec = split.task.spec
-        task = dataclasses.replace(
-            split.task,
-            spec=spec.model_copy(update={"limits": spec.limits.model_copy(update=limits)}),
-        )
-        split = dataclasses.replace(split, task=task)
-    return evaluate(folder, student_id="attacker", prepared=split, backend=backend)
+grade = evaluate_with_limits
 
 
 HARMLESS_PREDICT = """

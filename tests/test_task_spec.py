@@ -83,6 +83,10 @@ def write_variant(tmp_path: Path, edit) -> Path:
             "reference: give exactly one of 'package' or 'path'",
         ),
         (lambda s: s.update(id="Breast Cancer"), "id: String should match pattern"),
+        (
+            lambda s: s["limits"].update(notebook_time_s=25),
+            "limits: notebook_time_s (25) must be below wall_time_s (20)",
+        ),
     ],
     ids=[
         "negative-fraction",
@@ -96,6 +100,7 @@ def write_variant(tmp_path: Path, edit) -> Path:
         "grouped-without-key",
         "two-references",
         "bad-id",
+        "notebook-time",
     ],
 )
 def test_a_broken_spec_names_the_file_the_field_and_the_value(tmp_path, edit, expected):

@@ -110,9 +110,20 @@ def _subgroup_sections(evaluation: Evaluation) -> list[dict[str, object]]:
     return sections
 
 
-def render_report(evaluation: Evaluation, task: Task, *, n_cases: int) -> str:
+def render_report(
+    evaluation: Evaluation, task: Task, *, n_cases: int, embedded: bool = False
+) -> str:
+    """The report as one HTML page, or (``embedded``) as a fragment with scoped styles for
+    a notebook's output or an exported notebook."""
     charts, calibration_charts = _charts(evaluation, task)
     record = evaluation.run.record if evaluation.run else {}
+    notebook = record.get("notebook")
+    if notebook:
+        statuses = [cell["status"] for cell in notebook["cells"]]
+        notebook = notebook | {
+            "ran": sum(status != "skipped" for status in statuses),
+            "skipped": statuses.count("skipped"),
+        }
     environment = record.get("environment", {})
     device = environment.get("device", {})
     timings = record.get("timings", {})
@@ -122,6 +133,8 @@ def render_report(evaluation: Evaluation, task: Task, *, n_cases: int) -> str:
         .render(
             e=evaluation,
             task=task,
+            embedded=embedded,
+            notebook=notebook,
             n_cases=n_cases,
             charts=charts,
             calibration_charts=calibration_charts,
@@ -134,6 +147,8 @@ def render_report(evaluation: Evaluation, task: Task, *, n_cases: int) -> str:
             timings=", ".join(
                 f"{label} {timings[key]:.2f} s"
                 for key, label in (
+                    ("kernel_start_s", "kernel start"),
+                    ("cells_s", "notebook cells"),
                     ("import_s", "import"),
                     ("load_model_s", "load_model"),
                     ("predict_s", "predict"),
@@ -145,7 +160,21 @@ def render_report(evaluation: Evaluation, task: Task, *, n_cases: int) -> str:
 
 
 def write_report(evaluation: Evaluation, task: Task, folder: Path, *, n_cases: int) -> Path:
+    """Write ``<student>.html`` in ``folder`` and, for a notebook submission, the graded
+    notebook ``<student>.ipynb`` (as the sandbox ran it, the report appended); return the
+    report's path."""
+    from grader.notebooks import graded_notebook
+
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{evaluation.student_id}.html"
     path.write_text(render_report(evaluation, task, n_cases=n_cases), encoding="utf-8")
+    notebook_path = path.with_suffix(".ipynb")
+    graded = None
+    if evaluation.executed_notebook is not None:
+        fragment = render_report(evaluation, task, n_cases=n_cases, embedded=True)
+        graded = graded_notebook(evaluation.executed_notebook, fragment)
+    if graded is not None:
+        notebook_path.write_text(graded, encoding="utf-8")
+    else:
+        notebook_path.unlink(missing_ok=True)  # left by an earlier notebook submission
     return path

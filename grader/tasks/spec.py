@@ -152,6 +152,27 @@ class Limits(_Strict):
     memory_mb: Annotated[int, Field(ge=64)] = Field(description="Memory limit in MiB.")
     cpus: Annotated[float, Field(gt=0, le=256)] = Field(default=1, description="CPU cores.")
     gpu: bool = Field(default=False, description="Whether the run wants a GPU.")
+    notebook_time_s: Annotated[float, Field(gt=0)] | None = Field(
+        default=None,
+        description="Notebook submissions: seconds for running the cells, within the wall time "
+        "(default 80% of it, leaving the rest for load_model and predict).",
+    )
+    notebook_cell_time_s: Annotated[float, Field(gt=0)] | None = Field(
+        default=None,
+        description="Notebook submissions: seconds any one cell may take (default: "
+        "notebook_time_s).",
+    )
+
+    @model_validator(mode="after")
+    def _notebook_times_fit(self) -> Limits:
+        for name in ("notebook_time_s", "notebook_cell_time_s"):
+            value = getattr(self, name)
+            if value is not None and value >= self.wall_time_s:
+                raise ValueError(
+                    f"{name} ({value:g}) must be below wall_time_s ({self.wall_time_s:g}), "
+                    "which also covers load_model and predict"
+                )
+        return self
 
 
 class ReferenceSpec(_Strict):

@@ -1,0 +1,200 @@
+"""Notebooks on the host: the self-check from Jupyter, graded notebooks and their export.
+
+Running a notebook submission happens in the sandbox (:mod:`sandbox.harness`); this module
+handles what comes back.  A graded notebook is the notebook as the sandbox ran it, with the
+report appended as a last cell, so a marker reads the student's write-up, the outputs at
+grading time and the marks on one page (``medgrade export``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import nbformat
+
+from grader.errors import MedgradeError
+from grader.evaluation import Evaluation
+
+#: The tag of the cell that carries the report in a graded notebook.
+REPORT_TAG = "medgrade-report"
+
+
+class NotebookError(MedgradeError):
+    """A notebook cannot be found, read or exported."""
+
+
+def graded_notebook(executed: str, report_fragment: str) -> str | None:
+    """The executed notebook with the report appended, or None when it does not parse
+    (the sandbox wrote it, so it may be anything)."""
+    try:
+        notebook = nbformat.reads(executed, as_version=4)
+        nbformat.validate(notebook)
+    except Exception:  # whatever nbformat raises, the notebook is unusable
+        return None
+    cell = nbformat.v4.new_code_cell(
+        "# The medgrade report, added by the grader",
+        metadata={"tags": [REPORT_TAG], "jupyter": {"source_hidden": True}},
+        outputs=[
+            nbformat.v4.new_output("display_data", data={"text/html": report_fragment}),
+        ],
+    )
+    notebook.cells.append(cell)
+    return nbformat.writes(notebook)
+
+
+def export_notebook(
+    notebook_path: Path, destination: Path, *, to: Literal["html", "pdf"] = "html"
+) -> Path:
+    """Convert a graded notebook to HTML (nbconvert) or PDF (nbconvert's HTML printed by
+    Chromium); return the file written."""
+    from nbconvert import HTMLExporter
+    from traitlets.config import Config
+
+    try:
+        notebook = nbformat.read(notebook_path, as_version=4)
+    except Exception as error:  # a corrupt file in the reports folder
+        raise NotebookError(f"{notebook_path} is not a readable notebook: {error}") from None
+    config = Config()
+    config.TagRemovePreprocessor.enabled = True
+    config.TagRemovePreprocessor.remove_input_tags = {REPORT_TAG}
+    html, _ = HTMLExporter(config=config, template_name="lab").from_notebook_node(notebook)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    if to == "html":
+        destination.write_text(html, encoding="utf-8")
+    else:
+        _print_to_pdf(html, destination)
+    return destination
+
+
+def _print_to_pdf(html: str, destination: Path) -> None:
+    # nbconvert's own WebPDFExporter only finds a Chromium that Playwright downloaded;
+    # graders often have the distribution's Chromium instead, so print with either.
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        raise NotebookError(
+            "PDF export needs Playwright and Chromium: pip install playwright, then "
+            "apt-get install chromium (or playwright install chromium)"
+        ) from None
+    system_browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    with sync_playwright() as driver:
+        try:
+            browser = driver.chromium.launch(executable_path=system_browser, args=["--no-sandbox"])
+        except Exception as error:  # Playwright's errors have no common base
+            raise NotebookError(f"Chromium could not start for PDF export: {error}") from None
+        try:
+            page = browser.new_page()
+            page.set_content(html, wait_until="load")
+            page.emulate_media(media="print")
+            page.pdf(path=str(destination), format="A4", print_background=True)
+        finally:
+            browser.close()
+
+
+def graded_notebooks(path: Path) -> list[Path]:
+    """The graded notebooks at ``path``: a notebook, a reports folder or a grading folder."""
+    if path.is_file():
+        return [path]
+    reports = path / "reports" if (path / "reports").is_dir() else path
+    found = sorted(reports.glob("*.ipynb"))
+    if not found:
+        raise NotebookError(
+            f"no graded notebooks in {reports}: only notebook submissions leave one "
+            "(reports/<student>.ipynb)"
+        )
+    return found
+
+
+def current_notebook() -> Path:
+    """The notebook whose kernel this is: JupyterLab/Notebook 7 and VS Code say so, and a
+    folder with a single notebook leaves no doubt."""
+    session = os.environ.get("JPY_SESSION_NAME")
+    if session:
+        for candidate in (Path(session), Path.cwd() / Path(session).name):
+            if candidate.suffix == ".ipynb" and candidate.is_file():
+                return candidate.resolve()
+    vscode = _ipython_namespace().get("__vsc_ipynb_file__")
+    if isinstance(vscode, str) and Path(vscode).is_file():
+        return Path(vscode).resolve()
+    here = sorted(Path.cwd().glob("*.ipynb"))
+    if len(here) == 1:
+        return here[0].resolve()
+    raise NotebookError(
+        "cannot tell which notebook to check; name it: check(TASK, 'my_notebook.ipynb')"
+    )
+
+
+def _ipython_namespace() -> dict[str, Any]:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return {}
+    shell = get_ipython()
+    return dict(shell.user_ns) if shell is not None else {}
+
+
+@dataclass(frozen=True)
+class SelfCheck:
+    """What :func:`check` returns; Jupyter shows it as the report."""
+
+    evaluation: Evaluation
+    report_html: str
+    notes: tuple[str, ...] = ()
+
+    @property
+    def status(self) -> str:
+        return self.evaluation.status
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        notes = "".join(f'<p class="medgrade-note">{escape(note)}</p>' for note in self.notes)
+        return notes + self.report_html
+
+    def __repr__(self) -> str:
+        e = self.evaluation
+        outcome = f"failed ({e.failure.kind}: {e.failure.message})" if e.failure else "graded"
+        return (
+            f"<medgrade self-check of {e.student_id} on {e.task_id}: {outcome}; marks "
+            f"{e.marks.total:g}/{e.marks.max_points:g}; report {e.report_path}>"
+        )
+
+
+def check(
+    task: str,
+    submission: str | os.PathLike[str] | None = None,
+    *,
+    backend: str = "auto",
+    out: str | os.PathLike[str] = "medgrade-check",
+    data_dir: str | os.PathLike[str] | None = None,
+) -> SelfCheck:
+    """Self-check from a notebook: ``from grader import check; check("breast-cancer-wdbc")``.
+
+    Checks ``submission`` (a notebook, folder or zip), by default the folder of the
+    notebook this kernel runs (save it first: the file on disk is what gets checked), on
+    the validation split through the marker's pipeline, and shows the report inline.
+    Works offline and without Docker (bubblewrap, else the local backend).  While grading,
+    the sandbox replaces this function with one that does nothing.
+    """
+    from grader.journeys import check as check_journey
+    from grader.report import render_report
+    from grader.tasks import load_task
+
+    loaded = load_task(task)
+    path = Path(submission) if submission is not None else current_notebook().parent
+    notes: list[str] = []
+    evaluation = check_journey(
+        loaded,
+        path,
+        backend=backend,
+        out=Path(out),
+        data_dir=None if data_dir is None else Path(data_dir),
+        on_note=notes.append,
+    )
+    n_cases = len(loaded.split_manifest().case_ids["validation"])
+    fragment = render_report(evaluation, loaded, n_cases=n_cases, embedded=True)
+    return SelfCheck(evaluation, fragment, tuple(notes))
