@@ -525,9 +525,7 @@ def task_validate(
         from sandbox import get_backend
 
         with console.status("running the reference and a null model through the sandbox..."):
-            report = validate_task(
-                loaded, backend=get_backend(backend), data_dir=journeys.resolve_data_dir(data_dir)
-            )
+            report = validate_task(loaded, backend=get_backend(backend), data_dir=data_dir)
     for name, ok, detail in report.checks:
         mark = "[green]pass[/]" if ok else "[red]FAIL[/]"
         stdout.print(f"{mark}  {name}: {escape(detail)}")
@@ -564,9 +562,7 @@ def task_split(
     with _errors_exit():
         loaded = load_task(task)
         spec = loaded.spec
-        dataset = load_dataset(
-            spec.dataset.loader, spec.dataset.params, journeys.resolve_data_dir(data_dir)
-        )
+        dataset = load_dataset(spec.dataset.loader, spec.dataset.params, data_dir)
         manifest = make_split(dataset, spec.split)
     for name, ids in manifest.case_ids.items():
         print(f"{name:>10}: {len(ids):5d} cases  sha256 {manifest.sha256(name)}")

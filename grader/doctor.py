@@ -115,7 +115,9 @@ def _notebooks() -> Finding:
 def _pdf_export() -> Finding:
     if importlib.util.find_spec("playwright") is None:
         return Finding("export --to pdf", "warn", 'needs Playwright: pip install "medgrade[pdf]"')
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    from grader.notebooks import find_chromium
+
+    browser = find_chromium()
     if browser is None:
         return Finding(
             "export --to pdf", "warn", "Playwright's own Chromium, else: apt-get install chromium"

@@ -40,7 +40,13 @@ from grader.rubric import Marks, score
 from grader.submission import Submission, content_sha256, stage_submission
 from grader.tasks import Task
 from sandbox import SandboxBackend, SandboxJob, SandboxLimits
-from sandbox.harness import EXECUTED_NOTEBOOK, SubmissionFailure, find_entry, read_notebook
+from sandbox.harness import (
+    EXECUTED_NOTEBOOK,
+    NOTEBOOK_SUFFIX,
+    SubmissionFailure,
+    find_entry,
+    read_notebook,
+)
 
 #: In a report on a split whose labels are hidden, every plotted point aggregates at least
 #: this many cases, so no single case's label can be read off a curve.
@@ -215,7 +221,7 @@ def evaluate(
                 Failure("invalid_submission", str(error)),
                 manual_points,
             )
-        failure = _contract_failure(submission_dir)
+        is_notebook, failure = _check_entry(submission_dir)
         if failure is not None:
             return _finish(
                 prepared, student_id, submission_path, sha256, failure, None, None, manual_points
@@ -227,7 +233,7 @@ def evaluate(
             predictions, failure, run = _run_in_sandbox(
                 submission_dir, output_dir, prepared, backend
             )
-            executed = _executed_notebook(output_dir)
+            executed = _executed_notebook(output_dir) if is_notebook else None
         finally:
             # The staged copy was made read-only; give write access back so it can be removed.
             _make_writable(scratch_dir)
@@ -237,16 +243,18 @@ def evaluate(
     return replace(evaluation, executed_notebook=executed)
 
 
-def _contract_failure(submission_dir: Path) -> Failure | None:
-    """What is wrong with the submission's files before anything runs (same rules as the
-    harness): no entry file, several notebooks, a corrupt or non-v4 notebook."""
+def _check_entry(submission_dir: Path) -> tuple[bool, Failure | None]:
+    """Whether the submission is a notebook, and what is wrong with its files before
+    anything runs (the harness's own rules): no entry file, several notebooks, a corrupt
+    or non-v4 notebook."""
     try:
         entry = find_entry(submission_dir)
-        if entry.suffix == ".ipynb":
+        is_notebook = entry.suffix.lower() == NOTEBOOK_SUFFIX
+        if is_notebook:
             read_notebook(entry)
     except SubmissionFailure as failure:
-        return Failure(failure.kind, failure.message)  # type: ignore[arg-type]
-    return None
+        return False, Failure(failure.kind, failure.message)  # type: ignore[arg-type]
+    return is_notebook, None
 
 
 def _executed_notebook(output_dir: Path) -> str | None:

@@ -5,11 +5,10 @@ The CLI only parses arguments and calls these; a notebook or a script can call t
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -33,14 +32,6 @@ STORE_FILE = "medgrade.sqlite"
 GRADEBOOK_FILE = "gradebook.csv"
 
 Progress = Callable[[Evaluation], None]
-
-
-def resolve_data_dir(data_dir: Path | None) -> Path | None:
-    """``--data-dir``, else ``$MEDGRADE_DATA``, else None (bundled datasets need none)."""
-    if data_dir is not None:
-        return data_dir
-    from_environment = os.environ.get("MEDGRADE_DATA")
-    return Path(from_environment) if from_environment else None
 
 
 def _runner(
@@ -77,9 +68,7 @@ def check(
     task = task if isinstance(task, Task) else load_task(task)
     runner = _runner(backend, purpose="check", unsafe_local=True, gpus=gpus, on_note=on_note)
     with tempfile.TemporaryDirectory(prefix="medgrade-check-") as scratch:
-        prepared = prepare_split(
-            task, "validation", data_dir=resolve_data_dir(data_dir), workdir=Path(scratch)
-        )
+        prepared = prepare_split(task, "validation", data_dir=data_dir, workdir=Path(scratch))
         try:
             evaluation = evaluate(
                 Path(submission),
@@ -146,9 +135,7 @@ def grade(
         tempfile.TemporaryDirectory(prefix="medgrade-grade-") as scratch,
         ResultStore(out / STORE_FILE) as store,
     ):
-        prepared = prepare_split(
-            task, "test", data_dir=resolve_data_dir(data_dir), workdir=Path(scratch)
-        )
+        prepared = prepare_split(task, "test", data_dir=data_dir, workdir=Path(scratch))
 
         def run_one(submission: Submission) -> Evaluation:
             try:
@@ -159,14 +146,16 @@ def grade(
                     backend=runner,
                     manual_points=manual.get(submission.student_id),
                 )
+                path = write_report(evaluation, task, out / "reports", n_cases=prepared.n_cases)
             except (
                 Exception
             ) as error:  # one submission's fault in the grader must not end the batch
                 evaluation = failed_evaluation(
                     prepared, submission, Failure("sandbox_error", f"grading failed: {error!r}")
                 )
-            path = write_report(evaluation, task, out / "reports", n_cases=prepared.n_cases)
-            return evaluation.with_report(path)
+                path = write_report(evaluation, task, out / "reports", n_cases=prepared.n_cases)
+            # The graded notebook is on disk now; a class of them need not stay in memory.
+            return replace(evaluation.with_report(path), executed_notebook=None)
 
         # Workers only run sandboxes and write reports; this thread alone writes the store.
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:

@@ -28,40 +28,54 @@ class NotebookError(MedgradeError):
 
 
 def graded_notebook(executed: str, report_fragment: str) -> str | None:
-    """The executed notebook with the report appended, or None when it does not parse
-    (the sandbox wrote it, so it may be anything)."""
+    """The executed notebook with the report appended, or None when it is unusable (the
+    sandbox wrote it, so it may be anything)."""
     try:
         notebook = nbformat.reads(executed, as_version=4)
         nbformat.validate(notebook)
-    except Exception:  # whatever nbformat raises, the notebook is unusable
+        for cell in notebook.cells:  # only the grader's own last cell carries the tag
+            tags = cell.metadata.get("tags")
+            if isinstance(tags, list) and REPORT_TAG in tags:
+                cell.metadata["tags"] = [tag for tag in tags if tag != REPORT_TAG]
+        notebook.cells.append(
+            nbformat.v4.new_code_cell(
+                "# The medgrade report, added by the grader",
+                metadata={"tags": [REPORT_TAG], "jupyter": {"source_hidden": True}},
+                outputs=[
+                    nbformat.v4.new_output("display_data", data={"text/html": report_fragment})
+                ],
+            )
+        )
+        text = nbformat.writes(notebook)
+        text.encode("utf-8")  # lone surrogates from the sandbox cannot be written out
+    except Exception:  # whatever nbformat or the codec raises, the notebook is unusable
         return None
-    cell = nbformat.v4.new_code_cell(
-        "# The medgrade report, added by the grader",
-        metadata={"tags": [REPORT_TAG], "jupyter": {"source_hidden": True}},
-        outputs=[
-            nbformat.v4.new_output("display_data", data={"text/html": report_fragment}),
-        ],
-    )
-    notebook.cells.append(cell)
-    return nbformat.writes(notebook)
+    return text
 
 
 def export_notebook(
     notebook_path: Path, destination: Path, *, to: Literal["html", "pdf"] = "html"
 ) -> Path:
     """Convert a graded notebook to HTML (nbconvert) or PDF (nbconvert's HTML printed by
-    Chromium); return the file written."""
+    Chromium); return the file written.
+
+    The student's cells are sanitised (no scripts, no raw HTML that could restyle or
+    rewrite the page); the grader's report, from the notebook's last cell, is added after.
+    """
     from nbconvert import HTMLExporter
-    from traitlets.config import Config
 
     try:
         notebook = nbformat.read(notebook_path, as_version=4)
     except Exception as error:  # a corrupt file in the reports folder
         raise NotebookError(f"{notebook_path} is not a readable notebook: {error}") from None
-    config = Config()
-    config.TagRemovePreprocessor.enabled = True
-    config.TagRemovePreprocessor.remove_input_tags = {REPORT_TAG}
-    html, _ = HTMLExporter(config=config, template_name="lab").from_notebook_node(notebook)
+    last = notebook.cells[-1] if notebook.cells else None
+    if last is None or REPORT_TAG not in last.metadata.get("tags", []):
+        raise NotebookError(f"{notebook_path} is not a graded notebook (no medgrade report)")
+    notebook.cells.pop()
+    report = "".join(o.get("data", {}).get("text/html", "") for o in last.outputs)
+    exporter = HTMLExporter(template_name="lab", sanitize_html=True)
+    html, _ = exporter.from_notebook_node(notebook)
+    html = html.replace("</body>", f'<section class="medgrade-export">{report}</section></body>')
     destination.parent.mkdir(parents=True, exist_ok=True)
     if to == "html":
         destination.write_text(html, encoding="utf-8")
@@ -80,19 +94,27 @@ def _print_to_pdf(html: str, destination: Path) -> None:
             "PDF export needs Playwright and Chromium: pip install playwright, then "
             "apt-get install chromium (or playwright install chromium)"
         ) from None
-    system_browser = shutil.which("chromium") or shutil.which("chromium-browser")
     with sync_playwright() as driver:
         try:
-            browser = driver.chromium.launch(executable_path=system_browser, args=["--no-sandbox"])
+            browser = driver.chromium.launch(executable_path=find_chromium())
         except Exception as error:  # Playwright's errors have no common base
             raise NotebookError(f"Chromium could not start for PDF export: {error}") from None
         try:
-            page = browser.new_page()
+            # No scripts and no network: the page is printed as the sanitised HTML stands.
+            page = browser.new_page(java_script_enabled=False)
+            page.route("**/*", lambda route: route.abort())
             page.set_content(html, wait_until="load")
             page.emulate_media(media="print")
             page.pdf(path=str(destination), format="A4", print_background=True)
+        except Exception as error:
+            raise NotebookError(f"printing {destination.name} failed: {error}") from None
         finally:
             browser.close()
+
+
+def find_chromium() -> str | None:
+    """The system's Chromium, else None (Playwright then uses its own download)."""
+    return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def graded_notebooks(path: Path) -> list[Path]:

@@ -20,7 +20,11 @@ from grader.errors import SubmissionError
 
 MAX_SUBMISSION_BYTES = 1024 * 1024 * 1024
 MAX_SUBMISSION_FILES = 5000
-_IGNORED_NAMES = {"__pycache__", ".ipynb_checkpoints", ".git", "__MACOSX", ".DS_Store"}
+#: Never part of a submission; medgrade-check/ is what a self-check from the notebook's
+#: folder leaves there.
+_IGNORED_NAMES = {
+    "__pycache__", ".ipynb_checkpoints", ".git", "__MACOSX", ".DS_Store", "medgrade-check"
+}  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -135,7 +135,11 @@ def harness_arguments(
     if apply_memory_rlimit and not limits.gpu:
         rlimits["as_mb"] = limits.memory_mb
     total_s = limits.notebook_time_s or round(0.8 * limits.wall_time_s, 3)
-    notebook_limits = {"total_s": total_s, "cell_s": limits.notebook_cell_time_s or total_s}
+    notebook_limits = {
+        "total_s": total_s,
+        "cell_s": limits.notebook_cell_time_s or total_s,
+        "wall_s": limits.wall_time_s,
+    }
     return [
         "--submission",
         str(submission_dir),

@@ -44,6 +44,10 @@ SKIP_TAG = "skip-grading"
 MAX_MESSAGE = 2000
 MAX_TRACEBACK = 6000
 MAX_RECORDED_CELLS = 300
+MAX_NOTEBOOK_BYTES = 64 * 2**20
+#: Outputs kept in the executed notebook: per cell, and for the whole notebook.
+MAX_CELL_OUTPUT_BYTES = 2 * 2**20
+MAX_EXECUTED_OUTPUT_BYTES = 16 * 2**20
 _RESULT_MIME = "application/vnd.medgrade.result+json"
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
@@ -142,7 +146,9 @@ def find_entry(submission_dir: Path) -> Path:
     script = submission_dir / ENTRY_FILE
     if script.is_file():
         return script
-    notebooks = sorted(p for p in submission_dir.glob(f"*{NOTEBOOK_SUFFIX}") if p.is_file())
+    notebooks = sorted(
+        p for p in submission_dir.iterdir() if p.suffix.lower() == NOTEBOOK_SUFFIX and p.is_file()
+    )
     if len(notebooks) == 1:
         return notebooks[0]
     if notebooks:
@@ -209,10 +215,16 @@ def read_notebook(path: Path) -> Any:
     """Parse and validate a notebook with nbformat; only version 4 notebooks are run."""
     import nbformat
 
+    if path.stat().st_size > MAX_NOTEBOOK_BYTES:
+        raise SubmissionFailure(
+            "invalid_submission",
+            f"{path.name} is {path.stat().st_size // 2**20} MiB; notebooks of at most "
+            f"{MAX_NOTEBOOK_BYTES // 2**20} MiB are run (clear its outputs and save it again)",
+        )
     try:
         text = path.read_text(encoding="utf-8")
         document = json.loads(text)
-    except (ValueError, UnicodeDecodeError) as error:
+    except (ValueError, UnicodeDecodeError, RecursionError) as error:
         raise SubmissionFailure(
             "invalid_submission", f"{path.name} is not a readable notebook (not JSON: {error})"
         ) from None
@@ -226,11 +238,13 @@ def read_notebook(path: Path) -> Any:
     try:
         notebook = nbformat.reads(text, as_version=4)  # joins multi-line sources
         nbformat.validate(notebook)
-    except Exception as error:  # nbformat's ValidationError, or a structure it cannot read
+        for cell in notebook.cells:
+            cell.source.encode("utf-8")  # a lone surrogate cannot reach the kernel
+    except Exception as error:  # ValidationError, UnicodeEncodeError, RecursionError...
         message = getattr(error, "message", None) or str(error)
         raise SubmissionFailure(
             "invalid_submission",
-            f"{path.name} is not a valid notebook: {message.splitlines()[0][:300]}",
+            f"{path.name} is not a valid notebook: {_printable(message).splitlines()[0][:300]}",
         ) from None
     language = notebook.metadata.get("kernelspec", {}).get("language") or notebook.metadata.get(
         "language_info", {}
@@ -238,14 +252,15 @@ def read_notebook(path: Path) -> Any:
     if str(language).lower() != "python":
         raise SubmissionFailure(
             "invalid_submission",
-            f"{path.name} is a {language} notebook; this task runs Python notebooks",
+            f"{path.name} is a {_printable(str(language))[:40]} notebook; this task runs Python "
+            "notebooks",
         )
     return notebook
 
 
 def first_line(source: str, width: int = 60) -> str:
     lines = [line.strip() for line in source.splitlines() if line.strip()]
-    first = lines[0] if lines else ""
+    first = _printable(lines[0] if lines else "")
     return first if len(first) <= width else first[: width - 3] + "..."
 
 
@@ -253,6 +268,11 @@ def describe_cell(position: int, source: str, tags: list[str]) -> str:
     """How a failure message names a cell: its position, first line and tags."""
     tagged = f", tags {', '.join(tags)}" if tags else ""
     return f"cell {position} ({first_line(source)!r}{tagged})"
+
+
+def _cell_tags(cell: Any) -> list[str]:
+    tags = cell.metadata.get("tags", [])
+    return [_printable(str(tag))[:100] for tag in tags[:10]] if isinstance(tags, list) else []
 
 
 # Run in the kernel before the student's cells: ``from grader import check`` cells are
@@ -282,6 +302,7 @@ def _run_notebook(
     record: dict[str, Any],
     limits: dict[str, float],
 ) -> None:
+    started = time.perf_counter()
     notebook = read_notebook(entry)
     try:
         from nbclient import NotebookClient
@@ -292,11 +313,27 @@ def _run_notebook(
             f"this sandbox cannot run notebooks ({error}); the grading environment needs "
             "nbclient and ipykernel (medgrade image build installs them)",
         ) from None
-    cells: list[dict[str, Any]] = []
+    # Every code cell starts as "not run"; the loop below updates the ones it reaches.
+    code_cells = [
+        (position, cell)
+        for position, cell in enumerate(notebook.cells, start=1)
+        if cell.cell_type == "code" and cell.source.strip()
+    ]
+    cells = [
+        {
+            "cell": position,
+            "first_line": first_line(cell.source, width=120),
+            "tags": _cell_tags(cell),
+            "status": "skipped" if SKIP_TAG in _cell_tags(cell) else "not run",
+            "seconds": 0.0,
+        }
+        for position, cell in code_cells
+    ]
+    kernel = notebook.metadata.get("kernelspec", {}).get("name", "")
     record["notebook"] = {
-        "file": entry.name,
-        "kernel": str(notebook.metadata.get("kernelspec", {}).get("name", "")),
-        "cells": cells,
+        "file": _printable(entry.name)[:300],
+        "kernel": _printable(str(kernel))[:100],
+        "cells": cells[:MAX_RECORDED_CELLS],
     }
     timings = record["timings"]
     scratch = Path(os.environ.get("TMPDIR", "/tmp"))
@@ -311,94 +348,95 @@ def _run_notebook(
     os.environ.setdefault("MPLBACKEND", "Agg")
     total_s = float(limits.get("total_s", 3600))
     cell_s = float(limits.get("cell_s", total_s))
+    # load_model and predict must end before the backend's hard kill, so that the run
+    # still leaves its record and notebook.
+    wall_deadline = time.monotonic() + float(limits.get("wall_s", 2 * total_s)) - 1.5
+    from jupyter_client.manager import AsyncKernelManager
+
     client = NotebookClient(
         notebook,
-        kernel_name="python3",  # the sandbox's own Python, whatever the notebook was saved with
+        # The sandbox's own Python, whatever the notebook was saved with; over local IPC
+        # sockets in the scratch folder rather than TCP on the loopback device.
+        km=AsyncKernelManager(kernel_name="python3", transport="ipc", ip=str(scratch / "kernel")),
+        kernel_name="python3",
         timeout=None,
         startup_timeout=120,
         shutdown_kernel="immediate",
+        skip_cells_with_tag=SKIP_TAG,
+        force_raise_errors=True,  # a cell tagged raises-exception fails like any other
         resources={"metadata": {"path": str(submission_dir)}},
     )
-    started = time.perf_counter()
     deadline = time.monotonic() + total_s  # the kernel's start-up counts too
     try:
         with client.setup_kernel():
             _execute_extra_cell(client, notebook, _SELF_CHECK_STUB)
             timings["kernel_start_s"] = round(time.perf_counter() - started, 4)
             cells_started = time.perf_counter()
-            for position, cell in enumerate(notebook.cells, start=1):
-                if cell.cell_type != "code" or not cell.source.strip():
+            for (position, cell), cell_record in zip(code_cells, cells, strict=True):
+                if cell_record["status"] == "skipped":
                     continue
-                tags = [str(tag) for tag in cell.metadata.get("tags", [])]
-                named = describe_cell(position, cell.source, tags)
-                entry_record: dict[str, Any] = {
-                    "cell": position,
-                    "first_line": first_line(cell.source, width=120),
-                    "tags": tags[:10],
-                    "status": "skipped" if SKIP_TAG in tags else "ran",
-                    "seconds": 0.0,
-                }
-                if len(cells) < MAX_RECORDED_CELLS:
-                    cells.append(entry_record)
-                cell.metadata["medgrade"] = {"status": entry_record["status"]}
-                if SKIP_TAG in tags:
-                    continue
+                named = describe_cell(position, cell.source, cell_record["tags"])
                 remaining = deadline - time.monotonic()
-                budget = min(cell_s, remaining)
-                if budget <= 0:
-                    entry_record["status"] = "not run"
+                if min(cell_s, remaining) < 0.5:
                     raise SubmissionFailure(
                         "timeout",
                         f"the notebook used up its {total_s:g} s for running cells before "
                         f"{named}; tag training cells {SKIP_TAG!r}",
                     )
-                client.timeout = max(1, math.ceil(budget))
+                client.timeout = max(1, math.floor(min(cell_s, remaining)))
+                which = "per-cell" if cell_s <= remaining else "whole-notebook"
+                limit = cell_s if which == "per-cell" else total_s
                 cell_started = time.perf_counter()
+                cell_record["status"] = "ran"
                 try:
                     client.execute_cell(cell, position - 1)
                 except CellTimeoutError:
-                    entry_record["status"] = "timed out"
-                    which = "per-cell" if cell_s <= remaining else "whole-notebook"
+                    cell_record["status"] = "timed out"
                     raise SubmissionFailure(
                         "timeout",
-                        f"{named} did not finish within the {which} limit of "
-                        f"{client.timeout} s; tag training cells {SKIP_TAG!r} so that grading "
-                        "skips them",
+                        f"{named} did not finish within the {which} limit of {limit:g} s; tag "
+                        f"training cells {SKIP_TAG!r} so that grading skips them",
                     ) from None
                 except DeadKernelError:
-                    entry_record["status"] = "kernel died"
+                    cell_record["status"] = "kernel died"
                     raise SubmissionFailure(
                         "crashed",
                         f"the kernel died while running {named} (a crash, os._exit() or "
                         "running out of memory)",
                     ) from None
                 except CellExecutionError as error:
-                    entry_record["status"] = "error"
-                    kind = (
+                    cell_record["status"] = "error"
+                    raise SubmissionFailure(
                         "out_of_memory"
                         if _is_out_of_memory_text(error.ename, error.evalue)
-                        else "crashed"
-                    )
-                    raise SubmissionFailure(
-                        kind,
+                        else "crashed",
                         f"{named} raised {error.ename}: {error.evalue}",
                         _ANSI_ESCAPE.sub("", error.traceback),
                     ) from None
                 finally:
-                    entry_record["seconds"] = round(time.perf_counter() - cell_started, 4)
+                    cell_record["seconds"] = round(time.perf_counter() - cell_started, 4)
             timings["cells_s"] = round(time.perf_counter() - cells_started, 4)
-            _call_in_kernel(client, notebook, entry, submission_dir, input_dir, output_dir, record)
+            _call_in_kernel(
+                client, notebook, entry, submission_dir, input_dir, output_dir, record,
+                timeout_s=wall_deadline - time.monotonic(),
+            )  # fmt: skip
     except SubmissionFailure:
         raise
+    except CellTimeoutError:
+        raise SubmissionFailure(
+            "timeout", "load_model and predict did not finish within the task's wall time"
+        ) from None
     except DeadKernelError:
         raise SubmissionFailure(
             "crashed", "the kernel died while load_model or predict ran (a crash or os._exit())"
         ) from None
     except Exception as error:  # the kernel did not start, or nbclient failed
         raise SubmissionFailure(
-            "sandbox_error", f"the notebook kernel failed: {type(error).__name__}: {error}"
+            "sandbox_error",
+            f"the notebook kernel failed: {type(error).__name__}: {_ANSI_ESCAPE.sub('', str(error))}",
         ) from None
     finally:
+        _mark_cells(code_cells, cells)
         _save_executed_notebook(notebook, output_dir / EXECUTED_NOTEBOOK)
 
 
@@ -410,6 +448,8 @@ def _call_in_kernel(
     input_dir: Path,
     output_dir: Path,
     record: dict[str, Any],
+    *,
+    timeout_s: float,
 ) -> None:
     """Run load_model and predict in the notebook's kernel, where the functions live."""
     code = _PREDICT_IN_KERNEL.format(
@@ -419,7 +459,7 @@ def _call_in_kernel(
         inputs=str(input_dir),
         output=str(output_dir),
     )
-    client.timeout = None  # from here the backend's wall-clock limit applies
+    client.timeout = max(1, math.floor(timeout_s))
     cell = _execute_extra_cell(client, notebook, code)
     results = [
         output["data"][_RESULT_MIME]
@@ -443,6 +483,31 @@ def _call_in_kernel(
         raise SubmissionFailure(failure["kind"], failure["message"], failure.get("detail", ""))
 
 
+def _mark_cells(code_cells: list[tuple[int, Any]], cells: list[dict[str, Any]]) -> None:
+    """Say in the notebook what grading did with each cell; outputs saved on the student's
+    machine never pass for outputs at grading time."""
+    budget = MAX_EXECUTED_OUTPUT_BYTES
+    for (_, cell), cell_record in zip(code_cells, cells, strict=True):
+        status = cell_record["status"]
+        cell.metadata["medgrade"] = {"status": status}
+        if status in ("skipped", "not run"):
+            why = f"tagged {SKIP_TAG}" if status == "skipped" else "an earlier cell failed"
+            cell.outputs = [_note(f"[medgrade] not run at grading ({why})")]
+            cell.execution_count = None
+            continue
+        size = len(json.dumps(cell.outputs, default=str))
+        if size > min(MAX_CELL_OUTPUT_BYTES, budget):
+            cell.outputs = [_note(f"[medgrade] {size // 1024} KiB of output left out")]
+            size = 0
+        budget -= size
+
+
+def _note(text: str) -> Any:
+    import nbformat
+
+    return nbformat.v4.new_output("stream", name="stderr", text=text + "\n")
+
+
 def _execute_extra_cell(client: Any, notebook: Any, code: str) -> Any:
     """Run medgrade's own code in the kernel; the cell is not left in the notebook."""
     import nbformat
@@ -450,7 +515,7 @@ def _execute_extra_cell(client: Any, notebook: Any, code: str) -> Any:
     cell = nbformat.v4.new_code_cell(code)
     notebook.cells.append(cell)  # nbclient stores the executed cell back at its index
     try:
-        client.execute_cell(cell, len(notebook.cells) - 1)
+        client.execute_cell(cell, len(notebook.cells) - 1, store_history=False)
     finally:
         notebook.cells.pop()
     return cell
@@ -464,7 +529,14 @@ def predict_in_kernel(
 
     result: dict[str, Any] = {"timings": {}}
     try:
-        _predict_and_save(namespace, entry, Path(submission), Path(inputs), Path(output), result)
+        try:
+            _predict_and_save(
+                namespace, entry, Path(submission), Path(inputs), Path(output), result
+            )
+        except SubmissionFailure:
+            raise
+        except BaseException:  # reading the inputs, say: sorted as a call would be
+            _call_submission("load_model and predict", _reraise)
     except SubmissionFailure as failure:
         result["failure"] = {
             "kind": failure.kind,
@@ -473,6 +545,10 @@ def predict_in_kernel(
         }
     result["environment"] = _environment()
     display({_RESULT_MIME: result}, raw=True)
+
+
+def _reraise() -> None:
+    raise  # the exception being handled, so that _call_submission sorts it
 
 
 def _save_executed_notebook(notebook: Any, path: Path) -> None:
@@ -549,6 +625,8 @@ def _is_out_of_memory(error: BaseException) -> bool:
 
 
 def _is_out_of_memory_text(name: str, message: str) -> bool:
+    if name.endswith("MemoryError"):
+        return True
     text = f"{name}: {message}".lower()
     return any(
         marker in text
@@ -557,6 +635,7 @@ def _is_out_of_memory_text(name: str, message: str) -> bool:
             "out of memory",
             "can't allocate memory",
             "cannot allocate memory",
+            "unable to allocate",
         )
     )
 

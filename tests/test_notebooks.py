@@ -6,6 +6,7 @@ self-check runs from a real Jupyter kernel driven headless by nbclient.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -106,7 +107,7 @@ def test_an_untagged_slow_training_cell_times_out_naming_the_cell(
     assert evaluation.failure.kind == "timeout"
     assert "cell 4 ('# Training on every run" in evaluation.failure.message
     assert SKIP_TAG in evaluation.failure.message
-    assert cells(evaluation) == [(2, "ran"), (3, "ran"), (4, "timed out")]
+    assert cells(evaluation) == [(2, "ran"), (3, "ran"), (4, "timed out"), (5, "not run")]
     # Stopped by the harness at the notebook's budget, before the host's wall-clock kill.
     assert evaluation.run.wall_time_s < 12
 
@@ -133,7 +134,7 @@ def test_a_notebook_that_reads_the_hidden_labels_fails_in_that_cell(
     assert evaluation.failure.kind == "crashed"
     assert evaluation.failure.message.startswith('cell 3 ("# Read the test labels')
     assert evaluation.metrics == {}
-    assert cells(evaluation) == [(2, "ran"), (3, "error")]
+    assert cells(evaluation) == [(2, "ran"), (3, "error"), (4, "not run")]
 
 
 def test_a_corrupt_notebook_is_an_invalid_submission_before_anything_runs(
@@ -290,3 +291,106 @@ def test_medgrade_export_writes_one_file_per_graded_notebook(
     )
     assert missing.returncode == 2
     assert "no graded notebooks" in missing.stderr
+
+
+def test_outputs_saved_by_the_student_never_pass_for_grading_outputs(
+    isolating_backend, validation_split, tmp_path
+):
+    folder = notebook_with(tmp_path, CONTRACT, "print('trained')", "raise ValueError('stop')")
+    notebook = nbformat.read(folder / "work.ipynb", as_version=4)
+    fake = nbformat.v4.new_output("stream", name="stdout", text="Marks: 100 / 100\n")
+    notebook.cells[1].metadata["tags"] = [SKIP_TAG]
+    notebook.cells.append(nbformat.v4.new_code_cell("print('after')", outputs=[fake]))
+    notebook.cells[1].outputs = [fake]
+    nbformat.write(notebook, folder / "work.ipynb")
+    evaluation = evaluate_with_limits(folder, validation_split, isolating_backend)
+    assert evaluation.failure.kind == "crashed"
+    assert cells(evaluation) == [(1, "ran"), (2, "skipped"), (3, "error"), (4, "not run")]
+    executed = nbformat.reads(evaluation.executed_notebook, as_version=4)
+    for index, why in ((1, "tagged skip-grading"), (3, "an earlier cell failed")):
+        texts = [o.get("text", "") for o in executed.cells[index].outputs]
+        assert texts == [f"[medgrade] not run at grading ({why})\n"]
+
+
+def test_memory_errors_and_raises_exception_tags_are_failures_of_their_kind(
+    isolating_backend, validation_split, tmp_path
+):
+    folder = notebook_with(tmp_path, CONTRACT, "raise MemoryError()", name="memory")
+    evaluation = evaluate_with_limits(folder, validation_split, isolating_backend)
+    assert evaluation.failure.kind == "out_of_memory"
+
+    folder = notebook_with(tmp_path, CONTRACT, "1 / 0", name="tagged")
+    notebook = nbformat.read(folder / "work.ipynb", as_version=4)
+    notebook.cells[1].metadata["tags"] = ["raises-exception", "x" * 500]
+    nbformat.write(notebook, folder / "work.ipynb")
+    evaluation = evaluate_with_limits(folder, validation_split, isolating_backend)
+    assert evaluation.failure.kind == "crashed"
+    assert "ZeroDivisionError" in evaluation.failure.message
+
+
+def test_a_slow_predict_in_a_notebook_times_out_with_its_record(
+    isolating_backend, validation_split, tmp_path
+):
+    slow = CONTRACT.replace(
+        "    return np.full", "    import time\n    time.sleep(60)\n    return np.full"
+    )
+    folder = notebook_with(tmp_path, slow)
+    evaluation = evaluate_with_limits(folder, validation_split, isolating_backend, wall_time_s=10)
+    assert evaluation.failure.kind == "timeout"
+    assert evaluation.failure.message == (
+        "load_model and predict did not finish within the task's wall time"
+    )
+    assert cells(evaluation) == [(1, "ran")]  # the harness, not the backend, stopped it
+    assert evaluation.executed_notebook is not None
+
+
+def test_a_notebook_file_left_by_the_submission_is_never_trusted(
+    isolating_backend, validation_split, task, make_submission, tmp_path
+):
+    plant = """
+import numpy as np
+from pathlib import Path
+
+def load_model(artifacts_dir):
+    Path("/output/notebook.ipynb").write_text('{"nbformat": 4, "x": "\\\\ud800"}')
+    Path("/output/notebook.tmp").mkdir()
+
+def predict(model, inputs):
+    return np.full(len(inputs), 0.5)
+"""
+    script = make_submission(plant, name="script")
+    evaluation = evaluate_with_limits(script, validation_split, isolating_backend)
+    assert evaluation.status == "graded" and evaluation.executed_notebook is None
+
+    folder = notebook_with(tmp_path, plant)
+    evaluation = evaluate_with_limits(folder, validation_split, isolating_backend)
+    assert evaluation.status == "graded"
+    report = write_report(evaluation, task, tmp_path / "reports", n_cases=validation_split.n_cases)
+    assert report.is_file()
+    assert not report.with_suffix(".ipynb").exists()  # unusable, so left out
+
+
+def test_the_export_sanitises_the_students_cells_and_keeps_the_real_report(
+    good, task, validation_split, tmp_path
+):
+    notebook, _ = good
+    executed = nbformat.reads(notebook.executed_notebook, as_version=4)
+    forged = "<h2>Marks: 100 / 100</h2><script>document.title = 'forged'</script>"
+    executed.cells[1].outputs.append(
+        nbformat.v4.new_output("display_data", data={"text/html": forged})
+    )
+    executed.cells[1].metadata["tags"] = ["medgrade-report"]
+    forged_evaluation = dataclasses.replace(notebook, executed_notebook=nbformat.writes(executed))
+    report = write_report(forged_evaluation, task, tmp_path, n_cases=validation_split.n_cases)
+    html = export_notebook(report.with_suffix(".ipynb"), tmp_path / "nb.html").read_text()
+    assert "<script>document.title" not in html
+    assert "Marks: 80 / 100" in html
+    assert "from pathlib import Path" in html  # the student's cell input is not hidden
+
+
+def test_the_local_backend_runs_notebooks_too(backend, validation_split):
+    evaluation = evaluate(
+        NOTEBOOKS / "good", student_id="nb", prepared=validation_split, backend=backend
+    )
+    assert evaluation.status == "graded", evaluation.failure
+    assert cells(evaluation)[2] == (4, "skipped")

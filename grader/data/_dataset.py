@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,13 +105,22 @@ def loader_parameters(name: str) -> list[str]:
     return [p for p in signature.parameters if p != "data_dir"]
 
 
+def resolve_data_dir(data_dir: Path | None) -> Path | None:
+    """``--data-dir``, else ``$MEDGRADE_DATA``, else None (bundled datasets need none)."""
+    if data_dir is not None:
+        return Path(data_dir)
+    from_environment = os.environ.get("MEDGRADE_DATA")
+    return Path(from_environment) if from_environment else None
+
+
 def load_dataset(name: str, params: Mapping[str, object], data_dir: Path | None) -> Dataset:
-    """Load dataset ``name`` with the task's ``params`` from ``data_dir``."""
+    """Load dataset ``name`` with the task's ``params`` from ``data_dir`` (default
+    ``$MEDGRADE_DATA``)."""
     try:
         loader = _LOADERS[name]
     except KeyError:
         raise DataError(f"no dataset loader named {name!r}; known: {loader_names()}") from None
-    return loader(data_dir=data_dir, **params)
+    return loader(data_dir=resolve_data_dir(data_dir), **params)
 
 
 @register_loader("sklearn_breast_cancer")

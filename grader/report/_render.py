@@ -121,8 +121,9 @@ def render_report(
     if notebook:
         statuses = [cell["status"] for cell in notebook["cells"]]
         notebook = notebook | {
-            "ran": sum(status != "skipped" for status in statuses),
+            "ran": sum(status not in ("skipped", "not run") for status in statuses),
             "skipped": statuses.count("skipped"),
+            "not_run": statuses.count("not run"),
         }
     environment = record.get("environment", {})
     device = environment.get("device", {})

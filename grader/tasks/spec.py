@@ -92,8 +92,9 @@ class SplitSpec(_Strict):
 
 
 class InputSpec(_Strict):
-    kind: Literal["table"] = Field(
-        description="'table': a float64 array of shape (n_cases, n_features)."
+    kind: Literal["table", "image", "signal"] = Field(
+        description="'table': a float64 array (n_cases, n_features); 'image': an array "
+        "(n_cases, height, width[, channels]); 'signal': an array (n_cases, n_samples)."
     )
     description: str = Field(description="What the submission receives, in the student's words.")
 

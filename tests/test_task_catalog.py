@@ -1,0 +1,124 @@
+"""The task catalog on real data: loaders, recorded splits, and references that are fair.
+
+The datasets are not part of the project.  These tests read them from ``$MEDGRADE_DATA``
+or from the shared folder beside the repository (``../shared/data``), and skip with the
+reason where a dataset is absent.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from grader.data import load_dataset
+from grader.errors import DataError
+from grader.evaluation import evaluate, prepare_split
+from grader.tasks import load_task, task_ids
+from grader.tasks._validate import validate_task
+from sandbox import SandboxUnavailableError, get_backend
+from tests.conftest import REPO
+
+CANDIDATES = [os.environ.get("MEDGRADE_DATA"), str(REPO.parent / "shared" / "data")]
+DATA = next((Path(c) for c in CANDIDATES if c and Path(c).is_dir()), None)
+
+#: task id -> (data folder, the published baseline its reference must reach on the test split)
+REAL_DATA_TASKS = {
+    "breastmnist": ("breastmnist", 0.88),
+    "pneumoniamnist": ("pneumoniamnist", 0.93),
+    "actg175-event": ("actg175", None),
+}
+
+
+def data_for(task_id: str) -> Path:
+    folder = REAL_DATA_TASKS[task_id][0]
+    if DATA is None or not (DATA / folder).is_dir():
+        pytest.skip(f"{folder} is not on this machine (set MEDGRADE_DATA to a folder holding it)")
+    return DATA
+
+
+def test_the_catalog_lists_every_task():
+    assert {"breast-cancer-wdbc", *REAL_DATA_TASKS} <= set(task_ids())
+
+
+@pytest.mark.parametrize("task_id", sorted(REAL_DATA_TASKS))
+def test_the_task_validates_on_its_real_data(task_id):
+    data_dir = data_for(task_id)
+    try:
+        backend = get_backend("bwrap")
+    except SandboxUnavailableError:
+        backend = get_backend("local")
+    try:
+        report = validate_task(load_task(task_id), backend=backend, data_dir=data_dir)
+    finally:
+        backend.close()
+    assert report.passed, [check for check in report.checks if not check[1]]
+    test_auc = next(
+        e.metrics["roc_auc"]
+        for e in report.evaluations
+        if e.student_id == "reference" and e.split == "test"
+    )
+    baseline = REAL_DATA_TASKS[task_id][1]
+    if baseline is not None:
+        assert test_auc.value >= baseline
+    assert test_auc.ci_low < test_auc.value < test_auc.ci_high
+
+
+@pytest.mark.parametrize(
+    ("flag", "positive", "sizes"),
+    [("breastmnist", [0], (546, 78, 156)), ("pneumoniamnist", [1], (4708, 524, 624))],
+)
+def test_medmnist_keeps_the_official_split_and_codes_the_positive_class(flag, positive, sizes):
+    data_dir = data_for(flag)
+    dataset = load_dataset("medmnist", {"flag": flag, "positive_labels": positive}, data_dir)
+    counts = tuple(
+        int(np.sum(dataset.official_split == s)) for s in ("train", "validation", "test")
+    )
+    assert counts == sizes
+    assert dataset.features.shape[1:] == (28, 28) and dataset.features.dtype == np.uint8
+    # BreastMNIST codes malignant as 0: 147 of the 546 training images.
+    if flag == "breastmnist":
+        assert int(dataset.labels[dataset.official_split == "train"].sum()) == 147
+
+
+def test_a_missing_dataset_says_what_to_download_and_where_to_put_it(tmp_path):
+    with pytest.raises(DataError) as caught:
+        load_dataset("medmnist", {"flag": "breastmnist", "positive_labels": [0]}, tmp_path)
+    message = str(caught.value)
+    assert "https://zenodo.org/records/10519652/files/breastmnist.npz" in message
+    assert f"Put it in {tmp_path / 'breastmnist'}/" in message
+
+
+def test_actg175_uses_baseline_covariates_only_and_names_its_subgroups():
+    data_dir = data_for("actg175-event")
+    dataset = load_dataset("actg175", {}, data_dir)
+    assert dataset.features.shape == (2139, 18)
+    assert not {"cd420", "cd496", "cd820", "r", "offtrt", "days", "cens"} & set(
+        dataset.feature_names
+    )
+    assert int(dataset.labels.sum()) == 521
+    assert set(dataset.attribute("race")) == {"white", "non-white"}
+    assert set(dataset.attribute("age_band")) == {"under 30", "30-39", "40-49", "50 and over"}
+
+
+def test_the_actg175_reference_reports_auc_and_subgroup_gaps(tmp_path, backend):
+    data_dir = data_for("actg175-event")
+    task = load_task("actg175-event")
+    prepared = prepare_split(task, "test", data_dir=data_dir, workdir=tmp_path)
+    evaluation = evaluate(
+        task.reference_dir(), student_id="reference", prepared=prepared, backend=backend
+    )
+    assert evaluation.status == "graded"
+    reports = {(r.attribute, r.metric): r for r in evaluation.subgroups}
+    assert set(reports) == {
+        (attribute, metric)
+        for attribute in ("race", "gender", "age_band")
+        for metric in ("roc_auc", "sensitivity", "fpr")
+    }
+    auc_by_race = reports[("race", "roc_auc")]
+    assert {g.label for g in auc_by_race.groups} == {"white", "non-white"}
+    assert sum(g.n for g in auc_by_race.groups) == prepared.n_cases
+    gap = auc_by_race.max_minus_min
+    assert gap.defined and 0 <= gap.ci_low <= gap.ci_high
