@@ -417,6 +417,34 @@ def image_base(
     stdout.print(f"made {tag}; now: medgrade image build --base-image {tag}")
 
 
+data_app = typer.Typer(help="Get the datasets tasks read.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+
+@data_app.command("fetch")
+def data_fetch(
+    task: Annotated[str, typer.Argument(help="Task id, task folder or task.yaml.")],
+    data_dir: DataDirOption = None,
+) -> None:
+    """Download a task's dataset into --data-dir (default $MEDGRADE_DATA), in the layout
+    its loader reads; files already there are kept."""
+    from grader.data import resolve_data_dir
+    from grader.data._fetch import fetch
+    from grader.tasks import load_task
+
+    with _errors_exit():
+        target = resolve_data_dir(data_dir)
+        if target is None:
+            raise MedgradeError("say where the data goes: --data-dir DIR or MEDGRADE_DATA=DIR")
+        spec = load_task(task).spec
+
+        def show(path: Path, downloaded: bool) -> None:
+            stdout.print(f"{'downloaded' if downloaded else 'already there'}: {path}")
+
+        fetch(spec.dataset.loader, spec.dataset.params, target, on_file=show)
+        stdout.print(f"{spec.id}: data ready in {target}; licence {spec.dataset.licence}")
+
+
 @task_app.command("list")
 def task_list() -> None:
     """List the installed tasks (bundled ones and those in $MEDGRADE_TASKS)."""

@@ -83,7 +83,8 @@ def prepare_split(task: Task, split: str, *, data_dir: Path | None, workdir: Pat
     dataset = load_dataset(spec.dataset.loader, spec.dataset.params, data_dir)
     case_ids = manifest.case_ids[split]
     rows = dataset.rows(case_ids)
-    attributes = {name: dataset.attribute(name)[rows] for name in spec.subgroups}
+    needed = [*spec.subgroups, *([spec.cluster_key] if spec.cluster_key else [])]
+    attributes = {name: dataset.attribute(name)[rows] for name in needed}
     input_dir = workdir / f"inputs-{task.id}-{split}"
     input_dir.mkdir(parents=True, exist_ok=False)
     np.save(
@@ -328,7 +329,8 @@ def _finish(
     curves = None
     subgroups: tuple[SubgroupReport, ...] = ()
     if predictions is not None:
-        metrics = score_predictions(task, prepared.labels, predictions)
+        clusters = prepared.attributes.get(task.spec.cluster_key or "")
+        metrics = score_predictions(task, prepared.labels, predictions, clusters=clusters)
         curves = _curves(prepared, predictions)
         subgroups = _subgroups(prepared, predictions)
     marks = score(
@@ -368,22 +370,36 @@ def _subgroups(prepared: PreparedSplit, predictions: np.ndarray) -> tuple[Subgro
             metric=metric,
             threshold=spec.output.threshold,
             min_group_size=spec.min_subgroup_size,
+            patient_groups=prepared.attributes.get(spec.cluster_key or ""),
             attribute=attribute,
         )
-        for attribute, values in prepared.attributes.items()
+        for attribute in spec.subgroups
         for metric in spec.subgroup_metrics
+        for values in [prepared.attributes[attribute]]
     )
 
 
 def score_predictions(
-    task: Task, labels: np.ndarray, predictions: np.ndarray
+    task: Task,
+    labels: np.ndarray,
+    predictions: np.ndarray,
+    *,
+    clusters: np.ndarray | None = None,
 ) -> dict[str, MetricResult]:
-    """Every metric the task lists, computed on the host with the task's options."""
+    """Every metric the task lists, computed on the host with the task's options.
+
+    With ``clusters`` (the patient of each case), metrics that can resample whole patients
+    get a cluster bootstrap interval.
+    """
     results = {}
     for metric in task.spec.metrics:
         options = dict(metric.options)
-        if "threshold" in METRICS[metric.name].options:
+        accepted = METRICS[metric.name].options
+        if "threshold" in accepted:
             options.setdefault("threshold", task.spec.output.threshold)
+        if clusters is not None and "groups" in accepted:
+            options.setdefault("groups", clusters)
+            options.setdefault("ci", "bootstrap")
         results[metric.name] = compute_metric(metric.name, labels, predictions, **options)
     return results
 

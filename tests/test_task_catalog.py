@@ -29,6 +29,7 @@ REAL_DATA_TASKS = {
     "breastmnist": ("breastmnist", 0.88),
     "pneumoniamnist": ("pneumoniamnist", 0.93),
     "actg175-event": ("actg175", None),
+    "mitbih-pvc": ("mitbih_arrhythmia", 0.95),
 }
 
 
@@ -64,6 +65,8 @@ def test_the_task_validates_on_its_real_data(task_id):
     if baseline is not None:
         assert test_auc.value >= baseline
     assert test_auc.ci_low < test_auc.value < test_auc.ci_high
+    if task_id == "mitbih-pvc":  # beats of one patient are not independent cases
+        assert "cluster bootstrap over 22 groups" in test_auc.method
 
 
 @pytest.mark.parametrize(
@@ -122,3 +125,71 @@ def test_the_actg175_reference_reports_auc_and_subgroup_gaps(tmp_path, backend):
     assert sum(g.n for g in auc_by_race.groups) == prepared.n_cases
     gap = auc_by_race.max_minus_min
     assert gap.defined and 0 <= gap.ci_low <= gap.ci_high
+
+
+def test_beats_extracted_from_wfdb_records_equal_the_cached_beats():
+    pytest.importorskip("wfdb", reason="pip install wfdb")
+    data_dir = data_for("mitbih-pvc")
+    from grader.data._mitbih import CACHE_FILE, extract_beats
+
+    records = data_dir / "mitbih_arrhythmia" / "wfdb_records"
+    cache = data_dir / "mitbih_arrhythmia" / CACHE_FILE
+    if not records.is_dir() or not cache.is_file():
+        pytest.skip("needs complete WFDB records beside the cached beats")
+    with np.load(cache) as cached:
+        for number in (100, 119):
+            beats = extract_beats(records / str(number))
+            rows = cached["record"] == number
+            assert np.array_equal(beats["r_peak_sample"], cached["r_peak_sample"][rows])
+            assert np.array_equal(beats["X"], cached["X"][rows])
+            assert np.array_equal(beats["y"], cached["y"][rows])
+
+
+def test_the_mitbih_split_is_inter_patient_with_the_published_beat_counts():
+    data_dir = data_for("mitbih-pvc")
+    task = load_task("mitbih-pvc")
+    dataset = load_dataset(task.spec.dataset.loader, task.spec.dataset.params, data_dir)
+    records = dataset.attribute("record")
+    by_split = {
+        s: set(records[dataset.official_split == s]) for s in ("train", "validation", "test")
+    }
+    assert len(by_split["test"]) == 22 and len(by_split["train"] | by_split["validation"]) == 22
+    assert not (by_split["train"] & by_split["test"]) and not (
+        by_split["validation"] & by_split["test"]
+    )
+    test = dataset.official_split == "test"
+    assert (int(test.sum()), int(dataset.labels[test].sum())) == (49_693, 3_220)
+    assert dataset.features.shape[1:] == (128,) and dataset.features.dtype == np.float32
+
+
+def test_data_fetch_downloads_what_the_loader_reads_from_a_mirror(tmp_path, monkeypatch):
+    data_dir = data_for("breastmnist")
+    import functools
+    import http.server
+    import threading
+
+    from grader.data._fetch import fetch
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(data_dir))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("MEDGRADE_DOWNLOAD_MIRROR", f"http://127.0.0.1:{server.server_port}")
+    source = next((data_dir / "breastmnist").glob("breastmnist*.npz"))
+    if source.name != "breastmnist.npz":
+        pytest.skip("the mirror needs the official file name")
+    try:
+        params = {"flag": "breastmnist", "positive_labels": [0]}
+        written = fetch("medmnist", params, tmp_path / "data")
+        again = fetch("medmnist", params, tmp_path / "data")
+    finally:
+        server.shutdown()
+    assert written == [tmp_path / "data" / "breastmnist" / "breastmnist.npz"] and again == []
+    assert written[0].read_bytes() == source.read_bytes()
+    assert len(load_dataset("medmnist", params, tmp_path / "data").case_ids) == 780
+
+
+def test_data_fetch_explains_datasets_it_does_not_download(tmp_path):
+    from grader.data._fetch import fetch
+
+    with pytest.raises(DataError, match="pip install lifelines"):
+        fetch("actg175", {}, tmp_path)

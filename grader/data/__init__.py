@@ -1,6 +1,6 @@
 """Datasets and the deterministic, recorded splits a task grades on."""
 
-from grader.data import _actg175, _medmnist  # noqa: F401 - they register their loaders
+from grader.data import _actg175, _medmnist, _mitbih  # noqa: F401 - they register loaders
 from grader.data._dataset import Dataset, load_dataset, loader_names, resolve_data_dir
 from grader.data._split import SPLIT_NAMES, SplitManifest, make_split
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from grader.data._dataset import Dataset, register_loader
+from grader.data._fetch import register_no_download
 from grader.data._files import find_data_file
 from grader.errors import DataError
 
@@ -24,6 +25,11 @@ BASELINE_COVARIATES = (
     "gender", "str2", "strat", "symptom", "treat", "cd40", "cd80", "arms",
 )  # fmt: skip
 AGE_BANDS = ((0, 30, "under 30"), (30, 40, "30-39"), (40, 50, "40-49"), (50, 200, "50 and over"))
+
+
+register_no_download(
+    "actg175", "ACTG 175 ships with lifelines: pip install lifelines (it is then read offline)"
+)
 
 
 def _lifelines_copy() -> list[Path]:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from grader.data._fetch import register_no_download
 from grader.errors import DataError
 
 
@@ -121,6 +122,11 @@ def load_dataset(name: str, params: Mapping[str, object], data_dir: Path | None)
     except KeyError:
         raise DataError(f"no dataset loader named {name!r}; known: {loader_names()}") from None
     return loader(data_dir=resolve_data_dir(data_dir), **params)
+
+
+register_no_download(
+    "sklearn_breast_cancer", "WDBC ships with scikit-learn: there is nothing to download"
+)
 
 
 @register_loader("sklearn_breast_cancer")

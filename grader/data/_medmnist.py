@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from grader.data._dataset import Dataset, register_loader
+from grader.data._fetch import Download, register_downloads
 from grader.data._files import find_data_file
 from grader.errors import DataError
 
@@ -20,6 +21,12 @@ _SPLITS = (("train", "train"), ("val", "validation"), ("test", "test"))
 
 def medmnist_url(flag: str) -> str:
     return f"{ZENODO_RECORD}/files/{flag}.npz?download=1"
+
+
+@register_downloads("medmnist")
+def medmnist_downloads(*, flag: str, positive_labels: list[int]) -> list[Download]:
+    del positive_labels
+    return [Download(medmnist_url(flag), f"{flag}/{flag}.npz")]
 
 
 @register_loader("medmnist")

@@ -214,6 +214,12 @@ class TaskSpec(_Strict):
         default_factory=lambda: ["roc_auc", "sensitivity", "fpr"],
         description="Metrics reported per subgroup, with max-min and worst-vs-overall gaps.",
     )
+    cluster_key: str | None = Field(
+        default=None,
+        description="Per-case attribute naming the patient when a patient contributes several "
+        "cases (ECG beats, images): confidence intervals then come from a patient-level "
+        "(cluster) bootstrap instead of assuming independent cases.",
+    )
     min_subgroup_size: Annotated[int, Field(ge=1)] = Field(
         default=20, description="Smaller groups are reported 'not estimable', never as 0."
     )
