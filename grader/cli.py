@@ -20,6 +20,7 @@ import grader
 from grader import journeys
 from grader.errors import MedgradeError
 from grader.evaluation import Evaluation
+from grader.submission import SUBMISSION_CONTRACT
 from sandbox import GpuSelection, SandboxUnavailableError
 
 app = typer.Typer(
@@ -32,23 +33,6 @@ app.add_typer(task_app, name="task")
 
 console = Console(stderr=True)
 stdout = Console()
-
-SUBMISSION_CONTRACT = """\
-A submission is a folder (or a .zip of one) containing predict.py, or a Jupyter notebook
-(.ipynb, alone or in such a folder), which defines:
-
-    def load_model(artifacts_dir: str):
-        # artifacts_dir is the submission folder (read-only): load your weights from it
-        ...
-
-    def predict(model, inputs: numpy.ndarray) -> numpy.ndarray:
-        # inputs: the task's inputs (see "Inputs"); return the task's output (see "Output")
-        ...
-
-plus any weight files and helper modules predict.py imports. A notebook runs top to
-bottom first, except cells tagged skip-grading (put training there). In the marker's
-sandbox the code runs without network access, within the task's time and memory limits,
-and sees the inputs only, never labels."""
 
 TaskOption = Annotated[str, typer.Option("--task", "-t", help="Task id, task folder or task.yaml.")]
 OutOption = Annotated[Path | None, typer.Option("--out", "-o", help="Output folder.")]
@@ -536,6 +520,23 @@ def task_show(task: Annotated[str, typer.Argument(help="Task id, folder or task.
     stdout.print(table)
     stdout.print(f"\nSelf-check: medgrade check YOUR_FOLDER --task {spec.id}")
     stdout.print(f"Reference: {loaded.reference_dir()} (retrain: {spec.reference.train_command})")
+
+
+@task_app.command("export-student")
+def task_export_student(
+    task: Annotated[str, typer.Argument(help="Task id, folder or task.yaml.")],
+    out: Annotated[Path, typer.Argument(help="New folder for the bundle.")],
+    data_dir: DataDirOption = None,
+) -> None:
+    """Write what a course hands out: the description, the public splits with labels, a
+    starter predict.py and the self-check command (never the test labels)."""
+    from grader.tasks import load_task
+    from grader.tasks._student import export_student_bundle
+
+    with _errors_exit():
+        written = export_student_bundle(load_task(task), out, data_dir=data_dir)
+    for path in written:
+        stdout.print(f"wrote {path}")
 
 
 @task_app.command("validate")

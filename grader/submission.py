@@ -18,6 +18,24 @@ from pathlib import Path, PurePosixPath
 
 from grader.errors import SubmissionError
 
+#: The contract as students read it (``medgrade task show``, the student bundle).
+SUBMISSION_CONTRACT = """\
+A submission is a folder (or a .zip of one) containing predict.py, or a Jupyter notebook
+(.ipynb, alone or in such a folder), which defines:
+
+    def load_model(artifacts_dir: str):
+        # artifacts_dir is the submission folder (read-only): load your weights from it
+        ...
+
+    def predict(model, inputs: numpy.ndarray) -> numpy.ndarray:
+        # inputs: the task's inputs (see "Inputs"); return the task's output (see "Output")
+        ...
+
+plus any weight files and helper modules predict.py imports. A notebook runs top to
+bottom first, except cells tagged skip-grading (put training there). In the marker's
+sandbox the code runs without network access, within the task's time and memory limits,
+and sees the inputs only, never labels."""
+
 MAX_SUBMISSION_BYTES = 1024 * 1024 * 1024
 MAX_SUBMISSION_FILES = 5000
 #: Never part of a submission; medgrade-check/ is what a self-check from the notebook's

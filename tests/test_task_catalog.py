@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from grader.data import load_dataset
-from grader.errors import DataError
+from grader.errors import DataError, MedgradeError
 from grader.evaluation import evaluate, prepare_split
 from grader.tasks import load_task, task_ids
 from grader.tasks._validate import validate_task
@@ -193,3 +193,35 @@ def test_data_fetch_explains_datasets_it_does_not_download(tmp_path):
 
     with pytest.raises(DataError, match="pip install lifelines"):
         fetch("actg175", {}, tmp_path)
+
+
+def test_the_student_bundle_has_the_public_splits_a_working_starter_and_no_test_labels(
+    tmp_path, task, validation_split, backend
+):
+    from grader.tasks._student import export_student_bundle
+
+    out = tmp_path / "bundle"
+    written = export_student_bundle(task, out)
+    assert sorted(p.relative_to(out).as_posix() for p in written) == [
+        "README.md",
+        "data/train.npz",
+        "data/validation.npz",
+        "starter/predict.py",
+    ]
+    manifest = task.split_manifest()
+    with np.load(out / "data" / "train.npz") as train:
+        assert train["inputs"].shape == (341, 30) and set(train["labels"]) == {0, 1}
+        assert train["case_ids"].tolist() == manifest.case_ids["train"]
+    test_ids = set(manifest.case_ids["test"])
+    for path in written:
+        if path.suffix == ".npz":
+            with np.load(path) as archive:
+                assert not test_ids & set(archive["case_ids"].tolist())
+    assert "medgrade check starter/ --task breast-cancer-wdbc" in (out / "README.md").read_text()
+    evaluation = evaluate(
+        out / "starter", student_id="starter", prepared=validation_split, backend=backend
+    )
+    assert evaluation.status == "graded"
+    assert evaluation.marks.total == 0  # it predicts the prevalence: the rubric's floor
+    with pytest.raises(MedgradeError, match="not empty"):
+        export_student_bundle(task, out)

@@ -73,6 +73,10 @@ class SplitSpec(_Strict):
     group_key: str | None = Field(
         default=None, description="Per-case grouping attribute for 'grouped', e.g. 'patient_id'."
     )
+    public_test_inputs: bool = Field(
+        default=False,
+        description="Whether the student bundle includes the test inputs (never the labels).",
+    )
     manifest: str = Field(
         default="split.json",
         description="File in the task folder recording every split's case ids and sha256.",
