@@ -7,9 +7,12 @@ GPU runs repeatable).
 
 from __future__ import annotations
 
+import argparse
 import copy
 import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -82,3 +85,42 @@ def predict_logits(model: nn.Module, inputs: np.ndarray, device: torch.device) -
         for i in range(0, len(inputs), 1024)
     ]
     return np.concatenate(chunks)
+
+
+def reference_arguments(description: str, default_out: Path | None = None) -> argparse.Namespace:
+    """The options every reference's training command takes."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument(
+        "--out", type=Path, default=default_out, help="weights folder (default: the reference's)"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data-dir", type=Path, default=None, help="default: $MEDGRADE_DATA")
+    return parser.parse_args()
+
+
+def train_reference(
+    task_id: str,
+    make_model: Callable[[tuple[np.ndarray, np.ndarray]], nn.Module],
+    *,
+    weights: Path,
+    seed: int = 0,
+    data_dir: Path | None = None,
+    **settings: Any,
+) -> None:
+    """Train a reference on its task's train split (the validation split picks the epoch),
+    save its weights and say how it went."""
+    from grader.tasks import load_task, public_split
+
+    task = load_task(task_id)
+    train = public_split(task, "train", data_dir=data_dir)
+    validation = public_split(task, "validation", data_dir=data_dir)
+    torch.manual_seed(seed)  # the initial weights too: the same command gives the same model
+    model, summary = train_binary_classifier(
+        make_model(train), train, validation, seed=seed, **settings
+    )
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), weights)
+    print(
+        f"trained {task_id} on {summary['device']} in {summary['seconds']:.1f} s; best epoch "
+        f"{summary['best_epoch']}, validation AUC {summary['validation_auc']:.4f}; wrote {weights}"
+    )

@@ -9,16 +9,13 @@ the validation AUC picks the epoch kept.
 
 from __future__ import annotations
 
-import argparse
 import importlib
+import sys
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from grader.tasks import load_task, public_split
 from reference_models._images import flip_and_shift
-from reference_models._training import train_binary_classifier
+from reference_models._training import reference_arguments, train_reference
 
 #: Training settings per task: the small BreastMNIST gets more epochs and smaller batches.
 SETTINGS: dict[str, dict[str, Any]] = {
@@ -33,31 +30,21 @@ SETTINGS: dict[str, dict[str, Any]] = {
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("task", choices=sorted(SETTINGS))
-    parser.add_argument("--out", type=Path, default=None, help="default: the reference's folder")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data-dir", type=Path, default=None)
-    arguments = parser.parse_args()
-    reference = importlib.import_module(f"reference_models.{arguments.task}.predict")
-    out = arguments.out or Path(reference.__file__).parent
-    task = load_task(arguments.task)
-    train = public_split(task, "train", data_dir=arguments.data_dir)
-    validation = public_split(task, "validation", data_dir=arguments.data_dir)
-    model, summary = train_binary_classifier(
-        reference.SmallCNN(),
-        train,
-        validation,
+    task_id = sys.argv.pop(1) if len(sys.argv) > 1 and sys.argv[1] in SETTINGS else None
+    if task_id is None:
+        sys.exit(
+            f"usage: python -m reference_models.train_image {{{','.join(SETTINGS)}}} [options]"
+        )
+    reference = importlib.import_module(f"reference_models.{task_id}.predict")
+    arguments = reference_arguments(__doc__.splitlines()[0], Path(reference.__file__).parent)
+    train_reference(
+        task_id,
+        lambda train: reference.SmallCNN(),
+        weights=arguments.out / reference.WEIGHTS_FILE,
         seed=arguments.seed,
+        data_dir=arguments.data_dir,
         augment=flip_and_shift,
-        **SETTINGS[arguments.task],
-    )
-    out.mkdir(parents=True, exist_ok=True)
-    torch.save(model.state_dict(), out / reference.WEIGHTS_FILE)
-    print(
-        f"trained {arguments.task} on {summary['device']} in {summary['seconds']:.1f} s; best "
-        f"epoch {summary['best_epoch']}, validation AUC {summary['validation_auc']:.4f}; wrote "
-        f"{out / reference.WEIGHTS_FILE}"
+        **SETTINGS[task_id],
     )
 
 

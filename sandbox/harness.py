@@ -131,7 +131,7 @@ def _run(
     notebook_limits: dict[str, float],
 ) -> None:
     entry = find_entry(submission_dir)
-    if entry.suffix == NOTEBOOK_SUFFIX:
+    if entry.suffix.lower() == NOTEBOOK_SUFFIX:
         _run_notebook(entry, submission_dir, input_dir, output_dir, record, notebook_limits)
         return
     started = time.perf_counter()
@@ -305,6 +305,7 @@ def _run_notebook(
     started = time.perf_counter()
     notebook = read_notebook(entry)
     try:
+        from jupyter_client.manager import AsyncKernelManager
         from nbclient import NotebookClient
         from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
     except ImportError as error:
@@ -351,8 +352,6 @@ def _run_notebook(
     # load_model and predict must end before the backend's hard kill, so that the run
     # still leaves its record and notebook.
     wall_deadline = time.monotonic() + float(limits.get("wall_s", 2 * total_s)) - 1.5
-    from jupyter_client.manager import AsyncKernelManager
-
     client = NotebookClient(
         notebook,
         # The sandbox's own Python, whatever the notebook was saved with; over local IPC
