@@ -1,6 +1,7 @@
 """Notebook submissions, end to end on every isolating backend, and the Jupyter self-check.
 
-The example notebooks in ``examples/notebooks`` are graded as a marker grades them; the
+The example notebooks (the good one in ``examples/submissions/notebook``, which the demo
+grades too, and the failing ones in ``examples/notebooks``) are graded as a marker grades them; the
 self-check runs from a real Jupyter kernel driven headless by nbclient.
 """
 
@@ -25,6 +26,7 @@ from sandbox.harness import SKIP_TAG
 from tests.conftest import REPO, evaluate_with_limits
 
 NOTEBOOKS = REPO / "examples" / "notebooks"
+GOOD_NOTEBOOK = REPO / "examples" / "submissions" / "notebook"
 REFERENCE = REPO / "reference_models" / "breast_cancer_wdbc"
 BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -64,7 +66,7 @@ def good(
 ) -> tuple[Evaluation, Evaluation]:
     """The good notebook and the equivalent predict.py (same weights), on one backend."""
     notebook = evaluate(
-        NOTEBOOKS / "good", student_id="nb", prepared=validation_split, backend=isolating_backend
+        GOOD_NOTEBOOK, student_id="nb", prepared=validation_split, backend=isolating_backend
     )
     script = evaluate(
         REFERENCE, student_id="py", prepared=validation_split, backend=isolating_backend
@@ -225,7 +227,7 @@ def test_the_graded_notebook_carries_the_report_and_exports_to_html_and_pdf(
 
 def test_check_from_a_real_jupyter_kernel_returns_the_report_inline(tmp_path):
     folder = tmp_path / "homework"
-    shutil.copytree(NOTEBOOKS / "good", folder)
+    shutil.copytree(GOOD_NOTEBOOK, folder)
     path = folder / "breast_cancer.ipynb"
     notebook = nbformat.read(path, as_version=4)
     del notebook.cells[3]  # training: model.pt is already there
@@ -390,7 +392,7 @@ def test_the_export_sanitises_the_students_cells_and_keeps_the_real_report(
 
 def test_the_local_backend_runs_notebooks_too(backend, validation_split):
     evaluation = evaluate(
-        NOTEBOOKS / "good", student_id="nb", prepared=validation_split, backend=backend
+        GOOD_NOTEBOOK, student_id="nb", prepared=validation_split, backend=backend
     )
     assert evaluation.status == "graded", evaluation.failure
     assert cells(evaluation)[2] == (4, "skipped")

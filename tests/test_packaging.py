@@ -44,9 +44,22 @@ def test_the_wheel_ships_everything_a_fresh_install_needs(wheel):
         "grader/_bundled/examples/submissions/reference/predict.py",
         "grader/_bundled/examples/submissions/reference/model.pt",
         "grader/_bundled/examples/submissions/too-slow/predict.py",
+        "grader/_bundled/examples/submissions/notebook/breast_cancer.ipynb",
+        "grader/_bundled/examples/submissions/notebook/model.pt",
+        "grader/_bundled/examples/notebooks/too-slow.ipynb",
         "grader/report/templates/report.html.j2",
         "grader/tasks/null_submission/predict.py",
         "reference_models/breast_cancer_wdbc/model.pt",
+        *(
+            f"{folder}/{name}"
+            for task in ("breastmnist", "pneumoniamnist", "actg175-event", "mitbih-pvc")
+            for folder, name in (
+                (f"grader/_bundled/tasks/{task}", "task.yaml"),
+                (f"grader/_bundled/tasks/{task}", "split.json"),
+                ("grader/_bundled/rubrics", f"{task}.yaml"),
+                (f"reference_models/{task.replace('-', '_')}", "model.pt"),
+            )
+        ),
         "sandbox/harness.py",
     }
     assert expected <= names
@@ -96,6 +109,8 @@ def test_the_installed_wheel_runs_the_demo_from_another_directory(wheel, tmp_pat
     assert located.stdout.startswith(str(target))
     demo = medgrade("demo", "--out", "out")
     assert demo.returncode == 0, demo.stderr
-    assert len(list((elsewhere / "out" / "reports").glob("*.html"))) == 6
+    examples = sorted(p.name for p in (REPO / "examples" / "submissions").iterdir())
+    assert sorted(p.stem for p in (elsewhere / "out" / "reports").glob("*.html")) == examples
+    assert (elsewhere / "out" / "reports" / "notebook.ipynb").is_file()
     validated = medgrade("task", "validate", "breast-cancer-wdbc")
     assert validated.returncode == 0, validated.stdout + validated.stderr
