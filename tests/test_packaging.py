@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from grader.tasks import load_task
 from tests.conftest import REPO
 
 
@@ -55,7 +56,7 @@ def test_the_wheel_ships_everything_a_fresh_install_needs(wheel):
             for task in ("breastmnist", "pneumoniamnist", "actg175-event", "mitbih-pvc")
             for folder, name in (
                 (f"grader/_bundled/tasks/{task}", "task.yaml"),
-                (f"grader/_bundled/tasks/{task}", "split.json"),
+                (f"grader/_bundled/tasks/{task}", load_task(task).spec.split.manifest),
                 ("grader/_bundled/rubrics", f"{task}.yaml"),
                 (f"reference_models/{task.replace('-', '_')}", "model.pt"),
             )

@@ -87,3 +87,16 @@ def test_a_different_seed_gives_a_different_split(task):
     dataset = load_dataset(task.spec.dataset.loader, task.spec.dataset.params, None)
     other = task.spec.split.model_copy(update={"seed": task.spec.split.seed + 1})
     assert make_split(dataset, other).case_ids["test"] != task.split_manifest().case_ids["test"]
+
+
+def test_a_gz_manifest_is_compressed_reproducible_and_reads_back(task, tmp_path):
+    manifest = task.split_manifest()
+    first, second = tmp_path / "a.json.gz", tmp_path / "b.json.gz"
+    manifest.write(first)
+    manifest.write(second)
+    assert first.read_bytes() == second.read_bytes()  # no timestamp inside
+    assert first.stat().st_size < len(manifest.to_json()) / 3
+    assert SplitManifest.read(first).case_ids == manifest.case_ids
+    (tmp_path / "broken.json.gz").write_bytes(b"not gzip")
+    with pytest.raises(DataError, match="not a valid split manifest"):
+        SplitManifest.read(tmp_path / "broken.json.gz")

@@ -8,6 +8,7 @@ spec and fails if it no longer matches the manifest.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 from dataclasses import dataclass
@@ -49,12 +50,17 @@ class SplitManifest:
         return json.dumps(document, indent=1) + "\n"
 
     def write(self, path: Path) -> None:
-        path.write_text(self.to_json())
+        """Write the manifest; a ``.gz`` name compresses it (a split of 100k beats)."""
+        data = self.to_json().encode()
+        if path.suffix == ".gz":
+            data = gzip.compress(data, mtime=0)  # no timestamp: the same split, the same bytes
+        path.write_bytes(data)
 
     @classmethod
     def read(cls, path: Path) -> SplitManifest:
         try:
-            document = json.loads(path.read_text())
+            data = path.read_bytes()
+            document = json.loads(gzip.decompress(data) if path.suffix == ".gz" else data)
             splits = document["splits"]
             case_ids = {name: list(splits[name]["case_ids"]) for name in SPLIT_NAMES}
         except FileNotFoundError:
@@ -62,7 +68,7 @@ class SplitManifest:
                 f"{path}: the split manifest is missing; record it with "
                 "'medgrade task split TASK --write'"
             ) from None
-        except (ValueError, KeyError, TypeError) as error:
+        except (ValueError, KeyError, TypeError, gzip.BadGzipFile, EOFError) as error:
             raise DataError(f"{path}: not a valid split manifest ({error!r})") from None
         for name in SPLIT_NAMES:
             recorded = splits[name].get("sha256")

@@ -79,7 +79,8 @@ class SplitSpec(_Strict):
     )
     manifest: str = Field(
         default="split.json",
-        description="File in the task folder recording every split's case ids and sha256.",
+        description="File in the task folder recording every split's case ids and sha256 "
+        "(a .json.gz name stores it compressed, for datasets with many cases).",
     )
 
     @model_validator(mode="after")
