@@ -483,10 +483,7 @@ def task_show(task: Annotated[str, typer.Argument(help="Task id, folder or task.
         f"\n[bold]Split[/]: {split.strategy}{fractions} (seed {split.seed}); test labels are hidden."
     )
     stdout.print(f"\n[bold]Inputs[/] ({spec.inputs.kind}): {escape(spec.inputs.description)}")
-    stdout.print(
-        f"[bold]Output[/] ({spec.output.kind}): a float numpy array of shape (n_cases,), the "
-        f"probability of the positive class for each case, in input order; threshold {spec.output.threshold:g}."
-    )
+    stdout.print(f"[bold]Output[/] ({spec.output.kind}): {escape(spec.output.describe())}.")
     stdout.print(f"\n[bold]Submission contract[/]\n{escape(SUBMISSION_CONTRACT)}")
     limits = spec.limits
     stdout.print(
@@ -592,6 +589,9 @@ def task_split(
         loaded = load_task(task)
         spec = loaded.spec
         dataset = load_dataset(spec.dataset.loader, spec.dataset.params, data_dir)
+        if spec.dataset.cases == "recorded" and loaded.manifest_path.is_file():
+            recorded = loaded.split_manifest().case_ids.values()
+            dataset = dataset.subset([c for ids in recorded for c in ids])
         manifest = make_split(dataset, spec.split)
     for name, ids in manifest.case_ids.items():
         print(f"{name:>10}: {len(ids):5d} cases  sha256 {manifest.sha256(name)}")

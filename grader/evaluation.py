@@ -20,11 +20,13 @@ from typing import Any
 import numpy as np
 
 import grader
-from grader.data import load_dataset
+from grader.data import load_dataset, save_volume_archive
 from grader.errors import SubmissionError
 from grader.metrics import (
     METRICS,
     MetricResult,
+    SegmentationReport,
+    SegmentationSummary,
     SubgroupReport,
     calibration_intercept_slope,
     compute_metric,
@@ -32,10 +34,18 @@ from grader.metrics import (
     reliability_curve,
     roc_confidence_band,
     roc_curve_points,
+    segmentation_metrics,
     smooth_reliability_curve,
     subgroup_metrics,
 )
-from grader.outcome import Failure, RunInfo, UnsafeFileError, interpret_run, read_regular_file
+from grader.outcome import (
+    Failure,
+    Predictions,
+    RunInfo,
+    UnsafeFileError,
+    interpret_run,
+    read_regular_file,
+)
 from grader.rubric import Marks, score
 from grader.submission import Submission, content_sha256, stage_submission
 from grader.tasks import Task
@@ -70,6 +80,8 @@ class PreparedSplit:
     masked_paths: tuple[Path, ...] = ()
     #: The split's per-case subgroup attributes (host only, like the labels).
     attributes: dict[str, np.ndarray] = field(default_factory=dict)
+    #: Each case's voxel size in mm (volume inputs only).
+    spacings: np.ndarray | None = None
 
     @property
     def n_cases(self) -> int:
@@ -87,23 +99,31 @@ def prepare_split(task: Task, split: str, *, data_dir: Path | None, workdir: Pat
     attributes = {name: dataset.attribute(name)[rows] for name in needed}
     input_dir = workdir / f"inputs-{task.id}-{split}"
     input_dir.mkdir(parents=True, exist_ok=False)
-    np.save(
-        input_dir / "inputs.npy", np.ascontiguousarray(dataset.features[rows]), allow_pickle=False
-    )
+    spacings = None if dataset.spacings is None else dataset.spacings[rows]
+    if dataset.volumetric:
+        inputs_file = "inputs.npz"
+        save_volume_archive(input_dir / inputs_file, dataset.features[rows], spacings)
+    else:
+        inputs_file = "inputs.npy"
+        np.save(
+            input_dir / inputs_file,
+            np.ascontiguousarray(dataset.features[rows]),
+            allow_pickle=False,
+        )
     sandbox_manifest = {
         "task": spec.id,
         "task_version": spec.version,
         "split": split,
         "input": {
             "kind": spec.inputs.kind,
-            "file": "inputs.npy",
+            "file": inputs_file,
             "feature_names": list(dataset.feature_names),
         },
         "output": {"kind": spec.output.kind},
         "batch_size": spec.output.batch_size,
     }
     (input_dir / "manifest.json").write_text(json.dumps(sandbox_manifest, indent=1))
-    for path in (input_dir / "inputs.npy", input_dir / "manifest.json"):
+    for path in (input_dir / inputs_file, input_dir / "manifest.json"):
         path.chmod(0o444)
     return PreparedSplit(
         task=task,
@@ -116,6 +136,7 @@ def prepare_split(task: Task, split: str, *, data_dir: Path | None, workdir: Pat
         split_sha256=manifest.sha256(split),
         masked_paths=dataset.source_paths,
         attributes=attributes,
+        spacings=spacings,
     )
 
 
@@ -162,6 +183,8 @@ class Evaluation:
     split_sha256: str
     curves: Curves | None = None
     subgroups: tuple[SubgroupReport, ...] = ()
+    #: Segmentation tasks: each structure's summary, then the mean over structures.
+    structures: tuple[SegmentationSummary, ...] = ()
     medgrade_version: str = grader.__version__
     created_at: str = field(
         default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
@@ -186,6 +209,7 @@ class Evaluation:
             "metrics": {name: result.to_dict() for name, result in self.metrics.items()},
             "marks": self.marks.to_dict(),
             "subgroups": [report.to_dict() for report in self.subgroups],
+            "structures": [summary.to_dict() for summary in self.structures],
             "run": None
             if self.run is None
             else {
@@ -280,7 +304,7 @@ def failed_evaluation(
 
 def _run_in_sandbox(
     submission_dir: Path, output_dir: Path, prepared: PreparedSplit, backend: SandboxBackend
-) -> tuple[np.ndarray | None, Failure | None, RunInfo | None]:
+) -> tuple[Predictions | None, Failure | None, RunInfo | None]:
     limits = prepared.task.spec.limits
     nonce = secrets.token_hex(16)
     job = SandboxJob(
@@ -310,6 +334,9 @@ def _run_in_sandbox(
         n_cases=prepared.n_cases,
         wall_time_limit_s=limits.wall_time_s,
         memory_limit_mb=limits.memory_mb,
+        shapes=[label_map.shape for label_map in prepared.labels]
+        if prepared.task.spec.output.kind == "label_map"
+        else None,
     )
     return predictions, failure, RunInfo.from_result(result, record)
 
@@ -320,7 +347,7 @@ def _finish(
     submission_path: Path,
     sha256: str | None,
     failure: Failure | None,
-    predictions: np.ndarray | None,
+    predictions: Predictions | None,
     run: RunInfo | None,
     manual_points: Mapping[str, float] | None,
 ) -> Evaluation:
@@ -328,8 +355,15 @@ def _finish(
     metrics: dict[str, MetricResult] = {}
     curves = None
     subgroups: tuple[SubgroupReport, ...] = ()
-    if predictions is not None:
-        clusters = prepared.attributes.get(task.spec.cluster_key or "")
+    structures: tuple[SegmentationSummary, ...] = ()
+    clusters = prepared.attributes.get(task.spec.cluster_key or "")
+    if isinstance(predictions, list):
+        report = score_label_maps(
+            task, list(prepared.labels), predictions, spacings=prepared.spacings, clusters=clusters
+        )
+        metrics = {metric.name: report.result(metric.name) for metric in task.spec.metrics}
+        structures = report.summaries
+    elif predictions is not None:
         metrics = score_predictions(task, prepared.labels, predictions, clusters=clusters)
         curves = _curves(prepared, predictions)
         subgroups = _subgroups(prepared, predictions)
@@ -357,6 +391,7 @@ def _finish(
         split_sha256=prepared.split_sha256,
         curves=curves,
         subgroups=subgroups,
+        structures=structures,
     )
 
 
@@ -402,6 +437,32 @@ def score_predictions(
             options.setdefault("ci", "bootstrap")
         results[metric.name] = compute_metric(metric.name, labels, predictions, **options)
     return results
+
+
+def score_label_maps(
+    task: Task,
+    references: list[np.ndarray],
+    predictions: list[np.ndarray],
+    *,
+    spacings: np.ndarray | None,
+    clusters: np.ndarray | None = None,
+) -> SegmentationReport:
+    """Every segmentation metric for every structure of the task, from one evaluation.
+
+    The surface tolerance is the one ``surface_dice`` states (1 mm by default); with
+    ``clusters`` the intervals resample whole patients.
+    """
+    structures = task.spec.output.structures
+    assert structures is not None
+    surface = task.spec.metric("surface_dice")
+    return segmentation_metrics(
+        references,
+        predictions,
+        labels=sorted(structures),
+        spacings=None if spacings is None else [tuple(s) for s in spacings],
+        groups=clusters,
+        tolerance_mm=float(surface.options.get("tolerance_mm", 1.0)) if surface else 1.0,
+    )
 
 
 def _curves(prepared: PreparedSplit, predictions: np.ndarray) -> Curves | None:

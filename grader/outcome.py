@@ -21,6 +21,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from grader.tasks.spec import OutputContract
 from sandbox import SandboxResult
+from sandbox.harness import LABEL_MAPS_DIR
+
+#: A binary task's probabilities (n_cases,), or a segmentation task's label map per case.
+Predictions = np.ndarray | list[np.ndarray]
 
 FailureKind = Literal[
     "timeout",
@@ -182,8 +186,12 @@ def interpret_run(
     n_cases: int,
     wall_time_limit_s: float,
     memory_limit_mb: int,
-) -> tuple[np.ndarray | None, Failure | None, dict[str, Any] | None]:
-    """Return ``(predictions, None, record)`` for a valid run, else ``(None, failure, record)``."""
+    shapes: list[tuple[int, ...]] | None = None,
+) -> tuple[Predictions | None, Failure | None, dict[str, Any] | None]:
+    """Return ``(predictions, None, record)`` for a valid run, else ``(None, failure, record)``.
+
+    ``shapes`` are the cases' volume shapes when the contract is a label map per case.
+    """
     if result.timed_out:
         return (
             None,
@@ -223,7 +231,13 @@ def interpret_run(
         failure = record.failure
         return None, Failure(failure.kind, failure.message, failure.detail), record_dict
     try:
-        predictions = load_predictions(output_dir / "predictions.npy", contract, n_cases)
+        if contract.kind == "label_map":
+            assert shapes is not None and len(shapes) == n_cases
+            predictions: Predictions = load_label_maps(
+                output_dir / LABEL_MAPS_DIR, contract, shapes
+            )
+        else:
+            predictions = load_predictions(output_dir / "predictions.npy", contract, n_cases)
     except InvalidOutput as error:
         return None, Failure(error.kind, str(error)), record_dict
     return predictions, None, record_dict
@@ -297,20 +311,65 @@ def read_regular_file(path: Path, max_bytes: int) -> bytes:
 
 
 def load_predictions(path: Path, contract: OutputContract, n_cases: int) -> np.ndarray:
-    """Load ``predictions.npy`` without pickle and check it against ``contract``.
-
-    The ``.npy`` header is checked (dtype, shape, size) before any data is read, so a
-    forged header cannot make the grader allocate a huge array.
-    """
+    """Load ``predictions.npy`` without pickle and check it against ``contract``."""
     # Generous bound (64 float64 columns per case, plus the header), so that a wrongly
     # shaped array still gets its shape named rather than a size complaint.
-    limit = n_cases * 8 * 64 + 65536
+    array = _read_npy(path, n_cases * 8 * 64 + 65536, max_ndim=2, what="predictions")
+    return check_contract(array, contract, n_cases)
+
+
+def load_label_maps(
+    folder: Path, contract: OutputContract, shapes: list[tuple[int, ...]]
+) -> list[np.ndarray]:
+    """Load one label map per case from ``folder`` (``<position>.npy``) and check each
+    against its case's shape and the contract's structures; return them as uint8."""
+    assert contract.structures is not None
+    allowed = np.array([0, *sorted(contract.structures)])
+    label_maps = []
+    for position, shape in enumerate(shapes):
+        what = f"the label map of case {position}"
+        # 8 bytes per voxel at most (int64), plus the header.
+        limit = int(np.prod(shape)) * 8 + 4096
+        array = _read_npy(folder / f"{position:05d}.npy", limit, max_ndim=3, what=what)
+        if array.shape != shape:
+            raise InvalidOutput(
+                f"{what} has shape {array.shape}; its image has shape {shape}", "wrong_shape"
+            )
+        if array.dtype.kind == "f":
+            if not np.isfinite(array).all():
+                raise InvalidOutput(f"{what} holds NaN or infinite values", "non_finite")
+            if not np.array_equal(array, np.round(array)):
+                raise InvalidOutput(
+                    f"{what} holds fractional values: return integer labels (e.g. argmax over "
+                    "the class channel), not probabilities",
+                    "out_of_range",
+                )
+        present = np.unique(array)
+        unknown = present[~np.isin(present, allowed)]
+        if unknown.size:
+            raise InvalidOutput(
+                f"{what} holds labels {unknown[:5].tolist()}; the task's labels are "
+                f"{allowed.tolist()} (0 background, "
+                + ", ".join(f"{k} {name}" for k, name in sorted(contract.structures.items()))
+                + ")",
+                "out_of_range",
+            )
+        label_maps.append(array.astype(np.uint8))
+    return label_maps
+
+
+def _read_npy(path: Path, limit: int, *, max_ndim: int, what: str) -> np.ndarray:
+    """Read a ``.npy`` file the sandbox wrote, without pickle.
+
+    The header is checked (dtype, shape, size) before any data is read, so a forged header
+    cannot make the grader allocate a huge array.
+    """
     try:
         data = read_regular_file(path, limit)
     except FileNotFoundError:
-        raise InvalidOutput("the harness reported success but wrote no predictions file") from None
+        raise InvalidOutput(f"the harness reported success but wrote no file for {what}") from None
     except UnsafeFileError as error:
-        raise InvalidOutput(f"the predictions file is unusable: {error}") from None
+        raise InvalidOutput(f"the file of {what} is unusable: {error}") from None
     stream = io.BytesIO(data)
     try:
         version = np.lib.format.read_magic(stream)
@@ -320,19 +379,18 @@ def load_predictions(path: Path, contract: OutputContract, n_cases: int) -> np.n
         }[version]
         shape, fortran_order, dtype = read_header(stream)
     except Exception as error:  # any malformed header is the submission's output
-        raise InvalidOutput(f"the predictions are not a valid .npy array ({error})") from None
+        raise InvalidOutput(f"{what}: not a valid .npy array ({error})") from None
     if dtype.hasobject or dtype.kind not in "biuf":
-        raise InvalidOutput(f"predictions must be numbers; got dtype {dtype}")
+        raise InvalidOutput(f"{what} must be numbers; got dtype {dtype}")
     expected_bytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    if len(shape) > 2 or expected_bytes != len(data) - stream.tell():
+    if len(shape) > max_ndim or expected_bytes != len(data) - stream.tell():
         raise InvalidOutput(
-            f"the predictions file does not hold the {shape} array its header declares",
+            f"the file of {what} does not hold the {shape} array its header declares",
             "wrong_shape",
         )
-    array = np.frombuffer(data, dtype=dtype, offset=stream.tell()).reshape(
+    return np.frombuffer(data, dtype=dtype, offset=stream.tell()).reshape(
         shape, order="F" if fortran_order else "C"
     )
-    return check_contract(array, contract, n_cases)
 
 
 def check_contract(array: np.ndarray, contract: OutputContract, n_cases: int) -> np.ndarray:

@@ -5,6 +5,8 @@ nbclient and ipykernel for notebook submissions), and it imports nothing from me
 It reads the inputs from a read-only folder, imports the submission, calls
 ``load_model(artifacts_dir)`` and then ``predict(model, inputs)`` (in batches when the
 task says so), and writes ``predictions.npy`` and ``run.json`` to the output folder.
+For volume inputs ``inputs`` is a list of ``{"image", "spacing_mm"}`` dicts, and each
+case's label map is written as ``label_maps/<case>.npy``.
 ``run.json`` carries the nonce the grader sent on standard input: a run that ends early
 (``sys.exit``/``os._exit``, a crash, a kill) leaves no record with that nonce, so it can
 never pass for a finished one.
@@ -39,6 +41,8 @@ RECORD_FORMAT = 1
 ENTRY_FILE = "predict.py"
 NOTEBOOK_SUFFIX = ".ipynb"
 EXECUTED_NOTEBOOK = "notebook.ipynb"
+#: Volume tasks: one predicted label map per case, ``LABEL_MAPS_DIR/{position:05d}.npy``.
+LABEL_MAPS_DIR = "label_maps"
 #: Cells with this tag (training loops, plots of the training curves) never run at grading.
 SKIP_TAG = "skip-grading"
 MAX_MESSAGE = 2000
@@ -174,10 +178,9 @@ def _predict_and_save(
     output_dir: Path,
     record: dict[str, Any],
 ) -> None:
-    import numpy as np
-
     manifest = json.loads((input_dir / "manifest.json").read_text())
-    inputs = np.load(input_dir / manifest["input"]["file"], allow_pickle=False)
+    volumes = manifest["input"]["kind"] == "volume"
+    inputs = (_read_volumes if volumes else _read_array)(input_dir / manifest["input"]["file"])
     timings = record["timings"]
     load_model = _entry_point(namespace, defined_in, "load_model", ("artifacts_dir",))
     predict = _entry_point(namespace, defined_in, "predict", ("model", "inputs"))
@@ -191,12 +194,71 @@ def _predict_and_save(
     batches = []
     for first in range(0, len(inputs), batch_size):
         batch = inputs[first : first + batch_size]
-        batches.append(_as_array(_call_submission("predict", predict, model, batch), len(batch)))
-    predictions = batches[0] if len(batches) == 1 else _concatenate(batches)
+        result = _call_submission("predict", predict, model, batch)
+        if volumes:
+            batches.append(_as_label_maps(result, batch, first))
+        else:
+            batches.append(_as_array(result, len(batch)))
     timings["predict_s"] = round(time.perf_counter() - started, 4)
     record["n_cases"] = len(inputs)
     record["batch_size"] = batch_size
-    _save_predictions(output_dir / "predictions.npy", predictions)
+    if volumes:
+        folder = output_dir / LABEL_MAPS_DIR
+        folder.mkdir(exist_ok=True)
+        for position, label_map in enumerate(m for batch in batches for m in batch):
+            _save_predictions(folder / f"{position:05d}.npy", label_map)
+    else:
+        predictions = batches[0] if len(batches) == 1 else _concatenate(batches)
+        _save_predictions(output_dir / "predictions.npy", predictions)
+
+
+def _read_array(path: Path) -> Any:
+    import numpy as np
+
+    return np.load(path, allow_pickle=False)
+
+
+def _read_volumes(path: Path) -> list[dict[str, Any]]:
+    """The cases of a volume archive (medgrade's ``save_volume_archive`` layout)."""
+    import numpy as np
+
+    with np.load(path, allow_pickle=False) as archive:
+        spacings = archive["spacings_mm"]
+        return [
+            {"image": archive[f"image_{i:05d}"], "spacing_mm": tuple(float(s) for s in spacing)}
+            for i, spacing in enumerate(spacings)
+        ]
+
+
+def _as_label_maps(result: Any, batch: list[dict[str, Any]], first: int) -> list[Any]:
+    """One label map per case of ``batch``, each of its image's shape; values are checked
+    by the grader, which knows the structures."""
+    if hasattr(result, "detach") or not isinstance(result, list | tuple):
+        try:
+            result = list(result)
+        except TypeError:
+            raise SubmissionFailure(
+                "invalid_output",
+                f"predict must return a list of label maps, one per case; it returned a "
+                f"{type(result).__name__}",
+            ) from None
+    if len(result) != len(batch):
+        raise SubmissionFailure(
+            "wrong_shape",
+            f"predict returned {len(result)} label maps for a batch of {len(batch)} cases; it "
+            "must return one per case, in the order of the inputs",
+        )
+    label_maps = []
+    for offset, (label_map, case) in enumerate(zip(result, batch, strict=True)):
+        array = _numbers(label_map, f"predict, for case {first + offset},", "an integer label map")
+        if array.shape != case["image"].shape:
+            raise SubmissionFailure(
+                "wrong_shape",
+                f"the label map of case {first + offset} has shape {array.shape}; its image "
+                f"has shape {case['image'].shape}, and the two must match voxel for voxel",
+            )
+        label_maps.append(array)
+    return label_maps
 
 
 def _import_submission(entry: Path) -> ModuleType:
@@ -649,12 +711,16 @@ def _student_traceback() -> str:
     return "Traceback (most recent call last):\n" + "".join(lines)
 
 
-def _as_array(result: Any, expected_rows: int) -> Any:
+def _numbers(result: Any, what: str, expected: str) -> Any:
+    """``result`` as a numeric numpy array (a torch tensor is accepted too); ``what`` names
+    it in messages ("predict" or "the label map of case 3")."""
     import numpy as np
 
     try:
         if hasattr(result, "detach") and hasattr(result, "cpu"):  # a torch tensor: be forgiving
-            result = result.detach().cpu().float().numpy()
+            tensor = result.detach().cpu()
+            # numpy has no bfloat16: floats go through float32, integers keep their type.
+            result = (tensor.float() if tensor.is_floating_point() else tensor).numpy()
         array = np.asarray(result)
     except MemoryError:
         raise SubmissionFailure(
@@ -663,15 +729,20 @@ def _as_array(result: Any, expected_rows: int) -> Any:
     except Exception as error:
         raise SubmissionFailure(
             "invalid_output",
-            f"predict returned a {type(result).__name__} that is not convertible to a numpy "
+            f"{what} returned a {type(result).__name__} that is not convertible to a numpy "
             f"array ({error})",
         ) from None
     if array.dtype == object or array.dtype.kind not in "biuf":
         raise SubmissionFailure(
             "invalid_output",
-            f"predict must return numbers (a float numpy array); it returned dtype {array.dtype} "
-            f"from a {type(result).__name__}",
+            f"{what} must return numbers ({expected}); it returned dtype {array.dtype} from a "
+            f"{type(result).__name__}",
         )
+    return array
+
+
+def _as_array(result: Any, expected_rows: int) -> Any:
+    array = _numbers(result, "predict", "a float numpy array")
     if array.ndim == 0 or len(array) != expected_rows:
         raise SubmissionFailure(
             "wrong_shape",

@@ -30,7 +30,10 @@ REAL_DATA_TASKS = {
     "pneumoniamnist": ("pneumoniamnist", 0.93),
     "actg175-event": ("actg175", None),
     "mitbih-pvc": ("mitbih_arrhythmia", 0.95),
+    "hippocampus-seg": ("msd_task04_hippocampus", 0.82),
 }
+#: The metric the baseline is stated in (ROC AUC unless named here).
+HEADLINE_METRIC = {"hippocampus-seg": "dice"}
 
 
 def data_for(task_id: str) -> Path:
@@ -57,7 +60,7 @@ def test_the_task_validates_on_its_real_data(task_id):
         backend.close()
     assert report.passed, [check for check in report.checks if not check[1]]
     test_auc = next(
-        e.metrics["roc_auc"]
+        e.metrics[HEADLINE_METRIC.get(task_id, "roc_auc")]
         for e in report.evaluations
         if e.student_id == "reference" and e.split == "test"
     )

@@ -11,7 +11,7 @@ import hashlib
 import inspect
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +26,9 @@ class Dataset:
 
     ``source_paths`` are the files the loader read: sandboxes hide them from submissions.
 
-    ``features`` holds what the sandbox may see, ``labels`` what it must never see.
+    ``features`` holds what the sandbox may see, ``labels`` what it must never see.  For
+    image volumes (``volumetric``) both are object arrays of per-case arrays, since cases
+    differ in shape, and ``spacings`` holds each case's voxel size in mm.
     ``attributes`` holds per-case attributes that never reach the sandbox either: subgroups
     to report metrics by (sex, age band) and grouping keys to split by (patient id).
     """
@@ -39,23 +41,39 @@ class Dataset:
     attributes: Mapping[str, np.ndarray] = field(default_factory=dict)
     official_split: np.ndarray | None = None
     source_paths: tuple[Path, ...] = ()
+    spacings: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.case_ids)
         if len(set(self.case_ids.tolist())) != n:
             raise DataError(f"dataset {self.name!r} has duplicate case ids")
         columns = [("features", self.features), ("labels", self.labels)]
+        if self.spacings is not None:
+            columns.append(("spacings", self.spacings))
         columns += [(f"attribute {name!r}", values) for name, values in self.attributes.items()]
         for what, array in columns:
             if len(array) != n:
                 raise DataError(f"dataset {self.name!r}: {what} has {len(array)} rows, {n} cases")
 
     @property
+    def volumetric(self) -> bool:
+        """Whether each case is an image volume of its own shape (object arrays)."""
+        return self.features.dtype == object
+
+    @property
     def sha256(self) -> str:
         """Checksum of the case ids, features and labels actually used (recorded per grade)."""
         digest = hashlib.sha256()
-        for array in (self.case_ids.astype(str), self.features, self.labels):
-            digest.update(np.ascontiguousarray(array).tobytes())
+        digest.update(np.ascontiguousarray(self.case_ids.astype(str)).tobytes())
+        for array in (self.features, self.labels):
+            if array.dtype != object:
+                digest.update(np.ascontiguousarray(array).tobytes())
+                continue
+            for volume in array:  # its shape and dtype are part of what was used, too
+                digest.update(f"{volume.dtype.str}{volume.shape}".encode())
+                digest.update(np.ascontiguousarray(volume).tobytes())
+        if self.spacings is not None:
+            digest.update(np.ascontiguousarray(self.spacings, dtype=np.float64).tobytes())
         return digest.hexdigest()
 
     def attribute(self, name: str) -> np.ndarray:
@@ -66,6 +84,19 @@ class Dataset:
             raise DataError(
                 f"dataset {self.name!r} has no attribute {name!r}; it has: {known}"
             ) from None
+
+    def subset(self, case_ids: list[str]) -> Dataset:
+        """The dataset restricted to ``case_ids``, in this dataset's order."""
+        rows = np.sort(self.rows(case_ids))
+        return replace(
+            self,
+            case_ids=self.case_ids[rows],
+            features=self.features[rows],
+            labels=self.labels[rows],
+            attributes={name: np.asarray(v)[rows] for name, v in self.attributes.items()},
+            official_split=None if self.official_split is None else self.official_split[rows],
+            spacings=None if self.spacings is None else self.spacings[rows],
+        )
 
     def rows(self, case_ids: list[str]) -> np.ndarray:
         """Positions of ``case_ids`` in this dataset, in the given order."""
@@ -152,3 +183,24 @@ def load_sklearn_breast_cancer(*, data_dir: Path | None) -> Dataset:
         labels=(bunch.target == 0).astype(np.int64),
         source_paths=(source,) if source.is_file() else (),
     )
+
+
+def save_volume_archive(
+    path: Path,
+    images: np.ndarray,
+    spacings: np.ndarray,
+    *,
+    labels: np.ndarray | None = None,
+    case_ids: list[str] | None = None,
+) -> None:
+    """Write volumes of different shapes as one ``.npz`` readable without pickle.
+
+    Case ``i`` is ``image_{i:05d}`` (and ``label_{i:05d}``), its voxel size in mm row
+    ``i`` of ``spacings_mm``; the sandbox harness reads the same layout.
+    """
+    arrays = {f"image_{i:05d}": image for i, image in enumerate(images)}
+    if labels is not None:
+        arrays |= {f"label_{i:05d}": label for i, label in enumerate(labels)}
+    if case_ids is not None:
+        arrays["case_ids"] = np.asarray(case_ids)
+    np.savez(path, spacings_mm=np.asarray(spacings, dtype=np.float64), **arrays)

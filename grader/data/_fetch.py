@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tarfile
 import tempfile
 import urllib.request
 from collections.abc import Callable, Mapping
@@ -21,8 +22,15 @@ from grader.errors import DataError
 
 @dataclass(frozen=True)
 class Download:
+    """One file to download to ``path`` (relative to the data directory and to a mirror).
+
+    With ``unpacks_to``, the file is a tar archive holding that one folder: it is unpacked
+    into the data directory and not kept.
+    """
+
     url: str
-    path: str  # relative to the data directory
+    path: str
+    unpacks_to: str | None = None
 
 
 DownloadPlan = Callable[..., list[Download]]
@@ -60,22 +68,46 @@ def fetch(
     mirror = os.environ.get("MEDGRADE_DOWNLOAD_MIRROR", "").rstrip("/")
     written = []
     for item in _PLANS[loader](**params):
-        target = data_dir / item.path
-        if target.is_file():
+        target = data_dir / (item.unpacks_to or item.path)
+        if target.exists():
             if on_file is not None:
                 on_file(target, False)
             continue
         url = f"{mirror}/{item.path}" if mirror else item.url
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as partial:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=data_dir, delete=False) as partial:
             try:
                 with urllib.request.urlopen(url, timeout=60) as response:
                     shutil.copyfileobj(response, partial)
             except OSError as error:
                 os.unlink(partial.name)
                 raise DataError(f"downloading {url} failed: {error}") from None
-        os.replace(partial.name, target)
+        if item.unpacks_to:
+            _unpack(Path(partial.name), data_dir, url, item.unpacks_to)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(partial.name, target)
         written.append(target)
         if on_file is not None:
             on_file(target, True)
     return written
+
+
+def _unpack(archive: Path, data_dir: Path, url: str, folder: str) -> None:
+    """Unpack the tar ``archive``, which must hold only ``folder``, into ``data_dir`` and
+    delete it.  The "data" filter refuses links out, device files and absolute paths; the
+    folder appears whole or not at all, so an interrupted fetch is simply run again."""
+    staging = Path(tempfile.mkdtemp(dir=data_dir, prefix=".unpacking-"))
+    try:
+        with tarfile.open(archive) as tar:
+            members = [m for m in tar.getmembers() if m.name not in ("", ".")]
+            stray = sorted({Path(m.name).parts[0] for m in members} - {folder})
+            if stray:
+                raise DataError(f"{url} holds {stray} besides {folder}/; it was not unpacked")
+            tar.extractall(staging, members=members, filter="data")
+        os.replace(staging / folder, data_dir / folder)
+    except (tarfile.TarError, OSError) as error:
+        raise DataError(f"{url} is not a readable tar archive: {error}") from None
+    finally:
+        archive.unlink(missing_ok=True)
+        shutil.rmtree(staging, ignore_errors=True)

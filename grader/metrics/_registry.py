@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import difflib
 import inspect
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Literal
 
 from numpy.typing import ArrayLike
 
@@ -26,6 +27,7 @@ from grader.metrics._classification import (
 )
 from grader.metrics._decision import net_benefit
 from grader.metrics._result import MetricResult
+from grader.metrics._segmentation import HIGHER_IS_BETTER, segmentation_metrics
 
 # Names from other libraries and papers; only used to suggest, never accepted silently, so
 # that a rubric always states the exact metric it grades on.
@@ -92,6 +94,9 @@ class MetricInfo:
         Short human-readable name for reports, e.g. ``"ROC AUC"``.
     description : str
         One or two sentences for reports and ``--help`` output.
+    output : {"binary_probability", "label_map"}
+        The output contract it scores: ``(y_true, y_score)`` of a binary task, or
+        ``(references, predictions)``, sequences of label maps, of a segmentation task.
     """
 
     name: str
@@ -100,6 +105,7 @@ class MetricInfo:
     needs_probabilities: bool
     title: str
     description: str
+    output: Literal["binary_probability", "label_map"] = "binary_probability"
 
     def __post_init__(self) -> None:
         # Checked at import so that a mis-registered metric fails before any grading run.
@@ -133,6 +139,72 @@ def _build(infos: Iterable[MetricInfo]) -> Mapping[str, MetricInfo]:
             raise ValueError(f"metric {info.name!r} is registered twice")
         table[info.name] = info
     return MappingProxyType(table)
+
+
+#: Options of a segmentation metric that the grader fills from the task (its structures,
+#: each case's voxel size, the patient of each case), never a task spec.
+SEGMENTATION_TASK_OPTIONS = ("labels", "spacings", "groups")
+
+
+def _segmentation_summary(metric: str) -> Callable[..., MetricResult]:
+    def compute(
+        references: Sequence[ArrayLike],
+        predictions: Sequence[ArrayLike],
+        *,
+        labels: Sequence[int],
+        spacings: Sequence[Sequence[float]] | None = None,
+        groups: ArrayLike | None = None,
+        tolerance_mm: float = 1.0,
+    ) -> MetricResult:
+        return segmentation_metrics(
+            references,
+            predictions,
+            labels=labels,
+            spacings=spacings,
+            groups=groups,
+            tolerance_mm=tolerance_mm,
+        ).result(metric)
+
+    compute.__name__ = f"mean_{metric}"
+    compute.__doc__ = (
+        f"The per-case mean over structures of {metric}, averaged over cases, with a "
+        "(patient-level with ``groups``) bootstrap CI; see :func:`segmentation_metrics`."
+    )
+    return compute
+
+
+_SEGMENTATION_INFOS = [
+    MetricInfo(
+        name=name,
+        function=_segmentation_summary(name),
+        higher_is_better=HIGHER_IS_BETTER[name],
+        needs_probabilities=False,
+        title=title,
+        description=description,
+        output="label_map",
+    )
+    for name, title, description in (
+        ("dice", "Dice", "Overlap 2|R&P|/(|R|+|P|), mean over structures and cases."),
+        ("iou", "IoU", "Jaccard overlap |R&P|/|R|P|, mean over structures and cases."),
+        (
+            "hausdorff95",
+            "HD95 (mm)",
+            "95th-percentile symmetric surface distance in mm, mean over structures and cases; "
+            "a missed or hallucinated structure counts as the image diagonal.",
+        ),
+        (
+            "surface_dice",
+            "Surface Dice (NSD)",
+            "Normalised surface distance: share of both surfaces within tolerance_mm of the "
+            "other, mean over structures and cases.",
+        ),
+        (
+            "relative_volume_error",
+            "|Relative volume error|",
+            "|V_pred - V_ref| / V_ref, mean over structures and cases.",
+        ),
+    )
+]
 
 
 METRICS: Mapping[str, MetricInfo] = _build(
@@ -250,6 +322,7 @@ METRICS: Mapping[str, MetricInfo] = _build(
                 "prevalence; Wilson CI."
             ),
         ),
+        *_SEGMENTATION_INFOS,
     ]
 )
 

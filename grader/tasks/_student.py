@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from grader.data import load_dataset
+from grader.data import Dataset, load_dataset, save_volume_archive
 from grader.errors import MedgradeError
 from grader.rubric import AutomaticCriterion
 from grader.submission import SUBMISSION_CONTRACT
@@ -39,6 +39,27 @@ def predict(model: float, inputs: np.ndarray) -> np.ndarray:
 '''
 
 
+STARTER_VOLUMES = '''"""Starter submission for {task_id}: replace the model, keep the two functions.
+
+load_model(artifacts_dir) is called once with this folder (read-only in the sandbox);
+predict(model, inputs) gets {inputs} and must return {output}.
+Check it with:  medgrade check . --task {task_id}
+"""
+
+import numpy as np
+
+
+def load_model(artifacts_dir: str) -> None:
+    # A real model would load its weights here, e.g. torch.load(Path(artifacts_dir) / "model.pt").
+    return None
+
+
+def predict(model: None, inputs: list[dict]) -> list[np.ndarray]:
+    # Every voxel background: what a model that learnt nothing predicts.
+    return [np.zeros(case["image"].shape, dtype=np.uint8) for case in inputs]
+'''
+
+
 def export_student_bundle(task: Task, out: Path, *, data_dir: Path | None = None) -> list[Path]:
     """Write the student bundle of ``task`` into the new folder ``out``; return its files."""
     if out.exists() and any(out.iterdir()):
@@ -51,37 +72,46 @@ def export_student_bundle(task: Task, out: Path, *, data_dir: Path | None = None
     for split in PUBLIC_SPLITS:
         rows = dataset.rows(manifest.case_ids[split])
         path = out / "data" / f"{split}.npz"
-        np.savez_compressed(
-            path,
-            inputs=dataset.features[rows],
-            labels=dataset.labels[rows],
-            case_ids=np.asarray(manifest.case_ids[split]),
-        )
+        _save_split(dataset, rows, path, manifest.case_ids[split], with_labels=True)
         written.append(path)
     if spec.split.public_test_inputs:
         rows = dataset.rows(manifest.case_ids["test"])
         path = out / "data" / "test_inputs.npz"
-        np.savez_compressed(
-            path, inputs=dataset.features[rows], case_ids=np.asarray(manifest.case_ids["test"])
-        )
+        _save_split(dataset, rows, path, manifest.case_ids["test"], with_labels=False)
         written.append(path)
-    train_labels = dataset.labels[dataset.rows(manifest.case_ids["train"])]
     starter = out / "starter" / "predict.py"
     starter.parent.mkdir()
-    starter.write_text(
-        STARTER.format(
+    inputs = spec.inputs.description.strip().rstrip(".").replace("\n", " ")
+    if dataset.volumetric:
+        text = STARTER_VOLUMES.format(task_id=spec.id, inputs=inputs, output=spec.output.describe())
+    else:
+        train_labels = dataset.labels[dataset.rows(manifest.case_ids["train"])]
+        text = STARTER.format(
             task_id=spec.id,
-            inputs=spec.inputs.description.strip().rstrip(".").replace("\n", " "),
-            output="one probability of "
-            f"'{spec.output.positive_label}' per case, a float array of shape (n_cases,)",
+            inputs=inputs,
+            output=spec.output.describe(),
             prevalence=round(float(train_labels.mean()), 4),
         )
-    )
+    starter.write_text(text)
     written.append(starter)
     readme = out / "README.md"
     readme.write_text(_readme(task, {s: len(manifest.case_ids[s]) for s in manifest.case_ids}))
     written.append(readme)
     return written
+
+
+def _save_split(
+    dataset: Dataset, rows: np.ndarray, path: Path, case_ids: list[str], *, with_labels: bool
+) -> None:
+    labels = dataset.labels[rows] if with_labels else None
+    if dataset.volumetric:
+        assert dataset.spacings is not None
+        save_volume_archive(
+            path, dataset.features[rows], dataset.spacings[rows], labels=labels, case_ids=case_ids
+        )
+        return
+    arrays = {"inputs": dataset.features[rows], "case_ids": np.asarray(case_ids)}
+    np.savez_compressed(path, **arrays, **({"labels": labels} if with_labels else {}))
 
 
 def _readme(task: Task, sizes: dict[str, int]) -> str:
@@ -99,6 +129,15 @@ def _readme(task: Task, sizes: dict[str, int]) -> str:
         if spec.split.public_test_inputs
         else "The test split is not included: your submission meets it only when it is graded."
     )
+    structures = spec.output.structures
+    contents = (
+        "one volume per case, `image_00000`, `image_00001`, ... (float32), its label map "
+        "`label_00000`, ... (uint8: 0 background, "
+        + ", ".join(f"{k} {name}" for k, name in sorted(structures.items()))
+        + "), the voxel sizes `spacings_mm` (one row per case)"
+        if structures
+        else f"`inputs`, `labels` (1 = {spec.output.positive_label})"
+    )
     return f"""# {spec.title}
 
 Task `{spec.id}`, version {spec.version}.
@@ -108,7 +147,7 @@ Task `{spec.id}`, version {spec.version}.
 ## Data
 
 `data/train.npz` ({sizes["train"]} cases) and `data/validation.npz` ({sizes["validation"]} cases)
-each hold `inputs`, `labels` (1 = {spec.output.positive_label}) and `case_ids`. {test_inputs}
+each hold {contents} and `case_ids`. {test_inputs}
 The marker grades on {sizes["test"]} held-out test cases whose labels you never see.
 
 - Inputs ({spec.inputs.kind}): {spec.inputs.description.strip()}

@@ -68,8 +68,10 @@ def validate_task(
 def _check_split(task: Task, report: ValidationReport, data_dir: Path | None) -> None:
     spec = task.spec
     dataset = load_dataset(spec.dataset.loader, spec.dataset.params, data_dir)
-    recomputed = make_split(dataset, spec.split)
     recorded = task.split_manifest()
+    if spec.dataset.cases == "recorded":
+        dataset = dataset.subset([c for ids in recorded.case_ids.values() for c in ids])
+    recomputed = make_split(dataset, spec.split)
     same = all(recomputed.sha256(s) == recorded.sha256(s) for s in recorded.case_ids)
     sizes = ", ".join(f"{s} {len(ids)}" for s, ids in recorded.case_ids.items())
     report.add(
@@ -85,9 +87,8 @@ def _check_split(task: Task, report: ValidationReport, data_dir: Path | None) ->
 def _make_null_submission(task: Task, folder: Path, data_dir: Path | None) -> Path:
     _, train_labels = public_split(task, "train", data_dir=data_dir)
     shutil.copytree(NULL_SUBMISSION_DIR, folder, ignore=shutil.ignore_patterns("__pycache__"))
-    (folder / "prevalence.json").write_text(
-        json.dumps({"prevalence": float(np.mean(train_labels))})
-    )
+    prevalence = 0.0 if train_labels.dtype == object else float(np.mean(train_labels))
+    (folder / "prevalence.json").write_text(json.dumps({"prevalence": prevalence}))
     return folder
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 from typing import Annotated, Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
@@ -24,6 +25,12 @@ class DatasetSpec(_Strict):
     licence: str = Field(description="The dataset's licence, e.g. 'CC BY 4.0'.")
     citation: str = Field(description="How to cite the dataset and its creators.")
     source_url: str | None = Field(default=None, description="Where users can obtain the data.")
+    cases: Literal["all", "recorded"] = Field(
+        default="all",
+        description="'all': the task uses every case the loader returns; 'recorded': only the "
+        "cases its split manifest records (a task defined on a subset of a dataset: further "
+        "cases in the user's copy are ignored, also when the split is checked).",
+    )
 
     @field_validator("loader")
     @classmethod
@@ -97,16 +104,24 @@ class SplitSpec(_Strict):
 
 
 class InputSpec(_Strict):
-    kind: Literal["table", "image", "signal"] = Field(
+    kind: Literal["table", "image", "signal", "volume"] = Field(
         description="'table': a float64 array (n_cases, n_features); 'image': an array "
-        "(n_cases, height, width[, channels]); 'signal': an array (n_cases, n_samples)."
+        "(n_cases, height, width[, channels]); 'signal': an array (n_cases, n_samples); "
+        "'volume': a list with one dict per case, {'image': a float32 array (X, Y, Z), "
+        "'spacing_mm': (x, y, z)}, the cases differing in shape."
     )
     description: str = Field(description="What the submission receives, in the student's words.")
 
 
 class OutputContract(_Strict):
-    kind: Literal["binary_probability"] = Field(
-        description="'binary_probability': one probability of the positive class per case."
+    kind: Literal["binary_probability", "label_map"] = Field(
+        description="'binary_probability': one probability of the positive class per case; "
+        "'label_map': one integer label map per case, of the shape of its input volume (0 "
+        "background, the structures' labels elsewhere)."
+    )
+    structures: dict[Annotated[int, Field(gt=0, lt=256)], str] | None = Field(
+        default=None,
+        description="'label_map' only: each structure's label and name, e.g. {1: anterior}.",
     )
     threshold: Annotated[float, Field(gt=0, lt=1)] = Field(
         default=0.5, description="Decision threshold for sensitivity/specificity."
@@ -117,6 +132,28 @@ class OutputContract(_Strict):
     batch_size: Annotated[int, Field(gt=0)] | None = Field(
         default=None, description="Call predict on batches of this many cases (None: all at once)."
     )
+
+    @model_validator(mode="after")
+    def _structures_for_label_maps(self) -> OutputContract:
+        if self.kind == "label_map" and not self.structures:
+            raise ValueError("kind 'label_map' needs 'structures', e.g. {1: anterior}")
+        if self.kind != "label_map" and self.structures is not None:
+            raise ValueError(f"'structures' is for kind 'label_map', not {self.kind!r}")
+        return self
+
+    def describe(self) -> str:
+        """What ``predict`` must return, in the student's words."""
+        if self.structures is not None:
+            names = ", ".join(f"{k} {name}" for k, name in sorted(self.structures.items()))
+            return (
+                "a list with one integer label map per case, in input order, each of its "
+                f"image's shape: 0 background, {names}"
+            )
+        return (
+            f"a float numpy array of shape (n_cases,): the probability of "
+            f"'{self.positive_label}' for each case, in input order (threshold "
+            f"{self.threshold:g})"
+        )
 
 
 class MetricSpec(_Strict):
@@ -136,7 +173,12 @@ class MetricSpec(_Strict):
     def _known_options(self) -> MetricSpec:
         from grader.metrics import METRICS
 
-        accepted = METRICS[self.name].options
+        info = METRICS[self.name]
+        accepted = info.options
+        if info.output == "label_map":
+            # The structures, spacings and patients come from the task; one surface
+            # tolerance serves every segmentation metric, so only surface_dice states it.
+            accepted = ("tolerance_mm",) if self.name == "surface_dice" else ()
         unknown = sorted(set(self.options) - set(accepted))
         if unknown:
             raise ValueError(
@@ -145,7 +187,12 @@ class MetricSpec(_Strict):
         # Try the options on a tiny well-posed example, so a bad value (n_bins: 0) fails
         # here, naming the field, rather than after every student's run.
         try:
-            METRICS[self.name].function([0, 1, 0, 1], [0.1, 0.8, 0.3, 0.6], **self.options)
+            if info.output == "label_map":
+                volume = np.zeros((4, 4, 4), dtype=np.uint8)
+                volume[1:3, 1:3, 1:3] = 1
+                info.function([volume], [volume], labels=[1], **self.options)
+            else:
+                info.function([0, 1, 0, 1], [0.1, 0.8, 0.3, 0.6], **self.options)
         except (TypeError, ValueError) as error:
             raise ValueError(f"invalid option value for metric {self.name!r}: {error}") from None
         return self
@@ -251,6 +298,30 @@ class TaskSpec(_Strict):
         for name in value:
             _one_of(name, list(SUBGROUP_METRICS), "subgroup metric")
         return value
+
+    @model_validator(mode="after")
+    def _output_fits_inputs_and_metrics(self) -> TaskSpec:
+        from grader.metrics import METRICS
+
+        segmentation = self.output.kind == "label_map"
+        if segmentation != (self.inputs.kind == "volume"):
+            raise ValueError(
+                "output kind 'label_map' goes with inputs kind 'volume', and only with it "
+                f"(inputs {self.inputs.kind!r}, output {self.output.kind!r})"
+            )
+        wrong = [m.name for m in self.metrics if METRICS[m.name].output != self.output.kind]
+        if wrong:
+            raise ValueError(
+                f"metrics {wrong} do not score output kind {self.output.kind!r}; it takes "
+                f"{[n for n, i in METRICS.items() if i.output == self.output.kind]}"
+            )
+        if segmentation and self.split.stratify and self.split.strategy != "official":
+            raise ValueError(
+                "split.stratify: label maps have no class to stratify by; set stratify: false"
+            )
+        if segmentation and self.subgroups:
+            raise ValueError("subgroups: subgroup reports are for binary outputs only")
+        return self
 
     def metric(self, name: str) -> MetricSpec | None:
         return next((m for m in self.metrics if m.name == name), None)

@@ -36,6 +36,8 @@ EXPECTED_NAMES = {
     "smooth_ece",
     "net_benefit",
 }
+#: Registered for label-map outputs: each the mean over structures of a segmentation metric.
+SEGMENTATION_NAMES = {"dice", "iou", "hausdorff95", "surface_dice", "relative_volume_error"}
 #: Options a metric cannot do without (grading passes the task's threshold).
 REQUIRED_OPTIONS = {"net_benefit": {"threshold": 0.5}}
 LABELS = np.array([0, 1, 0, 1, 1, 0, 1, 0, 0, 1])
@@ -43,8 +45,26 @@ PROBS = np.array([0.1, 0.8, 0.4, 0.35, 0.9, 0.2, 0.7, 0.6, 0.05, 1.0])
 
 
 def test_registry_is_complete() -> None:
-    assert set(METRICS) == EXPECTED_NAMES
-    assert metric_names() == sorted(EXPECTED_NAMES)
+    assert set(METRICS) == EXPECTED_NAMES | SEGMENTATION_NAMES
+    assert metric_names() == sorted(EXPECTED_NAMES | SEGMENTATION_NAMES)
+    assert {n for n, i in METRICS.items() if i.output == "label_map"} == SEGMENTATION_NAMES
+
+
+@pytest.mark.parametrize("name", sorted(SEGMENTATION_NAMES))
+def test_a_segmentation_entry_is_the_mean_over_structures_of_the_engine(name: str) -> None:
+    reference = np.zeros((6, 8, 8), dtype=np.uint8)
+    reference[1:4, 1:4, 1:4] = 1
+    reference[2:5, 5:7, 5:7] = 2
+    prediction = reference.copy()
+    prediction[1:4, 1:4, 4] = 1  # structure 1 one voxel too wide
+    cases = ([reference, reference], [prediction, reference])
+    info = METRICS[name]
+    result = compute_metric(name, *cases, labels=[1, 2], spacings=[(2.0, 1.0, 1.0)] * 2)
+    expected = grader.metrics.segmentation_metrics(
+        *cases, labels=[1, 2], spacings=[(2.0, 1.0, 1.0)] * 2
+    ).result(name)
+    assert result == expected
+    assert result.higher_is_better is info.higher_is_better and info.title
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_NAMES))
@@ -67,7 +87,13 @@ def test_registered_function_honours_its_info(name: str) -> None:
 
 def test_losses_are_marked_lower_is_better() -> None:
     lower = {name for name, info in METRICS.items() if not info.higher_is_better}
-    assert lower == {"brier_score", "expected_calibration_error", "smooth_ece"}
+    assert lower == {
+        "brier_score",
+        "expected_calibration_error",
+        "smooth_ece",
+        "hausdorff95",
+        "relative_volume_error",
+    }
 
 
 def test_registry_is_read_only() -> None:
@@ -99,9 +125,14 @@ def test_unknown_metric_suggests_closest_name() -> None:
 
 def test_unknown_metric_without_close_match() -> None:
     with pytest.raises(UnknownMetricError) as info:
-        get_metric_info("hausdorff")
+        get_metric_info("sharpness")
     assert "did you mean" not in str(info.value)
     assert "Valid names: average_precision, brier_score, " in str(info.value)
+
+
+def test_a_segmentation_name_without_its_percentile_is_suggested() -> None:
+    with pytest.raises(UnknownMetricError, match="did you mean 'hausdorff95'"):
+        get_metric_info("hausdorff")
 
 
 def test_unknown_metric_is_catchable_as_key_error_and_value_error() -> None:
