@@ -228,9 +228,25 @@ def grade(
     manual_marks: Annotated[
         Path | None, typer.Option(help="Manual marks CSV (default: OUT/manual_marks.csv).")
     ] = None,
+    regrade: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--regrade",
+            metavar="STUDENT",
+            help="Run this student's submission again even if unchanged (repeatable).",
+        ),
+    ] = None,
+    regrade_all: Annotated[
+        bool, typer.Option("--regrade-all", help="Run every submission again, reusing none.")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Grade a class on the hidden test split: reports, SQLite store and gradebook."""
+    """Grade a class on the hidden test split: reports, SQLite store and gradebook.
+
+    Run again with the same OUT, it resumes: submissions unchanged since their last run
+    (same files, task version, data and sandbox) are reused, re-marked against the current
+    rubric and manual marks; new and changed ones are graded.
+    """
     out = out or Path("medgrade-out")
     with _errors_exit():
         from grader.submission import discover_submissions
@@ -248,18 +264,33 @@ def grade(
                 data_dir=data_dir,
                 workers=workers,
                 manual_marks=manual_marks,
+                regrade=regrade or (),
+                regrade_all=regrade_all,
                 on_result=advance,
             )
     if as_json:
         print(json.dumps([e.to_dict() for e in result.evaluations], indent=2))
+        console.print(_graded_text(result))
         return
     stdout.print(_summary_table(result.evaluations, f"{len(result.evaluations)} submissions"))
     _print_outputs(result)
 
 
+def _graded_text(result: journeys.BatchResult) -> str:
+    graded = f"Graded:       {len(result.graded)} submission(s)"
+    if not result.reused:
+        return graded
+    remarked = f", {len(result.remarked)} of them re-marked" if result.remarked else ""
+    return (
+        f"{graded}, reused {len(result.reused)} unchanged since their last run{remarked} "
+        "(--regrade STUDENT or --regrade-all runs them again)"
+    )
+
+
 def _print_outputs(result: journeys.BatchResult) -> None:
     for warning in result.warnings:
         console.print(f"[yellow]warning:[/] {escape(warning)}")
+    stdout.print(_graded_text(result))
     backends = sorted({e.run.backend for e in result.evaluations if e.run is not None})
     if backends:
         stdout.print(f"Sandbox:      {', '.join(backends)}")

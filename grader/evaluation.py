@@ -46,7 +46,7 @@ from grader.outcome import (
     interpret_run,
     read_regular_file,
 )
-from grader.rubric import Marks, score
+from grader.rubric import Marks, Rubric, score
 from grader.submission import Submission, content_sha256, stage_submission
 from grader.tasks import Task
 from sandbox import SandboxBackend, SandboxJob, SandboxLimits
@@ -232,9 +232,17 @@ def evaluate(
     prepared: PreparedSplit,
     backend: SandboxBackend,
     manual_points: Mapping[str, float] | None = None,
+    workdir: Path | None = None,
 ) -> Evaluation:
-    """Run one submission on a prepared split and score it; never raises for the student's faults."""
-    with tempfile.TemporaryDirectory(prefix="medgrade-run-", ignore_cleanup_errors=True) as scratch:
+    """Run one submission on a prepared split and score it; never raises for the student's faults.
+
+    The staged copy and the sandbox's output live in a temporary folder under ``workdir``
+    (default: the system's), which a batch points at its own scratch folder so that a
+    killed batch's leftovers go with it.
+    """
+    with tempfile.TemporaryDirectory(
+        prefix="medgrade-run-", dir=workdir, ignore_cleanup_errors=True
+    ) as scratch:
         scratch_dir = Path(scratch)
         try:
             submission_dir = stage_submission(submission_path, scratch_dir / "submission")
@@ -367,13 +375,7 @@ def _finish(
         metrics = score_predictions(task, prepared.labels, predictions, clusters=clusters)
         curves = _curves(prepared, predictions)
         subgroups = _subgroups(prepared, predictions)
-    marks = score(
-        task.rubric,
-        metrics=metrics if failure is None else None,
-        failure_reason=None if failure is None else f"the submission failed ({failure.kind})",
-        run_time_s=None if run is None else run.wall_time_s,
-        manual_points=manual_points,
-    )
+    marks = mark_run(task.rubric, metrics, failure, run, manual_points)
     return Evaluation(
         student_id=student_id,
         submission_path=str(submission_path),
@@ -392,6 +394,24 @@ def _finish(
         curves=curves,
         subgroups=subgroups,
         structures=structures,
+    )
+
+
+def mark_run(
+    rubric: Rubric,
+    metrics: Mapping[str, MetricResult],
+    failure: Failure | None,
+    run: RunInfo | None,
+    manual_points: Mapping[str, float] | None,
+) -> Marks:
+    """The rubric applied to a run: its metrics (none count when it failed), its host-measured
+    wall time for penalties, and the marker's manual points."""
+    return score(
+        rubric,
+        metrics=metrics if failure is None else None,
+        failure_reason=None if failure is None else f"the submission failed ({failure.kind})",
+        run_time_s=None if run is None else run.wall_time_s,
+        manual_points=manual_points,
     )
 
 

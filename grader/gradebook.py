@@ -1,8 +1,15 @@
-"""The gradebook CSV (derived from the store) and the marker's manual-marks CSV."""
+"""The gradebook CSV (derived from the store) and the marker's manual-marks CSV.
+
+Both are written whole to a temporary file beside them and renamed over the old one, so a
+grader killed at any moment leaves the old file or the new one, never part of one.
+"""
 
 from __future__ import annotations
 
 import csv
+import io
+import os
+import secrets
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -11,6 +18,24 @@ from grader.rubric import Rubric
 from grader.store import ResultStore
 
 MANUAL_FILE = "manual_marks.csv"
+#: The suffix of a file being written; one left by a killed grader is removed by the next.
+PARTIAL_SUFFIX = ".partial"
+
+
+def write_text_atomically(path: Path, text: str) -> None:
+    """Replace ``path`` by a file holding ``text`` in one step (temporary file, then rename)."""
+    unique = f"{os.getpid()}-{secrets.token_hex(4)}"
+    temporary = path.with_name(f".{path.name}.{unique}{PARTIAL_SUFFIX}")
+    try:
+        # newline="": the text is written as given (a CSV keeps its CRLF line ends).
+        with temporary.open("x", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def write_gradebook(
@@ -29,30 +54,31 @@ def write_gradebook(
         "max",
         "pending",
     ]
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns)
-        writer.writeheader()
-        for run in store.latest_runs(task_id, task_version, split):
-            marks = {m["criterion_id"]: m for m in store.marks_of(run["id"])}
-            row: dict[str, object] = {
-                "student_id": run["student_id"],
-                "status": run["status"],
-                "failure_kind": run["failure_kind"] or "",
-                "total": _number(run["total"]),
-                "max": _number(run["max_points"]),
-                "pending": " ".join(
-                    c for c in criterion_ids if c in marks and marks[c]["status"] == "pending"
-                ),
-            }
-            for criterion in criterion_ids:
-                mark = marks.get(criterion)
-                row[criterion] = (
-                    "" if mark is None or mark["points"] is None else _number(mark["points"])
-                )
-            for penalty in penalty_ids:
-                mark = marks.get(penalty)
-                row[penalty] = _number(mark["points"]) if mark is not None else 0
-            writer.writerow(row)
+    handle = io.StringIO(newline="")
+    writer = csv.DictWriter(handle, fieldnames=columns)
+    writer.writeheader()
+    for run in store.latest_runs(task_id, task_version, split):
+        marks = {m["criterion_id"]: m for m in store.marks_of(run["id"])}
+        row: dict[str, object] = {
+            "student_id": run["student_id"],
+            "status": run["status"],
+            "failure_kind": run["failure_kind"] or "",
+            "total": _number(run["total"]),
+            "max": _number(run["max_points"]),
+            "pending": " ".join(
+                c for c in criterion_ids if c in marks and marks[c]["status"] == "pending"
+            ),
+        }
+        for criterion in criterion_ids:
+            mark = marks.get(criterion)
+            row[criterion] = (
+                "" if mark is None or mark["points"] is None else _number(mark["points"])
+            )
+        for penalty in penalty_ids:
+            mark = marks.get(penalty)
+            row[penalty] = _number(mark["points"]) if mark is not None else 0
+        writer.writerow(row)
+    write_text_atomically(path, handle.getvalue())
     return path
 
 
@@ -113,7 +139,8 @@ def ensure_manual_marks_sheet(path: Path, rubric: Rubric, student_ids: Iterable[
     present = {row.get("student_id", "") for row in rows}
     rows += [{"student_id": s} for s in student_ids if s not in present]
     columns = ["student_id", *manual, "comment"]
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore", restval="")
-        writer.writeheader()
-        writer.writerows(rows)
+    handle = io.StringIO(newline="")
+    writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore", restval="")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text_atomically(path, handle.getvalue())

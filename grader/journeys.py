@@ -1,35 +1,76 @@
 """The three journeys as plain functions: a student's check, a marker's batch, the demo.
 
 The CLI only parses arguments and calls these; a notebook or a script can call them too.
+
+A marker's batch is crash-safe and resumable.  Every finished submission is committed to the
+store at once, and every file is replaced whole (reports, gradebook, manual-marks sheet), so
+a grader killed at any moment, even by SIGKILL, leaves finished grades and whole files.  Run
+the same command again and it resumes: a submission whose stored run has the same
+:class:`~grader.store.RunKey` (same files, task version, split, data and sandbox) is not run
+again; its stored evaluation is marked again against the current rubric and manual marks and
+reused.  Before anything else, the new batch removes what the killed one left: its scratch
+folder, half-written files and any sandbox process still running.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import signal
 import tempfile
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Collection, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
+from typing import IO, Literal
 
 from grader._resources import bundled_dir
-from grader.evaluation import Evaluation, evaluate, failed_evaluation, prepare_split
+from grader.errors import MedgradeError, SubmissionError
+from grader.evaluation import (
+    Evaluation,
+    PreparedSplit,
+    evaluate,
+    failed_evaluation,
+    mark_run,
+    prepare_split,
+)
 from grader.gradebook import (
     MANUAL_FILE,
+    PARTIAL_SUFFIX,
     ensure_manual_marks_sheet,
     read_manual_marks,
     write_gradebook,
+    write_text_atomically,
 )
 from grader.outcome import Failure
 from grader.report import write_report
-from grader.store import ResultStore
-from grader.submission import Submission, discover_submissions, student_id_from_name
+from grader.rubric import Marks, Rubric
+from grader.store import ResultStore, RunKey, StoredRun
+from grader.submission import (
+    Submission,
+    discover_submissions,
+    student_id_from_name,
+    submission_sha256,
+)
 from grader.tasks import Task, load_task
 from sandbox import GpuSelection, SandboxBackend, choose_backend
 
 DEMO_TASK = "breast-cancer-wdbc"
 STORE_FILE = "medgrade.sqlite"
 GRADEBOOK_FILE = "gradebook.csv"
+REPORTS_DIR = "reports"
+#: Reports are written here, then renamed into ``reports/``; the next batch removes leftovers.
+PARTIAL_DIR = ".medgrade-partial"
+#: Held (flock) by the batch writing to an output folder; the kernel lets go when it dies.
+LOCK_FILE = ".medgrade-grade.lock"
+#: Where the running batch keeps its scratch folder; removed when the batch ends, so one found
+#: by the next batch is from a batch that was killed.
+LEASE_FILE = ".medgrade-grade.json"
+SCRATCH_PREFIX = "medgrade-grade-"
 
 Progress = Callable[[Evaluation], None]
 
@@ -94,6 +135,31 @@ class BatchResult:
     gradebook_path: Path
     manual_marks_path: Path | None
     warnings: tuple[str, ...] = ()
+    #: Students whose stored run was reused: unchanged since it was graded, not run again.
+    reused: tuple[str, ...] = ()
+    #: Of those, the ones whose marks changed (manual marks entered, rubric edited).
+    remarked: tuple[str, ...] = ()
+
+    @property
+    def graded(self) -> tuple[str, ...]:
+        """Students whose submission ran in this batch."""
+        reused = set(self.reused)
+        return tuple(e.student_id for e in self.evaluations if e.student_id not in reused)
+
+
+def sandbox_identity(backend: SandboxBackend) -> str:
+    """What the sandbox contributes to a run's outcome: the backend, and for docker the image
+    id (its packages are what the submission imports)."""
+    image_id = getattr(backend, "image_id", None)
+    return backend.name if image_id is None else f"{backend.name}:{image_id}"
+
+
+def remark(
+    evaluation: Evaluation, rubric: Rubric, manual_points: Mapping[str, float] | None
+) -> Marks:
+    """The marks grading ``evaluation``'s submission again would award, without running it:
+    the rubric applied to its stored metrics and run time, with ``manual_points``."""
+    return mark_run(rubric, evaluation.metrics, evaluation.failure, evaluation.run, manual_points)
 
 
 def grade(
@@ -107,6 +173,8 @@ def grade(
     data_dir: Path | None = None,
     workers: int = 1,
     manual_marks: Path | None = None,
+    regrade: Collection[str] = (),
+    regrade_all: bool = False,
     on_result: Progress | None = None,
     on_note: Callable[[str], None] | None = None,
 ) -> BatchResult:
@@ -116,73 +184,68 @@ def grade(
     with ``unsafe_local``.  Manual criteria come from ``manual_marks`` (default
     ``out/manual_marks.csv``, created with a row per student on the first run); blank cells
     stay pending.
+
+    Run again on the same ``out``, the batch resumes (see the module docstring): only new
+    or changed submissions run, and those whose last run was a ``sandbox_error``.  The
+    students in ``regrade``, or all with ``regrade_all``, run again whatever their store says.
     """
     task = task if isinstance(task, Task) else load_task(task)
     found = discover_submissions(submissions) if isinstance(submissions, Path) else submissions
-    out.mkdir(parents=True, exist_ok=True)
-    sheet = manual_marks or out / MANUAL_FILE
-    manual = read_manual_marks(sheet, task.rubric)
     students = {s.student_id for s in found}
-    warnings = tuple(
-        f"{sheet.name}: no submission from student {student!r}; their manual marks are unused"
-        for student in sorted(set(manual) - students)
-    )
-    runner = _runner(
-        backend, purpose="grade", unsafe_local=unsafe_local, gpus=gpus, on_note=on_note
-    )
-    evaluations: list[Evaluation] = []
-    with (
-        tempfile.TemporaryDirectory(prefix="medgrade-grade-") as scratch,
-        ResultStore(out / STORE_FILE) as store,
-    ):
-        prepared = prepare_split(task, "test", data_dir=data_dir, workdir=Path(scratch))
-
-        def run_one(submission: Submission) -> Evaluation:
-            try:
-                evaluation = evaluate(
-                    submission.path,
-                    student_id=submission.student_id,
-                    prepared=prepared,
-                    backend=runner,
-                    manual_points=manual.get(submission.student_id),
-                )
-                path = write_report(evaluation, task, out / "reports", n_cases=prepared.n_cases)
-            except (
-                Exception
-            ) as error:  # one submission's fault in the grader must not end the batch
-                evaluation = failed_evaluation(
-                    prepared, submission, Failure("sandbox_error", f"grading failed: {error!r}")
-                )
-                path = write_report(evaluation, task, out / "reports", n_cases=prepared.n_cases)
-            # The graded notebook is on disk now; a class of them need not stay in memory.
-            return replace(evaluation.with_report(path), executed_notebook=None)
-
-        # Workers only run sandboxes and write reports; this thread alone writes the store.
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            try:
-                for future in as_completed([pool.submit(run_one, s) for s in found]):
-                    evaluation = future.result()
-                    store.add(evaluation)
-                    evaluations.append(evaluation)
-                    if on_result is not None:
-                        on_result(evaluation)
-            except BaseException:
-                # Ctrl-C or a fault: stop every sandbox now rather than wait for them.
-                pool.shutdown(wait=False, cancel_futures=True)
-                runner.close()
-                raise
-        runner.close()
-        evaluations.sort(key=lambda e: e.student_id)
-        gradebook = write_gradebook(
-            store,
-            task.rubric,
-            task_id=task.id,
-            task_version=task.spec.version,
-            split="test",
-            path=out / GRADEBOOK_FILE,
+    unknown = sorted(set(regrade) - students)
+    if unknown:
+        raise SubmissionError(
+            f"--regrade {' '.join(unknown)}: no such student among the submissions; "
+            f"the students are {', '.join(sorted(students)) or 'none'}"
         )
-    if task.rubric.manual_criteria:
-        ensure_manual_marks_sheet(sheet, task.rubric, [e.student_id for e in evaluations])
+    out.mkdir(parents=True, exist_ok=True)
+    with _exclusive_output(out, on_note) as lease:
+        sheet = manual_marks or out / MANUAL_FILE
+        manual = read_manual_marks(sheet, task.rubric)
+        warnings = tuple(
+            f"{sheet.name}: no submission from student {student!r}; their manual marks are unused"
+            for student in sorted(set(manual) - students)
+        )
+        runner = _runner(
+            backend, purpose="grade", unsafe_local=unsafe_local, gpus=gpus, on_note=on_note
+        )
+        try:
+            with (
+                tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX) as scratch,
+                ResultStore(out / STORE_FILE) as store,
+            ):
+                lease.hold(Path(scratch))
+                batch = _Batch(
+                    prepared=prepare_split(task, "test", data_dir=data_dir, workdir=Path(scratch)),
+                    runner=runner,
+                    sandbox=sandbox_identity(runner),
+                    store=store,
+                    out=out,
+                    manual=manual,
+                    scratch=Path(scratch),
+                )
+                stored = (
+                    {}
+                    if regrade_all
+                    else store.latest_stored_runs(task.id, task.spec.version, "test")
+                )
+                for student in regrade:
+                    stored.pop(student, None)
+                outcomes = batch.grade_all(found, stored, workers=workers, on_result=on_result)
+                gradebook = write_gradebook(
+                    store,
+                    task.rubric,
+                    task_id=task.id,
+                    task_version=task.spec.version,
+                    split="test",
+                    path=out / GRADEBOOK_FILE,
+                )
+        finally:
+            runner.close()
+        outcomes.sort(key=lambda o: o.evaluation.student_id)
+        evaluations = [o.evaluation for o in outcomes]
+        if task.rubric.manual_criteria:
+            ensure_manual_marks_sheet(sheet, task.rubric, [e.student_id for e in evaluations])
     return BatchResult(
         evaluations,
         out,
@@ -190,7 +253,325 @@ def grade(
         gradebook,
         sheet if task.rubric.manual_criteria else None,
         warnings,
+        reused=tuple(o.evaluation.student_id for o in outcomes if o.reused_run is not None),
+        remarked=tuple(o.evaluation.student_id for o in outcomes if o.remarked),
     )
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """One submission's result in a batch, as a worker hands it to the writing thread."""
+
+    #: With its report path; the executed notebook is left out (it is on disk, or below).
+    evaluation: Evaluation
+    #: A new run's executed notebook, for the store.
+    executed_notebook: str | None
+    #: The stored run that was reused, or None for a submission that ran now.
+    reused_run: int | None
+    #: A reused run whose marks changed: the store takes the new ones.
+    remarked: bool
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """What every submission of one batch is graded with."""
+
+    prepared: PreparedSplit
+    runner: SandboxBackend
+    sandbox: str
+    store: ResultStore
+    out: Path
+    manual: dict[str, dict[str, float]]
+    scratch: Path
+
+    @property
+    def task(self) -> Task:
+        return self.prepared.task
+
+    def grade_all(
+        self,
+        submissions: list[Submission],
+        stored: Mapping[str, StoredRun],
+        *,
+        workers: int,
+        on_result: Progress | None,
+    ) -> list[_Outcome]:
+        """Grade or reuse every submission, committing each to the store as it finishes."""
+        outcomes: list[_Outcome] = []
+        # Workers run sandboxes, write reports and read stored runs; this thread alone
+        # writes the store, one transaction per submission.
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            futures = [
+                pool.submit(self.grade_one, submission, stored.get(submission.student_id))
+                for submission in submissions
+            ]
+            try:
+                for future in as_completed(futures):
+                    outcome = future.result()
+                    self.record(outcome)
+                    outcomes.append(outcome)
+                    if on_result is not None:
+                        on_result(outcome.evaluation)
+            except BaseException:
+                # Ctrl-C or a fault: stop every sandbox now rather than wait for them.
+                pool.shutdown(wait=False, cancel_futures=True)
+                self.runner.close()
+                raise
+        return outcomes
+
+    def grade_one(self, submission: Submission, stored: StoredRun | None) -> _Outcome:
+        """Reuse ``stored`` if it still holds for ``submission``, else run it (in a worker)."""
+        if stored is not None:
+            reused = self._reuse(submission, stored)
+            if reused is not None:
+                return reused
+        return self._run(submission)
+
+    def record(self, outcome: _Outcome) -> None:
+        """Commit ``outcome`` to the store (in the batch's thread)."""
+        if outcome.reused_run is None:
+            self.store.add(
+                outcome.evaluation,
+                sandbox=self.sandbox,
+                executed_notebook=outcome.executed_notebook,
+            )
+        elif outcome.remarked:
+            self.store.replace_marks(outcome.reused_run, outcome.evaluation)
+
+    def _run(self, submission: Submission) -> _Outcome:
+        prepared = self.prepared
+        try:
+            evaluation = evaluate(
+                submission.path,
+                student_id=submission.student_id,
+                prepared=prepared,
+                backend=self.runner,
+                manual_points=self.manual.get(submission.student_id),
+                workdir=self.scratch,
+            )
+            path = self._write_report(evaluation)
+        except Exception as error:  # one submission's fault in the grader must not end the batch
+            evaluation = failed_evaluation(
+                prepared, submission, Failure("sandbox_error", f"grading failed: {error!r}")
+            )
+            path = self._write_report(evaluation)
+        # The graded notebook is on disk now; a class of them need not stay in memory.
+        return _Outcome(
+            replace(evaluation.with_report(path), executed_notebook=None),
+            executed_notebook=evaluation.executed_notebook,
+            reused_run=None,
+            remarked=False,
+        )
+
+    def _reuse(self, submission: Submission, stored: StoredRun) -> _Outcome | None:
+        """The stored run re-marked, or None when it does not hold for ``submission`` now."""
+        # An infrastructure failure says nothing about the submission: it always runs again.
+        if stored.key is None or not stored.has_document or stored.failure_kind == "sandbox_error":
+            return None
+        try:
+            sha256 = submission_sha256(submission.path, workdir=self.scratch)
+        except SubmissionError:
+            return None
+        if stored.key != self._key(sha256):
+            return None
+        # A stored run that cannot be brought back (an older document, a rubric criterion
+        # on a metric the run lacks, a report that cannot be written) is graded again rather
+        # than stopping the batch.
+        try:
+            evaluation = self.store.load_evaluation(stored.run_id)
+            marks = remark(evaluation, self.task.rubric, self.manual.get(submission.student_id))
+            remarked = marks != evaluation.marks
+            evaluation = replace(evaluation, marks=marks)
+            report = self.out / REPORTS_DIR / f"{submission.student_id}.html"
+            if remarked or not report.is_file():
+                report = self._write_report(evaluation)
+        except Exception:
+            return None
+        return _Outcome(
+            replace(evaluation.with_report(report), executed_notebook=None),
+            executed_notebook=None,
+            reused_run=stored.run_id,
+            remarked=remarked,
+        )
+
+    def _key(self, submission_sha256: str) -> RunKey:
+        prepared = self.prepared
+        return RunKey(
+            task_id=self.task.id,
+            task_version=self.task.spec.version,
+            split=prepared.name,
+            submission_sha256=submission_sha256,
+            data_sha256=prepared.data_sha256,
+            split_sha256=prepared.split_sha256,
+            sandbox=self.sandbox,
+        )
+
+    def _write_report(self, evaluation: Evaluation) -> Path:
+        """Write the report (and graded notebook) beside ``reports/``, then rename them in,
+        so a reader or a killed grader never leaves half a report."""
+        reports = self.out / REPORTS_DIR
+        reports.mkdir(parents=True, exist_ok=True)
+        partial = self.out / PARTIAL_DIR
+        partial.mkdir(exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=partial) as staging:
+            written = write_report(
+                evaluation, self.task, Path(staging), n_cases=self.prepared.n_cases
+            )
+            report = reports / written.name
+            notebook = written.with_suffix(".ipynb")
+            if notebook.is_file():
+                os.replace(notebook, report.with_suffix(".ipynb"))
+            else:  # left by an earlier notebook submission of this student
+                report.with_suffix(".ipynb").unlink(missing_ok=True)
+            os.replace(written, report)
+        return report
+
+
+class _Lease:
+    """The running batch's claim on an output folder: what a killed batch left is cleaned
+    up by the next one from the lease file."""
+
+    def __init__(self, out: Path) -> None:
+        self.path = out / LEASE_FILE
+
+    def hold(self, scratch: Path) -> None:
+        write_text_atomically(self.path, json.dumps({"pid": os.getpid(), "scratch": str(scratch)}))
+
+    def release(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+    def left_by_killed_batch(self) -> dict[str, object] | None:
+        try:
+            lease = json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            return {}
+        return lease if isinstance(lease, dict) else {}
+
+
+@contextlib.contextmanager
+def _exclusive_output(out: Path, on_note: Callable[[str], None] | None) -> Iterator[_Lease]:
+    """Hold ``out`` for one batch; first clean up after a batch that was killed there."""
+    lease = _Lease(out)
+    with (out / LOCK_FILE).open("a") as lock:
+        _lock(lock, out, lease)
+        _clean_up_killed_batch(out, lease, on_note)
+        try:
+            yield lease
+        finally:
+            shutil.rmtree(out / PARTIAL_DIR, ignore_errors=True)
+            lease.release()
+
+
+def _lock(lock: IO[str], out: Path, lease: _Lease) -> None:
+    try:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = (lease.left_by_killed_batch() or {}).get("pid", "unknown")
+        raise MedgradeError(
+            f"another medgrade grade (pid {holder}) is writing to {out}; let it finish or stop "
+            "it, then run this command again"
+        ) from None
+
+
+def _clean_up_killed_batch(out: Path, lease: _Lease, on_note: Callable[[str], None] | None) -> None:
+    shutil.rmtree(out / PARTIAL_DIR, ignore_errors=True)
+    for partial in out.glob(f".*{PARTIAL_SUFFIX}"):
+        partial.unlink(missing_ok=True)
+    previous = lease.left_by_killed_batch()
+    if previous is None:
+        return
+    scratch = previous.get("scratch")
+    stopped = 0
+    # The lease file is only a hint: never act on a path that is not a batch's scratch folder.
+    if isinstance(scratch, str) and Path(scratch).name.startswith(SCRATCH_PREFIX):
+        folder = Path(scratch)
+        stopped = _stop_leftover_processes(folder)
+        if folder.is_dir() and not folder.is_symlink():
+            shutil.rmtree(folder, ignore_errors=True)
+    lease.release()
+    if on_note is not None:
+        processes = f" and stopped {stopped} sandbox process(es) it left" if stopped else ""
+        on_note(
+            f"the previous medgrade grade into {out} (pid {previous.get('pid', 'unknown')}) was "
+            f"interrupted; removed its scratch files{processes}, resuming"
+        )
+
+
+def _stop_leftover_processes(scratch: Path) -> int:
+    """SIGKILL what a killed batch left running; returns how many processes.
+
+    A bwrap sandbox dies with its grader (--die-with-parent) and docker containers of a dead
+    grader are removed when the next docker backend starts, but a local-backend run lives on
+    in its own session.  Its processes are found by their command line, which names a folder
+    inside the batch's scratch folder (the inputs), then with them every process in the
+    sessions they lead and every descendant.
+    """
+    processes = _process_table()
+    if not processes:
+        return 0
+    needle = os.fsencode(scratch) + b"/"
+    named = {pid for pid, (_, _, cmdline) in processes.items() if needle in cmdline}
+    sessions = {pid for pid in named if processes[pid][1] == pid}
+    targets = named | {pid for pid, (_, session, _) in processes.items() if session in sessions}
+    children: dict[int, list[int]] = {}
+    for pid, (parent, _, _) in processes.items():
+        children.setdefault(parent, []).append(pid)
+    pending = list(targets)
+    while pending:
+        for child in children.get(pending.pop(), []):
+            if child not in targets:
+                targets.add(child)
+                pending.append(child)
+    protected = {os.getpid()}
+    ancestor = os.getppid()
+    while ancestor > 0 and ancestor not in protected:
+        protected.add(ancestor)
+        ancestor = processes.get(ancestor, (0, 0, b""))[0]
+    targets -= protected
+    for pid in targets:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(_running(pid) for pid in targets):
+        time.sleep(0.05)
+    return len(targets)
+
+
+def _process_table() -> dict[int, tuple[int, int, bytes]]:
+    """Every process's parent, session and command line (Linux /proc; empty elsewhere)."""
+    table: dict[int, tuple[int, int, bytes]] = {}
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return table
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = _stat_fields(entry / "stat")
+            table[int(entry.name)] = (
+                int(fields[1]),
+                int(fields[3]),
+                (entry / "cmdline").read_bytes(),
+            )
+        except (OSError, ValueError, IndexError):  # gone meanwhile, or not ours to read
+            continue
+    return table
+
+
+def _stat_fields(path: Path) -> list[str]:
+    """/proc/PID/stat after "pid (comm) ", whose comm may hold anything: state, ppid, pgrp,
+    session, ..."""
+    stat = path.read_text()
+    return stat[stat.rindex(")") + 2 :].split()
+
+
+def _running(pid: int) -> bool:
+    try:
+        return _stat_fields(Path(f"/proc/{pid}/stat"))[0] != "Z"
+    except (OSError, ValueError, IndexError):
+        return False
 
 
 def demo_submissions() -> list[Submission]:

@@ -1,90 +1,160 @@
 """The results store: one SQLite database per output folder.
 
 Each evaluation is written in one transaction (WAL journal), so a grader that dies mid-batch
-leaves every finished submission intact.  The gradebook is derived from the store, never
-kept beside it.
+leaves every finished submission intact and no half-written one.  The gradebook is derived
+from the store, never kept beside it.
+
+Besides the tables a marker can query (submissions, runs, metrics, marks), each run keeps
+its whole evaluation as a compressed JSON document, so a later batch can reuse a run whose
+submission and grading setup are unchanged (:class:`RunKey`) and still print, report and
+re-mark it exactly as when it was graded.
+
+Schema history (``meta.schema_version``; an older store is migrated when opened):
+
+1. submissions, runs, metrics, marks.
+2. ``runs.sandbox`` (the sandbox a run used: backend name, and the image id for docker) and
+   ``run_documents`` (the evaluation document and a notebook submission's executed notebook).
 """
 
 from __future__ import annotations
 
+import collections.abc
+import dataclasses
 import json
 import math
 import sqlite3
+import types
+import typing
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
+from typing import Any, Literal, Union
 
+import numpy as np
+
+from grader.errors import MedgradeError
 from grader.evaluation import Evaluation
+from grader.rubric import Marks
 
-SCHEMA_VERSION = 1
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS submissions (
-    id INTEGER PRIMARY KEY,
-    student_id TEXT NOT NULL,
-    sha256 TEXT,
-    path TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY,
-    submission_id INTEGER NOT NULL REFERENCES submissions(id),
-    task_id TEXT NOT NULL,
-    task_version TEXT NOT NULL,
-    split TEXT NOT NULL,
-    status TEXT NOT NULL CHECK (status IN ('graded', 'failed')),
-    failure_kind TEXT,
-    failure_message TEXT,
-    backend TEXT,
-    wall_time_s REAL,
-    peak_memory_mb REAL,
-    total REAL NOT NULL,
-    max_points REAL NOT NULL,
-    data_sha256 TEXT NOT NULL,
-    split_sha256 TEXT NOT NULL,
-    medgrade_version TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    report_path TEXT,
-    record_json TEXT
-);
-CREATE TABLE IF NOT EXISTS metrics (
-    run_id INTEGER NOT NULL REFERENCES runs(id),
-    name TEXT NOT NULL,
-    value REAL,
-    ci_low REAL,
-    ci_high REAL,
-    method TEXT NOT NULL,
-    n INTEGER NOT NULL,
-    reason TEXT,
-    PRIMARY KEY (run_id, name)
-);
-CREATE TABLE IF NOT EXISTS marks (
-    run_id INTEGER NOT NULL REFERENCES runs(id),
-    criterion_id TEXT NOT NULL,
-    title TEXT NOT NULL,
-    status TEXT NOT NULL,
-    points REAL,
-    max_points REAL NOT NULL,
-    explanation TEXT NOT NULL,
-    position INTEGER NOT NULL,
-    PRIMARY KEY (run_id, criterion_id)
-);
-CREATE INDEX IF NOT EXISTS runs_by_task ON runs (task_id, split, submission_id);
-"""
+SCHEMA_VERSION = 2
+#: Version 1, as first released; every store starts here and is migrated up.
+_SCHEMA_V1 = (
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS submissions (
+        id INTEGER PRIMARY KEY,
+        student_id TEXT NOT NULL,
+        sha256 TEXT,
+        path TEXT NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS runs (
+        id INTEGER PRIMARY KEY,
+        submission_id INTEGER NOT NULL REFERENCES submissions(id),
+        task_id TEXT NOT NULL,
+        task_version TEXT NOT NULL,
+        split TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('graded', 'failed')),
+        failure_kind TEXT,
+        failure_message TEXT,
+        backend TEXT,
+        wall_time_s REAL,
+        peak_memory_mb REAL,
+        total REAL NOT NULL,
+        max_points REAL NOT NULL,
+        data_sha256 TEXT NOT NULL,
+        split_sha256 TEXT NOT NULL,
+        medgrade_version TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        report_path TEXT,
+        record_json TEXT
+    )""",
+    """CREATE TABLE IF NOT EXISTS metrics (
+        run_id INTEGER NOT NULL REFERENCES runs(id),
+        name TEXT NOT NULL,
+        value REAL,
+        ci_low REAL,
+        ci_high REAL,
+        method TEXT NOT NULL,
+        n INTEGER NOT NULL,
+        reason TEXT,
+        PRIMARY KEY (run_id, name)
+    )""",
+    """CREATE TABLE IF NOT EXISTS marks (
+        run_id INTEGER NOT NULL REFERENCES runs(id),
+        criterion_id TEXT NOT NULL,
+        title TEXT NOT NULL,
+        status TEXT NOT NULL,
+        points REAL,
+        max_points REAL NOT NULL,
+        explanation TEXT NOT NULL,
+        position INTEGER NOT NULL,
+        PRIMARY KEY (run_id, criterion_id)
+    )""",
+    "CREATE INDEX IF NOT EXISTS runs_by_task ON runs (task_id, split, submission_id)",
+)
+#: The statements that bring a store from the previous version to each version.
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    2: (
+        "ALTER TABLE runs ADD COLUMN sandbox TEXT",
+        """CREATE TABLE run_documents (
+            run_id INTEGER PRIMARY KEY REFERENCES runs(id),
+            evaluation BLOB NOT NULL,
+            executed_notebook BLOB
+        )""",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class RunKey:
+    """What a run's outcome depends on, apart from the rubric and the manual marks.
+
+    Those two are applied again whenever a stored run is reused, so they need no place here.
+    ``sandbox`` is the backend's name, with the image id for docker.
+    """
+
+    task_id: str
+    task_version: str
+    split: str
+    submission_sha256: str
+    data_sha256: str
+    split_sha256: str
+    sandbox: str
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    """The newest stored run of one student on one task version and split."""
+
+    run_id: int
+    student_id: str
+    #: None when the run cannot say what it depended on: the submission could not be
+    #: opened, or the run was stored before schema version 2.
+    key: RunKey | None
+    failure_kind: str | None
+    #: Whether the evaluation document is stored (schema version 2 onwards).
+    has_document: bool
+
+
+class StoredEvaluationError(MedgradeError):
+    """A stored evaluation document cannot be turned back into an evaluation (it was
+    written by a medgrade whose evaluation had other fields); the run is graded again."""
 
 
 class ResultStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._connection = sqlite3.connect(path, timeout=30, check_same_thread=False)
+        # Transactions are begun and ended explicitly (see _transaction), never implicitly.
+        self._connection = sqlite3.connect(
+            path, timeout=30, check_same_thread=False, isolation_level=None
+        )
         self._connection.execute("PRAGMA journal_mode=WAL")
         self._connection.execute("PRAGMA foreign_keys=ON")
         with self._transaction() as connection:
-            connection.executescript(_SCHEMA)
-            connection.execute(
-                "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
-                (str(SCHEMA_VERSION),),
-            )
+            self._migrate(connection)
 
     def close(self) -> None:
         self._connection.close()
@@ -97,12 +167,61 @@ class ResultStore:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._connection:
-            yield self._connection
+        # IMMEDIATE takes the write lock at once, so two graders opening one store migrate
+        # it one after the other instead of failing half-way.
+        connection = self._connection
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield connection
+            connection.execute("COMMIT")
+        except BaseException:
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            raise
 
-    def add(self, evaluation: Evaluation) -> int:
-        """Store one evaluation atomically; returns the run id."""
+    def _migrate(self, connection: sqlite3.Connection) -> None:
+        for statement in _SCHEMA_V1:
+            connection.execute(statement)
+        connection.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1')")
+        (text,) = connection.execute(
+            "SELECT value FROM meta WHERE key = 'schema_version'"
+        ).fetchone()
+        version = int(text)
+        if version > SCHEMA_VERSION:
+            raise MedgradeError(
+                f"{self.path} has schema version {version}, written by a newer medgrade; this "
+                f"medgrade reads versions up to {SCHEMA_VERSION}: upgrade medgrade, or grade into "
+                "another --out folder"
+            )
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            for statement in _MIGRATIONS[target]:
+                connection.execute(statement)
+            connection.execute(
+                "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(target),)
+            )
+
+    def schema_version(self) -> int:
+        (text,) = self._connection.execute(
+            "SELECT value FROM meta WHERE key = 'schema_version'"
+        ).fetchone()
+        return int(text)
+
+    def add(
+        self,
+        evaluation: Evaluation,
+        *,
+        sandbox: str | None = None,
+        executed_notebook: str | None = None,
+    ) -> int:
+        """Store one evaluation atomically; returns the run id.
+
+        ``sandbox`` names the sandbox the batch used (see :class:`RunKey`); a run stored
+        without it is never reused.  ``executed_notebook`` (default: the evaluation's) is kept
+        so a reused notebook submission's graded notebook can be written again.
+        """
         e = evaluation
+        notebook = executed_notebook if executed_notebook is not None else e.executed_notebook
+        document = _document(e)
         with self._transaction() as connection:
             submission_id = connection.execute(
                 "INSERT INTO submissions (student_id, sha256, path) VALUES (?, ?, ?)",
@@ -112,8 +231,9 @@ class ResultStore:
             run_id = connection.execute(
                 """INSERT INTO runs (submission_id, task_id, task_version, split, status, failure_kind,
                    failure_message, backend, wall_time_s, peak_memory_mb, total, max_points,
-                   data_sha256, split_sha256, medgrade_version, created_at, report_path, record_json)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                   data_sha256, split_sha256, medgrade_version, created_at, report_path, record_json,
+                   sandbox)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 (
                     submission_id,
                     e.task_id,
@@ -133,6 +253,7 @@ class ResultStore:
                     e.created_at,
                     e.report_path,
                     json.dumps(run.record) if run else None,
+                    sandbox,
                 ),
             ).lastrowid
             assert run_id is not None
@@ -152,29 +273,55 @@ class ResultStore:
                     for name, r in e.metrics.items()
                 ],
             )
-            connection.executemany(
-                "INSERT INTO marks VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        run_id,
-                        m.id,
-                        m.title,
-                        m.status,
-                        m.points,
-                        m.max_points,
-                        m.explanation,
-                        position,
-                    )
-                    for position, m in enumerate(e.marks.marks)
-                ],
-            )
+            self._insert_marks(connection, run_id, e.marks)
+            if document is not None:
+                connection.execute(
+                    "INSERT INTO run_documents (run_id, evaluation, executed_notebook) "
+                    "VALUES (?, ?, ?)",
+                    (run_id, document, None if notebook is None else _compress(notebook)),
+                )
         return run_id
+
+    @staticmethod
+    def _insert_marks(connection: sqlite3.Connection, run_id: int, marks: Marks) -> None:
+        connection.executemany(
+            "INSERT INTO marks VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (run_id, m.id, m.title, m.status, m.points, m.max_points, m.explanation, position)
+                for position, m in enumerate(marks.marks)
+            ],
+        )
+
+    def replace_marks(self, run_id: int, evaluation: Evaluation) -> None:
+        """Re-mark a stored run atomically: its marks, total and document become
+        ``evaluation``'s (the same run, marked again against the current rubric and manual
+        marks); its metrics and everything the sandbox produced stay as they are."""
+        document = _document(evaluation)
+        marks = evaluation.marks
+        with self._transaction() as connection:
+            updated = connection.execute(
+                "UPDATE runs SET total = ?, max_points = ?, report_path = ? WHERE id = ?",
+                (marks.total, marks.max_points, evaluation.report_path, run_id),
+            ).rowcount
+            if updated != 1:
+                raise LookupError(f"no run {run_id} in {self.path}")
+            connection.execute("DELETE FROM marks WHERE run_id = ?", (run_id,))
+            self._insert_marks(connection, run_id, marks)
+            if document is None:
+                connection.execute("DELETE FROM run_documents WHERE run_id = ?", (run_id,))
+            else:
+                connection.execute(
+                    "UPDATE run_documents SET evaluation = ? WHERE run_id = ?", (document, run_id)
+                )
 
     def latest_runs(self, task_id: str, task_version: str, split: str) -> list[sqlite3.Row]:
         """The newest run of each student on this task version and split, by student id."""
         self._connection.row_factory = sqlite3.Row
         return self._connection.execute(
-            """SELECT s.student_id, r.* FROM runs r JOIN submissions s ON s.id = r.submission_id
+            """SELECT s.student_id, s.sha256 AS submission_sha256, r.*,
+                   d.run_id IS NOT NULL AS has_document
+               FROM runs r JOIN submissions s ON s.id = r.submission_id
+               LEFT JOIN run_documents d ON d.run_id = r.id
                WHERE r.task_id = ? AND r.task_version = ? AND r.split = ? AND r.id = (
                    SELECT MAX(r2.id) FROM runs r2 JOIN submissions s2 ON s2.id = r2.submission_id
                    WHERE s2.student_id = s.student_id AND r2.task_id = r.task_id
@@ -183,8 +330,192 @@ class ResultStore:
             (task_id, task_version, split),
         ).fetchall()
 
+    def latest_stored_runs(
+        self, task_id: str, task_version: str, split: str
+    ) -> dict[str, StoredRun]:
+        """The newest run of each student on this task version and split, by student id,
+        with the :class:`RunKey` it was graded under."""
+        stored: dict[str, StoredRun] = {}
+        for row in self.latest_runs(task_id, task_version, split):
+            key = None
+            if row["submission_sha256"] is not None and row["sandbox"] is not None:
+                key = RunKey(
+                    task_id=row["task_id"],
+                    task_version=row["task_version"],
+                    split=row["split"],
+                    submission_sha256=row["submission_sha256"],
+                    data_sha256=row["data_sha256"],
+                    split_sha256=row["split_sha256"],
+                    sandbox=row["sandbox"],
+                )
+            stored[row["student_id"]] = StoredRun(
+                run_id=row["id"],
+                student_id=row["student_id"],
+                key=key,
+                failure_kind=row["failure_kind"],
+                has_document=bool(row["has_document"]),
+            )
+        return stored
+
     def marks_of(self, run_id: int) -> list[sqlite3.Row]:
         self._connection.row_factory = sqlite3.Row
         return self._connection.execute(
             "SELECT * FROM marks WHERE run_id = ? ORDER BY position", (run_id,)
         ).fetchall()
+
+    def load_evaluation(self, run_id: int) -> Evaluation:
+        """A stored run's evaluation, as it was when stored (with its executed notebook).
+
+        Safe to call from any thread: it reads through a connection of its own, so workers
+        can bring back stored runs while the batch's thread writes new ones.
+        """
+        connection = sqlite3.connect(self.path, timeout=30)
+        try:
+            row = connection.execute(
+                "SELECT evaluation, executed_notebook FROM run_documents WHERE run_id = ?",
+                (run_id,),
+            ).fetchone()
+        finally:
+            connection.close()
+        if row is None:
+            raise StoredEvaluationError(f"run {run_id} has no stored evaluation in {self.path}")
+        document, notebook = row
+        evaluation = decode_evaluation(_decompress(document))
+        return dataclasses.replace(
+            evaluation, executed_notebook=None if notebook is None else _decompress(notebook)
+        )
+
+
+def _document(evaluation: Evaluation) -> bytes | None:
+    """The stored document of ``evaluation``, or None for one holding a value JSON cannot
+    keep: its run is stored all the same (metrics, marks), only never reused."""
+    try:
+        return _compress(encode_evaluation(evaluation))
+    except (TypeError, ValueError):
+        return None
+
+
+def _compress(text: str) -> bytes:
+    return zlib.compress(text.encode("utf-8"))
+
+
+def _decompress(blob: bytes) -> str:
+    return zlib.decompress(blob).decode("utf-8")
+
+
+# --- The evaluation document ----------------------------------------------------------------
+#
+# An Evaluation is a tree of frozen dataclasses, tuples, dicts and plain values.  It is written
+# as JSON field by field and read back guided by the dataclasses' own type hints, so the
+# document follows the evaluation's fields as they evolve, and a document that no longer fits
+# them is refused (and its run graded again) rather than read wrongly.  JSON keeps floats
+# exactly (NaN included: Python's json reads back what it writes), so a report rendered from
+# a stored evaluation equals the one rendered when it was graded.
+
+
+def encode_evaluation(evaluation: Evaluation) -> str:
+    """The JSON document of ``evaluation`` (without its executed notebook, stored apart)."""
+    plain = _plain(dataclasses.replace(evaluation, executed_notebook=None))
+    return json.dumps(plain, separators=(",", ":"))
+
+
+def decode_evaluation(document: str) -> Evaluation:
+    """The evaluation ``document`` was written from; raises :class:`StoredEvaluationError`."""
+    try:
+        data = json.loads(document)
+    except ValueError as error:
+        raise StoredEvaluationError(f"the stored evaluation is not JSON: {error}") from None
+    decoded = _typed(Evaluation, data, "evaluation")
+    assert isinstance(decoded, Evaluation)
+    return decoded
+
+
+def _plain(value: object) -> object:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, collections.abc.Mapping):
+        if not all(isinstance(key, str) for key in value):
+            raise TypeError(f"only text keys can be stored; got {list(value)!r}")
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if value is None or isinstance(value, str | int | float):
+        return value
+    raise TypeError(f"a {type(value).__name__} cannot be stored in an evaluation document")
+
+
+@cache
+def _field_types(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _typed(hint: Any, data: object, where: str) -> object:
+    """``data`` (parsed JSON) as a value of type ``hint``; raises StoredEvaluationError."""
+
+    def refuse() -> StoredEvaluationError:
+        return StoredEvaluationError(f"{where}: {data!r:.80} is not a {hint}")
+
+    if hint is Any:
+        return data
+    origin, arguments = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (Union, types.UnionType):
+        for option in arguments:
+            try:
+                return _typed(option, data, where)
+            except StoredEvaluationError:
+                continue
+        raise refuse()
+    if origin is Literal:
+        if isinstance(data, str | int | bool) and data in arguments:
+            return data
+        raise refuse()
+    if origin in (tuple, list):
+        if not isinstance(data, list):
+            raise refuse()
+        if origin is list or (len(arguments) == 2 and arguments[1] is Ellipsis):
+            items = [_typed(arguments[0], item, f"{where}[]") for item in data]
+        elif len(arguments) == len(data):
+            items = [
+                _typed(kind, item, f"{where}[{i}]")
+                for i, (kind, item) in enumerate(zip(arguments, data, strict=True))
+            ]
+        else:
+            raise refuse()
+        return tuple(items) if origin is tuple else items
+    if origin in (dict, collections.abc.Mapping):
+        if not isinstance(data, dict):
+            raise refuse()
+        return {key: _typed(arguments[1], item, f"{where}.{key}") for key, item in data.items()}
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return _typed_dataclass(hint, data, where)
+    if isinstance(hint, type) and type(data) in _PLAIN_TYPES.get(hint, ()):
+        return data
+    raise refuse()
+
+
+#: The JSON types each plain type is read from.  JSON keeps bool, int and float apart, so a
+#: value comes back as the type it was written; a whole float in a float field stays a float.
+_PLAIN_TYPES: dict[type, tuple[type, ...]] = {
+    type(None): (type(None),),
+    str: (str,),
+    bool: (bool,),
+    int: (int,),
+    float: (float, int),
+}
+
+
+def _typed_dataclass(cls: type, data: object, where: str) -> object:
+    if not isinstance(data, dict):
+        raise StoredEvaluationError(f"{where}: expected the fields of {cls.__name__}")
+    fields = {f.name for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(data) - fields)
+    if unknown:
+        raise StoredEvaluationError(f"{where}: {cls.__name__} has no field(s) {unknown}")
+    hints = _field_types(cls)
+    values = {name: _typed(hints[name], item, f"{where}.{name}") for name, item in data.items()}
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as error:  # a missing field, or the class's own checks
+        raise StoredEvaluationError(f"{where}: {error}") from None

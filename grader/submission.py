@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import stat
+import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -122,6 +123,17 @@ def content_sha256(folder: Path) -> str:
         with path.open("rb") as handle:
             digest.update(hashlib.file_digest(handle, "sha256").digest())
     return digest.hexdigest()
+
+
+def submission_sha256(source: Path, *, workdir: Path) -> str:
+    """The :func:`content_sha256` that grading ``source`` records, without grading it.
+
+    It is computed on a throw-away staged copy (in ``workdir``), so it is exactly the hash
+    of what the sandbox would see: equal for a folder and its zip, blind to ``__pycache__``
+    and other ignored names.  Raises :class:`SubmissionError` when ``source`` cannot be staged.
+    """
+    with tempfile.TemporaryDirectory(prefix="medgrade-hash-", dir=workdir) as scratch:
+        return content_sha256(stage_submission(source, Path(scratch) / "submission"))
 
 
 def _copy_folder(source: Path, destination: Path) -> None:
