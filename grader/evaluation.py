@@ -61,6 +61,8 @@ from sandbox.harness import (
 #: In a report on a split whose labels are hidden, every plotted point aggregates at least
 #: this many cases, so no single case's label can be read off a curve.
 HIDDEN_MIN_CASES_PER_POINT = 10
+#: A self-check report of a segmentation task draws this many worst cases (by mean Dice).
+WORST_CASES_SHOWN = 3
 #: The executed notebook comes back from the sandbox only up to this size.
 MAX_EXECUTED_NOTEBOOK_BYTES = 32 * 2**20
 
@@ -164,6 +166,23 @@ class Curves:
 
 
 @dataclass(frozen=True)
+class WorstCase:
+    """One badly segmented case for the self-check report: the slice through the most
+    reference voxels, with the reference and predicted structures (all of them, as one mask).
+
+    Only made on a split whose labels the student may see, never on the hidden test split.
+    """
+
+    case: int
+    dice: float
+    axis: int
+    index: int
+    image: list[list[float]]
+    reference: list[list[int]]
+    prediction: list[list[int]]
+
+
+@dataclass(frozen=True)
 class Evaluation:
     """Everything known about one submission's run on one split."""
 
@@ -185,6 +204,8 @@ class Evaluation:
     subgroups: tuple[SubgroupReport, ...] = ()
     #: Segmentation tasks: each structure's summary, then the mean over structures.
     structures: tuple[SegmentationSummary, ...] = ()
+    #: Segmentation self-checks: the worst cases, drawn in the report.
+    worst_cases: tuple[WorstCase, ...] = ()
     medgrade_version: str = grader.__version__
     created_at: str = field(
         default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
@@ -364,6 +385,7 @@ def _finish(
     curves = None
     subgroups: tuple[SubgroupReport, ...] = ()
     structures: tuple[SegmentationSummary, ...] = ()
+    worst_cases: tuple[WorstCase, ...] = ()
     clusters = prepared.attributes.get(task.spec.cluster_key or "")
     if isinstance(predictions, list):
         report = score_label_maps(
@@ -371,6 +393,8 @@ def _finish(
         )
         metrics = {metric.name: report.result(metric.name) for metric in task.spec.metrics}
         structures = report.summaries
+        if not prepared.labels_hidden:
+            worst_cases = _worst_cases(prepared, predictions, report.values("dice").mean(axis=1))
     elif predictions is not None:
         metrics = score_predictions(task, prepared.labels, predictions, clusters=clusters)
         curves = _curves(prepared, predictions)
@@ -394,7 +418,37 @@ def _finish(
         curves=curves,
         subgroups=subgroups,
         structures=structures,
+        worst_cases=worst_cases,
     )
+
+
+def _worst_cases(
+    prepared: PreparedSplit, predictions: list[np.ndarray], dice: np.ndarray
+) -> tuple[WorstCase, ...]:
+    """The cases with the lowest mean Dice, each at the slice through the most reference
+    voxels across its thinnest axis."""
+    worst = np.argsort(dice, kind="stable")[:WORST_CASES_SHOWN]
+    cases = []
+    with np.load(prepared.input_dir / "inputs.npz", allow_pickle=False) as inputs:
+        for case in worst.tolist():
+            reference = np.asarray(prepared.labels[case]) > 0
+            prediction = predictions[case] > 0
+            axis = int(np.argmin(reference.shape))
+            shown = reference if reference.any() else prediction
+            other_axes = tuple(a for a in range(reference.ndim) if a != axis)
+            index = int(np.argmax(shown.sum(axis=other_axes)))
+            cases.append(
+                WorstCase(
+                    case=case,
+                    dice=float(dice[case]),
+                    axis=axis,
+                    index=index,
+                    image=np.take(inputs[f"image_{case:05d}"], index, axis).tolist(),
+                    reference=np.take(reference, index, axis).astype(int).tolist(),
+                    prediction=np.take(prediction, index, axis).astype(int).tolist(),
+                )
+            )
+    return tuple(cases)
 
 
 def mark_run(

@@ -249,7 +249,24 @@ def test_the_reference_label_maps_are_scored_per_structure_and_reported(
     assert evaluation.marks.total == evaluation.marks.max_points - 20  # the manual write-up
     html = write_report(evaluation, hippocampus, tmp_path, n_cases=36).read_text()
     assert 'id="structures"' in html and "1 anterior" in html and "2 posterior" in html
+    # the self-check draws its three worst cases, the worst first
+    worst = evaluation.worst_cases
+    assert len(worst) == 3 and worst[0].dice <= worst[1].dice <= worst[2].dice
+    assert worst[0].dice < dice.value and 'id="worst-cases"' in html
+    assert html.count("data:image/png;base64,") == 3
     assert evaluation.to_dict()["structures"][0]["structure"] == 1
+
+
+def test_the_hidden_test_split_never_draws_a_case(hippocampus, backend, tmp_path):
+    msd_source()
+    prepared = prepare_split(hippocampus, "test", data_dir=DATA, workdir=tmp_path)
+    evaluation = evaluate(
+        hippocampus.reference_dir(), student_id="reference", prepared=prepared, backend=backend
+    )
+    assert evaluation.status == "graded" and evaluation.worst_cases == ()
+    html = write_report(evaluation, hippocampus, tmp_path / "reports", n_cases=36).read_text()
+    assert 'id="structures"' in html and "worst-cases" not in html
+    assert "data:image/png" not in html
 
 
 def test_inputs_reach_the_sandbox_without_the_label_maps(validation_volumes):

@@ -14,6 +14,7 @@ from grader.report._svg import (
     reliability_chart,
     risk_distribution_chart,
     roc_chart,
+    segmentation_overlay,
     subgroup_chart,
 )
 from grader.tasks import Task
@@ -83,6 +84,18 @@ def _charts(evaluation: Evaluation, task: Task) -> tuple[list[str], list[str]]:
     return discrimination, calibration
 
 
+def _worst_case_charts(evaluation: Evaluation) -> list[str]:
+    return [
+        segmentation_overlay(
+            case.image,
+            case.reference,
+            case.prediction,
+            title=f"Case {case.case}: Dice {case.dice:.3f}, slice {case.index}",
+        )
+        for case in evaluation.worst_cases
+    ]
+
+
 def _subgroup_sections(evaluation: Evaluation) -> list[dict[str, object]]:
     sections = []
     for report in evaluation.subgroups:
@@ -140,6 +153,7 @@ def render_report(
             charts=charts,
             calibration_charts=calibration_charts,
             subgroup_sections=_subgroup_sections(evaluation),
+            worst_case_charts=_worst_case_charts(evaluation),
             metric_titles={name: info.title for name, info in METRICS.items()},
             device=(device.get("name") or device.get("kind") or "unknown") if device else "unknown",
             reported_rss=record.get("peak_rss_mb"),
