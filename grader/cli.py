@@ -214,7 +214,12 @@ def check(
 @app.command()
 def grade(
     submissions: Annotated[
-        Path, typer.Argument(help="Folder with one subfolder or .zip per student.", exists=True)
+        Path,
+        typer.Argument(
+            help="Folder with one subfolder or .zip per student, or an unzipped Canvas or "
+            "Moodle submissions download.",
+            exists=True,
+        ),
     ],
     task: TaskOption,
     backend: BackendOption = "auto",
@@ -239,6 +244,32 @@ def grade(
     regrade_all: Annotated[
         bool, typer.Option("--regrade-all", help="Run every submission again, reusing none.")
     ] = False,
+    roster: Annotated[
+        Path | None,
+        typer.Option(
+            "--roster",
+            exists=True,
+            dir_okay=False,
+            help="Class roster CSV: student_id (required), name, email, sis_id, sis_login_id, "
+            "section. Students without a submission are listed as missing.",
+        ),
+    ] = None,
+    lms: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--lms",
+            metavar="canvas|moodle|gradescope",
+            help="Also write this LMS's gradebook import beside gradebook.csv (repeatable).",
+        ),
+    ] = None,
+    assignment_name: Annotated[
+        str | None,
+        typer.Option(help="The assignment's title in the LMS (Canvas column name)."),
+    ] = None,
+    assignment_id: Annotated[
+        str | None,
+        typer.Option(help="The assignment's id in the LMS (Canvas: the number in its URL)."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Grade a class on the hidden test split: reports, SQLite store and gradebook.
@@ -249,12 +280,14 @@ def grade(
     """
     out = out or Path("medgrade-out")
     with _errors_exit():
-        from grader.submission import discover_submissions
+        from grader.lms import LmsExport, read_download
 
-        found = discover_submissions(submissions)
-        with _batch_progress(len(found), enabled=True) as advance:
+        # Checked before the progress bar starts, so a mistake reads as the only output.
+        LmsExport.parse(lms or (), assignment_name=assignment_name, assignment_id=assignment_id)
+        download = read_download(submissions)
+        with _batch_progress(len(download.students), enabled=True) as advance:
             result = journeys.grade(
-                found,
+                submissions,
                 task,
                 backend=backend,
                 unsafe_local=unsafe_local,
@@ -266,6 +299,10 @@ def grade(
                 manual_marks=manual_marks,
                 regrade=regrade or (),
                 regrade_all=regrade_all,
+                roster=roster,
+                lms=lms or (),
+                assignment_name=assignment_name,
+                assignment_id=assignment_id,
                 on_result=advance,
             )
     if as_json:
@@ -288,14 +325,23 @@ def _graded_text(result: journeys.BatchResult) -> str:
 
 
 def _print_outputs(result: journeys.BatchResult) -> None:
+    for note in result.notes:
+        _note(note)
     for warning in result.warnings:
         console.print(f"[yellow]warning:[/] {escape(warning)}")
+    if result.missing:
+        console.print(
+            f"[yellow]missing:[/] no submission from {len(result.missing)} student(s) on the "
+            f"roster: {escape(', '.join(result.missing))}"
+        )
     stdout.print(_graded_text(result))
     backends = sorted({e.run.backend for e in result.evaluations if e.run is not None})
     if backends:
         stdout.print(f"Sandbox:      {', '.join(backends)}")
     stdout.print(f"Reports:      {result.out / 'reports'}/<student>.html")
     stdout.print(f"Gradebook:    {result.gradebook_path}")
+    for export in result.exports:
+        stdout.print(f"LMS import:   {export}")
     stdout.print(f"Store:        {result.store_path}")
     if result.manual_marks_path is not None:
         stdout.print(

@@ -39,9 +39,20 @@ def write_text_atomically(path: Path, text: str) -> None:
 
 
 def write_gradebook(
-    store: ResultStore, rubric: Rubric, *, task_id: str, task_version: str, split: str, path: Path
+    store: ResultStore,
+    rubric: Rubric,
+    *,
+    task_id: str,
+    task_version: str,
+    split: str,
+    path: Path,
+    missing: Iterable[str] = (),
 ) -> Path:
-    """One row per student: status, one column per criterion and penalty, total, max, pending."""
+    """One row per student: status, one column per criterion and penalty, total, max, pending.
+
+    ``missing`` are students on the roster without a submission: their row says ``missing``
+    and holds no marks.
+    """
     criterion_ids = [c.id for c in rubric.criteria]
     penalty_ids = [p.id for p in rubric.penalties]
     columns = [
@@ -54,9 +65,7 @@ def write_gradebook(
         "max",
         "pending",
     ]
-    handle = io.StringIO(newline="")
-    writer = csv.DictWriter(handle, fieldnames=columns)
-    writer.writeheader()
+    rows: list[dict[str, object]] = []
     for run in store.latest_runs(task_id, task_version, split):
         marks = {m["criterion_id"]: m for m in store.marks_of(run["id"])}
         row: dict[str, object] = {
@@ -77,7 +86,16 @@ def write_gradebook(
         for penalty in penalty_ids:
             mark = marks.get(penalty)
             row[penalty] = _number(mark["points"]) if mark is not None else 0
-        writer.writerow(row)
+        rows.append(row)
+    graded = {row["student_id"] for row in rows}
+    rows += [
+        {"student_id": student, "status": "missing", "max": _number(rubric.max_points)}
+        for student in sorted(set(missing) - graded)
+    ]
+    handle = io.StringIO(newline="")
+    writer = csv.DictWriter(handle, fieldnames=columns, restval="")
+    writer.writeheader()
+    writer.writerows(sorted(rows, key=lambda row: str(row["student_id"])))
     write_text_atomically(path, handle.getvalue())
     return path
 

@@ -46,6 +46,14 @@ from grader.gradebook import (
     write_gradebook,
     write_text_atomically,
 )
+from grader.lms import (
+    Download,
+    LmsExport,
+    class_list,
+    read_download,
+    read_roster,
+    write_lms_exports,
+)
 from grader.outcome import Failure
 from grader.report import write_report
 from grader.rubric import Marks, Rubric
@@ -139,6 +147,12 @@ class BatchResult:
     reused: tuple[str, ...] = ()
     #: Of those, the ones whose marks changed (manual marks entered, rubric edited).
     remarked: tuple[str, ...] = ()
+    #: What the marker should know that is no fault: the download's layout, files renamed.
+    notes: tuple[str, ...] = ()
+    #: Roster students without a submission: in the gradebooks with no grade.
+    missing: tuple[str, ...] = ()
+    #: The LMS gradebooks written beside the gradebook (a folder for Gradescope).
+    exports: tuple[Path, ...] = ()
 
     @property
     def graded(self) -> tuple[str, ...]:
@@ -175,23 +189,39 @@ def grade(
     manual_marks: Path | None = None,
     regrade: Collection[str] = (),
     regrade_all: bool = False,
+    roster: Path | None = None,
+    lms: Collection[str] = (),
+    assignment_name: str | None = None,
+    assignment_id: str | None = None,
     on_result: Progress | None = None,
     on_note: Callable[[str], None] | None = None,
 ) -> BatchResult:
     """A marker's batch on the hidden test split: reports, store and gradebook in ``out``.
+
+    ``submissions`` is a folder in medgrade's layout or a Canvas or Moodle bulk download
+    (:func:`grader.lms.read_download`), or the submissions themselves.
 
     ``backend="auto"`` uses Docker, else bubblewrap; the non-isolating local backend only
     with ``unsafe_local``.  Manual criteria come from ``manual_marks`` (default
     ``out/manual_marks.csv``, created with a row per student on the first run); blank cells
     stay pending.
 
+    ``roster`` (:func:`grader.lms.read_roster`) names the students; those without a
+    submission are listed as missing.  ``lms`` names the LMS gradebooks to write beside the
+    plain one (``canvas``, ``moodle``, ``gradescope``); Canvas needs ``assignment_id`` or
+    ``assignment_name``.
+
     Run again on the same ``out``, the batch resumes (see the module docstring): only new
     or changed submissions run, and those whose last run was a ``sandbox_error``.  The
     students in ``regrade``, or all with ``regrade_all``, run again whatever their store says.
     """
     task = task if isinstance(task, Task) else load_task(task)
-    found = discover_submissions(submissions) if isinstance(submissions, Path) else submissions
-    students = {s.student_id for s in found}
+    export = LmsExport.parse(lms, assignment_name=assignment_name, assignment_id=assignment_id)
+    enrolled = read_roster(roster) if roster is not None else None
+    # A download is read now, to check the students; files are gathered in the scratch folder.
+    download = read_download(submissions) if isinstance(submissions, Path) else None
+    given = [] if isinstance(submissions, Path) else submissions
+    students = set(download.student_ids if download is not None else (s.student_id for s in given))
     unknown = sorted(set(regrade) - students)
     if unknown:
         raise SubmissionError(
@@ -206,6 +236,11 @@ def grade(
             f"{sheet.name}: no submission from student {student!r}; their manual marks are unused"
             for student in sorted(set(manual) - students)
         )
+        if roster is not None and enrolled is not None:
+            warnings += tuple(
+                f"{roster.name}: student {student!r} has a submission but is not on the roster"
+                for student in sorted(students - set(enrolled))
+            )
         runner = _runner(
             backend, purpose="grade", unsafe_local=unsafe_local, gpus=gpus, on_note=on_note
         )
@@ -215,6 +250,11 @@ def grade(
                 ResultStore(out / STORE_FILE) as store,
             ):
                 lease.hold(Path(scratch))
+                found = (
+                    download.submissions(staging=Path(scratch) / "intake")
+                    if download is not None
+                    else given
+                )
                 batch = _Batch(
                     prepared=prepare_split(task, "test", data_dir=data_dir, workdir=Path(scratch)),
                     runner=runner,
@@ -232,6 +272,10 @@ def grade(
                 for student in regrade:
                     stored.pop(student, None)
                 outcomes = batch.grade_all(found, stored, workers=workers, on_result=on_result)
+                graded = {
+                    r["student_id"] for r in store.latest_runs(task.id, task.spec.version, "test")
+                }
+                missing = tuple(sorted(set(enrolled or ()) - graded))
                 gradebook = write_gradebook(
                     store,
                     task.rubric,
@@ -239,6 +283,16 @@ def grade(
                     task_version=task.spec.version,
                     split="test",
                     path=out / GRADEBOOK_FILE,
+                    missing=missing,
+                )
+                exports = write_lms_exports(
+                    store,
+                    task,
+                    export,
+                    split="test",
+                    students=class_list(enrolled, found),
+                    missing=missing,
+                    out=out,
                 )
         finally:
             runner.close()
@@ -255,7 +309,16 @@ def grade(
         warnings,
         reused=tuple(o.evaluation.student_id for o in outcomes if o.reused_run is not None),
         remarked=tuple(o.evaluation.student_id for o in outcomes if o.remarked),
+        notes=_intake_notes(download),
+        missing=missing,
+        exports=exports,
     )
+
+
+def _intake_notes(download: Download | None) -> tuple[str, ...]:
+    if download is None or download.layout == "folders":
+        return ()
+    return (f"read {download.describe()}", *download.notes)
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ MAX_SUBMISSION_BYTES = 1024 * 1024 * 1024
 MAX_SUBMISSION_FILES = 5000
 #: Never part of a submission; medgrade-check/ is what a self-check from the notebook's
 #: folder leaves there.
-_IGNORED_NAMES = {
+IGNORED_NAMES = {
     "__pycache__", ".ipynb_checkpoints", ".git", "__MACOSX", ".DS_Store", "medgrade-check"
 }  # fmt: skip
 
@@ -50,30 +50,28 @@ _IGNORED_NAMES = {
 class Submission:
     student_id: str
     path: Path
+    #: The student's name where the submissions came from an LMS download.
+    name: str | None = None
+    #: The LMS marked the submission late (Canvas only says so, never by how much).
+    late: bool = False
 
 
-def discover_submissions(directory: Path) -> list[Submission]:
-    """One submission per entry of ``directory``, sorted by student id.
+def discover_submissions(directory: Path, *, staging: Path | None = None) -> list[Submission]:
+    """One submission per student in ``directory``.
 
-    Folders and ``.zip`` files are the expected forms; any other file is still a student's
-    submission (a ``.tar.gz``, a loose ``.py``) and becomes a graded ``invalid_submission``
-    rather than silently missing from the gradebook.
+    In medgrade's own layout every entry is one student's submission, named by the student
+    id: folders and ``.zip`` files are the expected forms; any other file is still a
+    student's submission (a ``.tar.gz``, a loose ``.py``) and becomes a graded
+    ``invalid_submission`` rather than silently missing from the gradebook.
+
+    A Canvas or Moodle bulk download is recognised by its file names (see
+    :func:`grader.lms.read_download`): the student id is the LMS's id for the student, and
+    a student's several files are gathered into a folder of their own in ``staging``.
     """
-    if not directory.is_dir():
-        raise SubmissionError(f"{directory} is not a folder of submissions")
-    found: dict[str, Submission] = {}
-    for entry in sorted(directory.iterdir()):
-        if entry.name.startswith(".") or entry.name in _IGNORED_NAMES:
-            continue
-        if entry.is_dir() or entry.is_file():
-            student_id = student_id_from_name(entry.name)
-            if student_id in found:
-                raise SubmissionError(
-                    f"two submissions for student {student_id!r}: {found[student_id].path.name} "
-                    f"and {entry.name}"
-                )
-            found[student_id] = Submission(student_id, entry)
-    return list(found.values())
+    # Imported here: the LMS layouts build on this module.
+    from grader.lms import read_download
+
+    return read_download(directory).submissions(staging)
 
 
 def student_id_from_name(name: str) -> str:
@@ -107,7 +105,7 @@ def stage_submission(source: Path, destination: Path) -> Path:
         raise
     except Exception as error:  # corrupt deflate streams, encrypted members, unreadable files...
         raise SubmissionError(f"{source.name} could not be read: {error}") from None
-    entries = [p for p in destination.iterdir() if p.name not in _IGNORED_NAMES]
+    entries = [p for p in destination.iterdir() if p.name not in IGNORED_NAMES]
     if not entries:
         raise SubmissionError("the submission is empty")
     if len(entries) == 1 and entries[0].is_dir():
@@ -144,7 +142,7 @@ def _copy_folder(source: Path, destination: Path) -> None:
         raise SubmissionError(f"{error.filename} cannot be read ({error.strerror})")
 
     for root, directories, files in os.walk(source, followlinks=False, onerror=unreadable):
-        directories[:] = [d for d in directories if d not in _IGNORED_NAMES]
+        directories[:] = [d for d in directories if d not in IGNORED_NAMES]
         relative = Path(root).relative_to(source)
         for name in directories:
             path = Path(root) / name
@@ -154,7 +152,7 @@ def _copy_folder(source: Path, destination: Path) -> None:
                 )
             (destination / relative / name).mkdir()
         for name in files:
-            if name in _IGNORED_NAMES:
+            if name in IGNORED_NAMES:
                 continue
             path = Path(root) / name
             if path.is_symlink() and not path.resolve().is_relative_to(source):
@@ -181,7 +179,7 @@ def _extract_zip(source: Path, destination: Path) -> None:
                     raise SubmissionError(f"the zip holds an unsafe path {member.filename!r}")
                 if stat.S_ISLNK(member.external_attr >> 16):
                     raise SubmissionError(f"the zip holds a symbolic link {member.filename!r}")
-                if _IGNORED_NAMES.intersection(name.parts):
+                if IGNORED_NAMES.intersection(name.parts):
                     continue
                 target = destination.joinpath(*name.parts)
                 target.parent.mkdir(parents=True, exist_ok=True)

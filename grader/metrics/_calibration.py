@@ -284,10 +284,13 @@ def reliability_curve(
     n_hidden = int(np.count_nonzero((counts > 0) & ~shown))
     bins = np.flatnonzero(shown)
     shown_counts = counts[bins]
+    lower, upper = bins / n_bins, (bins + 1) / n_bins
     arrays = (
-        bins / n_bins,
-        (bins + 1) / n_bins,
-        prob_sums[bins] / shown_counts,
+        lower,
+        upper,
+        # The mean of a bin's probabilities lies in the bin; a sum rounded one ulp low
+        # (three times 0.7 is 2.0999999999999996) must not put it below the bin's edge.
+        np.clip(prob_sums[bins] / shown_counts, lower, upper),
         positives[bins] / shown_counts,
         shown_counts,
     )

@@ -545,3 +545,9 @@ def test_new_probability_functions_validate_input(function: object) -> None:
         function([0, 1, 0], [0.5, 0.5])  # type: ignore[operator]
     with pytest.raises(ValueError, match=r"y_true must contain only 0 and 1"):
         function([0, 2], [0.5, 0.5])  # type: ignore[operator]
+
+
+def test_a_bin_mean_rounded_below_its_edge_stays_in_the_bin() -> None:
+    # 0.7 + 0.7 + 0.7 is 2.0999999999999996 in floating point: its mean falls one ulp short.
+    curve = reliability_curve([0, 0, 0], [0.7, 0.7, 0.7], n_bins=10)
+    assert curve.bin_lower[0] <= curve.mean_predicted[0] <= curve.bin_upper[0]

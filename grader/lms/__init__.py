@@ -1,0 +1,50 @@
+"""Learning management systems: bulk downloads in, gradebooks out.
+
+- :func:`read_download` recognises a Canvas or Moodle "download all submissions" folder (or
+  medgrade's own layout) and groups it by student, under the LMS's id for the student.
+- :func:`read_roster` reads the class roster (ids, names, emails, SIS ids).
+- :func:`write_lms_exports` writes, from the results store, Canvas's gradebook import CSV,
+  Moodle's grading worksheet and Gradescope's ``results.json`` per submission.
+"""
+
+from grader.lms._exports import (
+    CANVAS_FILE,
+    CANVAS_POINTS_POSSIBLE,
+    CANVAS_STUDENT_COLUMNS,
+    GRADESCOPE_DIR,
+    LMS_FORMATS,
+    MOODLE_COLUMNS,
+    MOODLE_FILE,
+    LmsExport,
+    LmsFormat,
+    feedback_comment,
+    gradescope_results,
+    stored_grades,
+    write_lms_exports,
+)
+from grader.lms._intake import Download, DownloadedSubmission, Layout, read_download
+from grader.lms._roster import ROSTER_COLUMNS, Student, class_list, read_roster
+
+__all__ = [
+    "CANVAS_FILE",
+    "CANVAS_POINTS_POSSIBLE",
+    "CANVAS_STUDENT_COLUMNS",
+    "GRADESCOPE_DIR",
+    "LMS_FORMATS",
+    "MOODLE_COLUMNS",
+    "MOODLE_FILE",
+    "ROSTER_COLUMNS",
+    "Download",
+    "DownloadedSubmission",
+    "Layout",
+    "LmsExport",
+    "LmsFormat",
+    "Student",
+    "class_list",
+    "feedback_comment",
+    "gradescope_results",
+    "read_download",
+    "read_roster",
+    "stored_grades",
+    "write_lms_exports",
+]
