@@ -13,7 +13,14 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 import grader
@@ -94,17 +101,26 @@ def _batch_progress(total: int, enabled: bool) -> Iterator[journeys.Progress]:
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
+        TextColumn("{task.fields[failed]} failed"),
         TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
         TextColumn("{task.fields[last]}"),
         console=console,
         disable=not enabled,
         transient=False,
     ) as progress:
-        bar = progress.add_task("grading", total=total, last="")
+        bar = progress.add_task("grading", total=total, last="", failed=0)
+        failed = 0
 
         def advance(evaluation: Evaluation) -> None:
+            nonlocal failed
+            failed += evaluation.failure is not None
             progress.update(
-                bar, advance=1, last=f"{evaluation.student_id}: {_status_text(evaluation)}"
+                bar,
+                advance=1,
+                failed=failed,
+                last=f"{evaluation.student_id}: {_status_text(evaluation)}",
             )
 
         yield advance
@@ -270,6 +286,18 @@ def grade(
         str | None,
         typer.Option(help="The assignment's id in the LMS (Canvas: the number in its URL)."),
     ] = None,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            metavar="ADDRESS",
+            help="Run the sandboxes on a Dask cluster, e.g. tcp://scheduler:8786 (each "
+            "worker needs medgrade, the dataset and a sandbox; --workers is then the "
+            "cluster's thread count).",
+        ),
+    ] = None,
+    leaderboard: Annotated[
+        bool, typer.Option("--leaderboard", help="Rank the students on the class dashboard.")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Grade a class on the hidden test split: reports, SQLite store and gradebook.
@@ -303,6 +331,8 @@ def grade(
                 lms=lms or (),
                 assignment_name=assignment_name,
                 assignment_id=assignment_id,
+                cluster=cluster,
+                leaderboard=leaderboard,
                 on_result=advance,
             )
     if as_json:
@@ -339,6 +369,8 @@ def _print_outputs(result: journeys.BatchResult) -> None:
     if backends:
         stdout.print(f"Sandbox:      {', '.join(backends)}")
     stdout.print(f"Reports:      {result.out / 'reports'}/<student>.html")
+    if result.dashboard is not None:
+        stdout.print(f"Dashboard:    {result.dashboard}")
     stdout.print(f"Gradebook:    {result.gradebook_path}")
     for export in result.exports:
         stdout.print(f"LMS import:   {export}")

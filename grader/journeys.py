@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import os
 import shutil
@@ -26,9 +27,16 @@ from collections.abc import Callable, Collection, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, TYPE_CHECKING, Literal
 
 from grader._resources import bundled_dir
+from grader.cluster import (
+    WorkerSetup,
+    connect,
+    evaluate_remotely,
+    task_reference,
+    worker_slots,
+)
 from grader.errors import MedgradeError, SubmissionError
 from grader.evaluation import (
     Evaluation,
@@ -55,7 +63,7 @@ from grader.lms import (
     write_lms_exports,
 )
 from grader.outcome import Failure
-from grader.report import write_report
+from grader.report import write_class_dashboard, write_report
 from grader.rubric import Marks, Rubric
 from grader.store import ResultStore, RunKey, StoredRun
 from grader.submission import (
@@ -66,6 +74,9 @@ from grader.submission import (
 )
 from grader.tasks import Task, load_task
 from sandbox import GpuSelection, SandboxBackend, choose_backend
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 DEMO_TASK = "breast-cancer-wdbc"
 STORE_FILE = "medgrade.sqlite"
@@ -153,6 +164,8 @@ class BatchResult:
     missing: tuple[str, ...] = ()
     #: The LMS gradebooks written beside the gradebook (a folder for Gradescope).
     exports: tuple[Path, ...] = ()
+    #: The class dashboard (``out/dashboard.html``).
+    dashboard: Path | None = None
 
     @property
     def graded(self) -> tuple[str, ...]:
@@ -193,10 +206,20 @@ def grade(
     lms: Collection[str] = (),
     assignment_name: str | None = None,
     assignment_id: str | None = None,
+    cluster: str | Client | None = None,
+    leaderboard: bool = False,
     on_result: Progress | None = None,
     on_note: Callable[[str], None] | None = None,
 ) -> BatchResult:
     """A marker's batch on the hidden test split: reports, store and gradebook in ``out``.
+
+    With ``cluster`` (a Dask scheduler address such as ``tcp://scheduler:8786``, or a
+    ``distributed.Client``), every sandbox run happens on a Dask worker, as many at once as
+    the cluster has worker threads, with ``backend`` chosen on each worker; the store,
+    reports and gradebooks stay here (:mod:`grader.cluster`).
+
+    ``out/dashboard.html`` summarises the class (:func:`grader.report.write_class_dashboard`);
+    ``leaderboard`` adds a ranking to it.
 
     ``submissions`` is a folder in medgrade's layout or a Canvas or Moodle bulk download
     (:func:`grader.lms.read_download`), or the submissions themselves.
@@ -241,9 +264,24 @@ def grade(
                 f"{roster.name}: student {student!r} has a submission but is not on the roster"
                 for student in sorted(students - set(enrolled))
             )
-        runner = _runner(
-            backend, purpose="grade", unsafe_local=unsafe_local, gpus=gpus, on_note=on_note
+        client, opened_client = connect(cluster) if cluster is not None else (None, False)
+        runner = (
+            _runner(backend, purpose="grade", unsafe_local=unsafe_local, gpus=gpus, on_note=on_note)
+            if client is None
+            else None
         )
+        remote = None
+        if client is not None:
+            if not isinstance(backend, str):
+                raise MedgradeError("on a cluster, name the backend each worker uses")
+            setup = WorkerSetup(
+                task=task_reference(task),
+                data_dir=None if data_dir is None else str(data_dir),
+                backend=backend,
+                unsafe_local=unsafe_local,
+            )
+            remote = functools.partial(evaluate_remotely, client, setup)
+            workers = worker_slots(client)
         try:
             with (
                 tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX) as scratch,
@@ -258,7 +296,10 @@ def grade(
                 batch = _Batch(
                     prepared=prepare_split(task, "test", data_dir=data_dir, workdir=Path(scratch)),
                     runner=runner,
-                    sandbox=sandbox_identity(runner),
+                    remote=remote,
+                    sandbox=sandbox_identity(runner)
+                    if runner is not None
+                    else f"cluster:{backend}",
                     store=store,
                     out=out,
                     manual=manual,
@@ -294,8 +335,12 @@ def grade(
                     missing=missing,
                     out=out,
                 )
+                dashboard = write_class_dashboard(store, task, out, leaderboard=leaderboard)
         finally:
-            runner.close()
+            if runner is not None:
+                runner.close()
+            if client is not None and opened_client:
+                client.close()
         outcomes.sort(key=lambda o: o.evaluation.student_id)
         evaluations = [o.evaluation for o in outcomes]
         if task.rubric.manual_criteria:
@@ -312,6 +357,7 @@ def grade(
         notes=_intake_notes(download),
         missing=missing,
         exports=exports,
+        dashboard=dashboard,
     )
 
 
@@ -340,7 +386,9 @@ class _Batch:
     """What every submission of one batch is graded with."""
 
     prepared: PreparedSplit
-    runner: SandboxBackend
+    #: Runs sandboxes here, or (None) ``remote`` sends each submission to a cluster worker.
+    runner: SandboxBackend | None
+    remote: Callable[[Submission, Mapping[str, float] | None], Evaluation] | None
     sandbox: str
     store: ResultStore
     out: Path
@@ -378,7 +426,8 @@ class _Batch:
             except BaseException:
                 # Ctrl-C or a fault: stop every sandbox now rather than wait for them.
                 pool.shutdown(wait=False, cancel_futures=True)
-                self.runner.close()
+                if self.runner is not None:
+                    self.runner.close()
                 raise
         return outcomes
 
@@ -403,15 +452,20 @@ class _Batch:
 
     def _run(self, submission: Submission) -> _Outcome:
         prepared = self.prepared
+        manual_points = self.manual.get(submission.student_id)
         try:
-            evaluation = evaluate(
-                submission.path,
-                student_id=submission.student_id,
-                prepared=prepared,
-                backend=self.runner,
-                manual_points=self.manual.get(submission.student_id),
-                workdir=self.scratch,
-            )
+            if self.remote is not None:
+                evaluation = self.remote(submission, manual_points)
+            else:
+                assert self.runner is not None
+                evaluation = evaluate(
+                    submission.path,
+                    student_id=submission.student_id,
+                    prepared=prepared,
+                    backend=self.runner,
+                    manual_points=manual_points,
+                    workdir=self.scratch,
+                )
             path = self._write_report(evaluation)
         except Exception as error:  # one submission's fault in the grader must not end the batch
             evaluation = failed_evaluation(

@@ -19,13 +19,16 @@ from hypothesis.extra import numpy as hnp
 
 from grader.report import _svg
 from grader.report._svg import (
+    ReferenceLine,
     Series,
     decision_curve_chart,
+    histogram_chart,
     nice_ticks,
     reliability_chart,
     risk_distribution_chart,
     roc_chart,
     segmentation_overlay,
+    strip_chart,
     subgroup_chart,
     unit_square_chart,
 )
@@ -127,6 +130,27 @@ SAMPLES: dict[str, Callable[[], str]] = {
         np.zeros_like(_THRESHOLDS),
     ),
     "overlay": lambda: segmentation_overlay(*_overlay_arrays(), title="Case 12, axial slice 40"),
+    "histogram": lambda: histogram_chart(
+        np.concatenate([RNG.beta(8, 2, 60), [np.nan]]),
+        title="ROC AUC",
+        x_title="ROC AUC (higher is better)",
+        references=[
+            ReferenceLine(0.5, "floor: null model, 0 points", "floor"),
+            ReferenceLine(0.97, "target: reference, full points", "target"),
+        ],
+    ),
+    "strip": lambda: strip_chart(
+        [
+            "ROC AUC by sex",
+            "Sensitivity by site (a long attribute name)",
+            "FPR by age",
+            "ROC AUC by age",
+            "Sensitivity by sex",
+        ],
+        [RNG.gamma(2, 0.02, 40), [0.1, 0.1, 0.1, np.nan], [], RNG.gamma(2, 0.03, 40), [0.2]],
+        title="Subgroup gaps across the class",
+        x_title="best minus worst group",
+    ),
     "overlay_large": lambda: segmentation_overlay(
         *_overlay_arrays(600), title="Downsampled 600 \u00d7 600 slice"
     ),
@@ -159,6 +183,8 @@ def test_every_chart_is_well_formed_titled_and_described(charts, name):
         ("subgroups", {"subgroup": 4, "overall": 1}),
         ("decision", {"line": 3}),
         ("overlay", {"image": 1, "outline": 2}),
+        ("histogram", {"histogram": 1, "reference": 2}),
+        ("strip", {"strip": 4, "median": 4}),
     ],
 )
 def test_each_chart_draws_the_expected_series(charts, name, expected):
@@ -203,6 +229,43 @@ def test_a_risk_histogram_has_unit_area():
     assert "10" in [t.text for t in root.iter(f"{SVG}text")]
 
 
+def test_a_histogram_counts_whole_values_in_round_bins():
+    root = parse(histogram_chart([0, 5, 5, 7, 100], title="t", x_title="marks", low=0, high=100))
+    assert "5 students in 20 bins of 5 from 0 to 100" in root.find(f"{SVG}desc").text
+    labels = [t.text for t in root.iter(f"{SVG}text")]
+    assert {"0", "1", "2"} <= set(labels) and "0.5" not in labels and "2.5" not in labels
+    # an edge value counts in the bin to its right, the highest value in the last bin
+    (path,) = [p.get("d") for g in series(root, "histogram") for p in g.iter(f"{SVG}path")]
+    heights = [float(v) for v in re.findall(r"V([\d.]+)", path)][:20]  # the last V closes it
+    base = heights[2]
+    assert heights[0] == heights[19] < base and heights[1] < heights[0]  # counts 1, 3, ..., 1
+    assert heights[2:19] == [base] * 17
+
+
+def test_a_histogram_axis_reaches_every_reference_line_and_value():
+    root = parse(
+        histogram_chart(
+            [1.2, 1.5, 2.5],
+            title="HD95",
+            x_title="mm",
+            references=[ReferenceLine(10.0, "floor", "floor"), ReferenceLine(2.0, "target")],
+        )
+    )
+    ticks = [float(t.text) for t in root.iter(f"{SVG}text") if re.fullmatch(r"\d+(\.\d+)?", t.text)]
+    assert max(ticks) >= 10 and min(ticks) <= 1.2
+    assert [g.find(f"{SVG}title").text for g in series(root, "reference")] == [
+        "floor: 10",
+        "target: 2",
+    ]
+
+
+def test_a_strip_row_without_values_says_so_and_medians_are_listed(charts):
+    root = parse(charts["strip"])
+    texts = [t.text for t in root.iter(f"{SVG}text")]
+    assert "no values" in texts and "median 0.100 (n = 3)" in texts
+    assert "1 value with a missing or non-finite value was not drawn." in notes(root)
+
+
 def test_small_risk_bins_can_be_hidden_for_hidden_label_splits():
     root = parse(
         risk_distribution_chart([0.9, 0.5, 0.52], [0.1] * 20, bins=10, min_cases_per_bin=2)
@@ -240,6 +303,10 @@ def all_charts_labelled(label: str) -> list[str]:
         unit_square_chart(
             label, label, label, [Series([(0, 0), (1, 1)], label)], description=label
         ),
+        histogram_chart(
+            [0.5], title=label, x_title=label, references=[ReferenceLine(0.4, label)], noun=label
+        ),
+        strip_chart([label], [[0.5]], title=label, x_title=label, noun=label),
     ]
 
 
@@ -316,6 +383,13 @@ DEGENERATE = {
     "unit nan": lambda: unit_square_chart(
         "t", "x", "y", [Series([(np.nan, 0.5)], "s")], description="d"
     ),
+    "histogram empty": lambda: histogram_chart([], title="t", x_title="x"),
+    "histogram all equal": lambda: histogram_chart([3.0, 3.0], title="t", x_title="x", bins=1),
+    "histogram nan": lambda: histogram_chart(
+        [np.nan, 0.4, np.inf], title="t", x_title="x", references=[ReferenceLine(np.nan, "r")]
+    ),
+    "strip empty": lambda: strip_chart([], [], title="t", x_title="x"),
+    "strip all nan": lambda: strip_chart(["a"], [[np.nan]], title="t", x_title="x"),
 }
 
 
@@ -339,6 +413,8 @@ def test_degenerate_input_still_draws_a_titled_chart(name):
         ("overlay nan", "9 pixels with no finite value drawn black."),
         ("overlay flat", "The reference mask is empty on this slice."),
         ("unit nan", "1 point with a missing or non-finite value was not drawn."),
+        ("histogram nan", "2 students with a missing or non-finite value were not drawn."),
+        ("strip all nan", "1 value with a missing or non-finite value was not drawn."),
     ],
 )
 def test_skipped_values_are_noted_under_the_chart_and_in_the_description(name, note):
@@ -360,6 +436,9 @@ def test_skipped_values_are_noted_under_the_chart_and_in_the_description(name, n
             "groups has 2",
         ),
         (lambda: decision_curve_chart([0.1], [0.1, 0.2], [0.1], 0.0), "model has 2"),
+        (lambda: histogram_chart([1], title="t", x_title="x", bins=0), "bins must be an integer"),
+        (lambda: histogram_chart([[1]], title="t", x_title="x"), "values must be 1-D"),
+        (lambda: strip_chart(["a", "b"], [[1]], title="t", x_title="x"), "got 2 rows and 1 list"),
         (
             lambda: segmentation_overlay(
                 np.zeros((2, 2, 2)), np.zeros((2, 2)), np.zeros((2, 2)), title="t"
@@ -403,6 +482,15 @@ def test_any_numbers_give_well_formed_charts(xs, data):
             metric_title="m",
         ),
         decision_curve_chart(xs, ys, zs, 0.0),
+        histogram_chart(
+            xs,
+            title="t",
+            x_title="x",
+            low=float(ys[0]) if ys.size else None,
+            high=float(zs[0]) if zs.size else None,
+            references=[ReferenceLine(float(v), "r") for v in ys[:3]],
+        ),
+        strip_chart(["a", "b"], [xs, ys], title="t", x_title="x"),
     ):
         root = parse(svg)
         assert title_of(root)

@@ -1,0 +1,361 @@
+"""The class dashboard: one self-contained HTML page over a graded class, read from the store.
+
+Everything on it comes from the results store (the newest run of each student on the
+task's current version and held-out test split), never from a batch's memory, so it can be
+written again at any time and always agrees with the gradebook. It is for markers: it names
+students and, only when asked, ranks them.
+
+Each metric's distribution is drawn with the rubric's anchors across it. A linear
+criterion's floor is, by the rubric's design, what a null model scores and its target a
+little below what the reference submission scores (``medgrade task validate`` proves both),
+so the dashboard shows where the class stands against both without running either.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import zlib
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+import numpy as np
+
+import grader
+from grader.gradebook import write_text_atomically
+from grader.metrics import METRICS, MetricResult, SegmentationSummary, SubgroupReport
+from grader.outcome import FAILURE_EXPLANATIONS
+from grader.report._render import METRIC_TITLES, _environment
+from grader.report._svg import ReferenceLine, histogram_chart, strip_chart
+from grader.rubric import BandScale, LinearScale
+from grader.store import ResultStore, StoredEvaluationError
+from grader.tasks import Task
+
+DASHBOARD_FILE = "dashboard.html"
+#: A batch grades the held-out test split; the dashboard shows that class.
+GRADED_SPLIT = "test"
+#: A failure's message is cut to this many characters in the failure list (the report
+#: holds all of it).
+MESSAGE_CHARACTERS = 300
+
+
+@dataclass(frozen=True)
+class _Student:
+    """One student's newest run, as the dashboard needs it."""
+
+    student_id: str
+    status: str
+    failure_kind: str | None
+    failure_message: str
+    total: float
+    #: Titles of the criteria still to be marked by hand.
+    pending: tuple[str, ...]
+    #: The report's address relative to the dashboard, None when the file is missing.
+    report: str | None
+    #: From the stored evaluation document; empty when the run has none.
+    metrics: Mapping[str, MetricResult]
+    subgroups: tuple[SubgroupReport, ...]
+    structures: tuple[SegmentationSummary, ...]
+    #: Whether the stored evaluation document could be read.
+    readable: bool
+    #: When the run was graded (ISO 8601, UTC).
+    created_at: str
+
+
+@dataclass(frozen=True)
+class _Spread:
+    """Median and quartiles of some finite values."""
+
+    n: int
+    median: float
+    q1: float
+    q3: float
+
+    @staticmethod
+    def of(values: Sequence[float]) -> _Spread | None:
+        finite = [v for v in values if math.isfinite(v)]
+        if not finite:
+            return None
+        q1, median, q3 = np.percentile(finite, [25, 50, 75]).tolist()
+        return _Spread(len(finite), median, q1, q3)
+
+
+def write_class_dashboard(
+    store: ResultStore, task: Task, out: Path, *, leaderboard: bool = False
+) -> Path:
+    """Write ``out/dashboard.html`` for the class graded into ``store`` and return its path.
+
+    The page shows the distribution of total marks and of each metric of the task (the
+    rubric's floor and target marked on each), a summary line, the failures grouped by
+    kind with links to ``reports/<student>.html``, the class's subgroup gaps where the task
+    has subgroups and its per-structure results for a segmentation task. ``leaderboard``
+    adds the students ranked by total (ties share a rank); it is off by default because a
+    ranking of named students is not for every audience. The file is replaced whole.
+    """
+    students = _read_class(store, task, out)
+    html = (
+        _environment()
+        .get_template("dashboard.html.j2")
+        .render(
+            task=task,
+            version=grader.__version__,
+            split=GRADED_SPLIT,
+            summary=_summary(students, task),
+            marks_chart=_marks_chart(students, task),
+            metric_sections=_metric_sections(students, task),
+            unreadable=[s.student_id for s in students if not s.readable],
+            failures=_failure_groups(students),
+            subgroup_rows=_subgroup_rows(students, task),
+            subgroup_chart=_subgroup_chart(students, task),
+            structures=_structure_summary(students, task),
+            students=students,
+            ranking=_ranking(students) if leaderboard else None,
+            latest_run=max((s.created_at for s in students), default=None),
+        )
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / DASHBOARD_FILE
+    write_text_atomically(path, html)
+    return path
+
+
+def _read_class(store: ResultStore, task: Task, out: Path) -> list[_Student]:
+    # Imported here: the batch imports this package, so a module-level import would be
+    # circular; the folder name is the batch's, written once.
+    from grader.journeys import REPORTS_DIR
+
+    students = []
+    for row in store.latest_runs(task.id, task.spec.version, GRADED_SPLIT):
+        student_id = row["student_id"]
+        pending = tuple(m["title"] for m in store.marks_of(row["id"]) if m["status"] == "pending")
+        metrics: Mapping[str, MetricResult] = {}
+        subgroups: tuple[SubgroupReport, ...] = ()
+        structures: tuple[SegmentationSummary, ...] = ()
+        readable = False
+        if row["has_document"]:
+            try:
+                evaluation = store.load_evaluation(row["id"])
+            except (StoredEvaluationError, zlib.error, ValueError):
+                pass  # listed on the page as a run whose metrics cannot be shown
+            else:
+                metrics, subgroups = evaluation.metrics, evaluation.subgroups
+                structures, readable = evaluation.structures, True
+        file_name = f"{student_id}.html"
+        students.append(
+            _Student(
+                student_id=student_id,
+                status=row["status"],
+                failure_kind=row["failure_kind"],
+                failure_message=_shorten(row["failure_message"] or ""),
+                total=row["total"],
+                pending=pending,
+                # Ids come from file names: quoted, so "#", "?" or "%" stay part of the path.
+                report=f"{REPORTS_DIR}/{quote(file_name, safe='')}"
+                if (out / REPORTS_DIR / file_name).is_file()
+                else None,
+                metrics=metrics,
+                subgroups=subgroups,
+                structures=structures,
+                readable=readable,
+                created_at=row["created_at"],
+            )
+        )
+    return students
+
+
+def _shorten(message: str) -> str:
+    if len(message) <= MESSAGE_CHARACTERS:
+        return message
+    return message[: MESSAGE_CHARACTERS - 1].rstrip() + "\u2026"
+
+
+def _summary(students: Sequence[_Student], task: Task) -> dict[str, object]:
+    totals = [s.total for s in students]
+    return {
+        "students": len(students),
+        "graded": sum(s.status == "graded" for s in students),
+        "failed": sum(s.status == "failed" for s in students),
+        "pending": sum(bool(s.pending) for s in students),
+        "mean": statistics.fmean(totals) if totals else None,
+        "median": statistics.median(totals) if totals else None,
+        "max_points": task.rubric.max_points,
+    }
+
+
+def _marks_chart(students: Sequence[_Student], task: Task) -> str:
+    totals = [s.total for s in students]
+    return histogram_chart(
+        totals,
+        title="Total marks",
+        x_title=f"total marks (of {task.rubric.max_points:g})",
+        low=0.0,
+        high=task.rubric.max_points,
+        references=[ReferenceLine(statistics.median(totals), "class median")] if totals else [],
+    )
+
+
+def _rubric_lines(task: Task, metric: str) -> list[ReferenceLine]:
+    """The rubric's anchors on ``metric``: a linear criterion's floor (a null model's
+    score, 0 points) and target (the reference's, full points), or a banded criterion's
+    bands."""
+    lines: list[ReferenceLine] = []
+    for criterion in task.rubric.automatic_criteria:
+        if criterion.metric != metric:
+            continue
+        scale = criterion.scale
+        if isinstance(scale, LinearScale):
+            lines.append(ReferenceLine(scale.floor, "floor: null model, 0 points", "floor"))
+            lines.append(ReferenceLine(scale.target, "target: reference, full points", "target"))
+        elif isinstance(scale, BandScale):
+            sign = "\u2265" if METRICS[metric].higher_is_better else "\u2264"
+            for band in scale.bands:
+                tone = "target" if band.points == criterion.points else "neutral"
+                lines.append(
+                    ReferenceLine(band.at, f"{sign} {band.at:g}: {band.points:g} points", tone)
+                )
+    return lines
+
+
+def _metric_sections(students: Sequence[_Student], task: Task) -> list[dict[str, object]]:
+    sections = []
+    scored = [s for s in students if s.status == "graded" and s.readable]
+    for metric in task.spec.metrics:
+        name = metric.name
+        values = [s.metrics[name].value for s in scored if name in s.metrics]
+        title = METRIC_TITLES.get(name, name)
+        better = "higher" if METRICS[name].higher_is_better else "lower"
+        sections.append(
+            {
+                "name": name,
+                "title": title,
+                "better": better,
+                "spread": _Spread.of(values),
+                "undefined": sum(math.isnan(v) for v in values),
+                "marked": any(c.metric == name for c in task.rubric.automatic_criteria),
+                "chart": histogram_chart(
+                    values,
+                    title=title,
+                    x_title=f"{title} ({better} is better)",
+                    references=_rubric_lines(task, name),
+                ),
+            }
+        )
+    return sections
+
+
+def _failure_groups(students: Sequence[_Student]) -> list[dict[str, object]]:
+    """The failed students by failure kind, the most common kind first."""
+    by_kind: dict[str, list[_Student]] = {}
+    for student in students:
+        if student.status == "failed":
+            by_kind.setdefault(student.failure_kind or "unknown", []).append(student)
+    return [
+        {
+            "kind": kind,
+            "title": kind.replace("_", " "),
+            "explanation": FAILURE_EXPLANATIONS.get(kind, ""),
+            "students": members,
+        }
+        for kind, members in sorted(by_kind.items(), key=lambda item: (-len(item[1]), item[0]))
+    ]
+
+
+def _subgroup_title(report: SubgroupReport) -> str:
+    return f"{METRIC_TITLES.get(report.metric, report.metric)} by {report.attribute}"
+
+
+def _subgroup_reports(
+    students: Sequence[_Student],
+) -> dict[tuple[str, str], list[tuple[str, SubgroupReport]]]:
+    """Each (attribute, metric) pair's report of every student, in the task's order."""
+    reports: dict[tuple[str, str], list[tuple[str, SubgroupReport]]] = {}
+    for student in students:
+        for report in student.subgroups:
+            reports.setdefault((report.attribute, report.metric), []).append(
+                (student.student_id, report)
+            )
+    return reports
+
+
+def _subgroup_rows(students: Sequence[_Student], task: Task) -> list[dict[str, object]]:
+    if not task.spec.subgroups:
+        return []
+    rows = []
+    for pairs in _subgroup_reports(students).values():
+        defined = [(sid, r) for sid, r in pairs if r.max_minus_min.defined]
+        largest = max(defined, key=lambda pair: pair[1].max_minus_min.value, default=None)
+        worst = Counter(
+            str(r.worst_group) for _, r in defined if r.worst_group is not None
+        ).most_common(1)
+        rows.append(
+            {
+                "title": _subgroup_title(pairs[0][1]),
+                "students": len(pairs),
+                "not_estimable": len(pairs) - len(defined),
+                "spread": _Spread.of([r.max_minus_min.value for _, r in defined]),
+                "largest": None
+                if largest is None
+                else (largest[0], largest[1].max_minus_min.value),
+                "worst_group": worst[0] if worst else None,
+            }
+        )
+    return rows
+
+
+def _subgroup_chart(students: Sequence[_Student], task: Task) -> str | None:
+    reports = _subgroup_reports(students)
+    if not task.spec.subgroups or not reports:
+        return None
+    return strip_chart(
+        [_subgroup_title(pairs[0][1]) for pairs in reports.values()],
+        [[r.max_minus_min.value for _, r in pairs] for pairs in reports.values()],
+        title="Subgroup gaps across the class",
+        x_title="best minus worst group (metric units)",
+    )
+
+
+def _structure_summary(students: Sequence[_Student], task: Task) -> dict[str, object] | None:
+    """Per structure (and the mean over structures), each metric's spread over the class."""
+    names = task.spec.output.structures
+    summaries = [summary for s in students for summary in s.structures]
+    if names is None or not summaries:
+        return None
+    structures = [*sorted({s.structure for s in summaries if s.structure is not None}), None]
+    metrics = list(dict.fromkeys(name for s in summaries for name in s.results))
+    values: dict[tuple[int | None, str], list[float]] = {}
+    for summary in summaries:
+        for name, result in summary.results.items():
+            values.setdefault((summary.structure, name), []).append(result.value)
+    labels = [
+        "mean" if structure is None else f"{structure} {names.get(structure, '')}".strip()
+        for structure in structures
+    ]
+    return {
+        "metrics": [(name, METRIC_TITLES.get(name, name)) for name in metrics],
+        "rows": [
+            (label, [_Spread.of(values.get((structure, name), [])) for name in metrics])
+            for label, structure in zip(labels, structures, strict=True)
+        ],
+        "charts": [
+            strip_chart(
+                labels,
+                [values.get((structure, name), []) for structure in structures],
+                title=f"{METRIC_TITLES.get(name, name)} by structure",
+                x_title=METRIC_TITLES.get(name, name),
+            )
+            for name in metrics
+        ],
+    }
+
+
+def _ranking(students: Sequence[_Student]) -> list[tuple[int, _Student]]:
+    """Students by total, highest first; equal totals share the better rank (1, 2, 2, 4)."""
+    ordered = sorted(students, key=lambda s: (-s.total, s.student_id))
+    ranked = []
+    for position, student in enumerate(ordered):
+        tied = position > 0 and student.total == ordered[position - 1].total
+        ranked.append((ranked[-1][0] if tied else position + 1, student))
+    return ranked

@@ -1,0 +1,81 @@
+"""A batch on a real Dask cluster (several local worker processes) grades like a local one."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from grader import journeys
+from grader.errors import MedgradeError
+
+distributed = pytest.importorskip("distributed", reason="pip install 'medgrade[cluster]'")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as local,
+        distributed.Client(local) as client,
+    ):
+        yield client
+
+
+def _class(folder: Path) -> Path:
+    """The bundled examples plus one of them again as a zip, under a second student id."""
+    examples = journeys.demo_submissions()
+    folder.mkdir()
+    for example in examples:
+        shutil.copytree(example.path, folder / example.path.name)
+    shutil.make_archive(str(folder / "zipped"), "zip", folder / "reference")
+    return folder
+
+
+def test_a_dask_cluster_batch_gives_the_local_batch_gradebook(tmp_path, cluster):
+    submissions = _class(tmp_path / "class")
+    here = journeys.grade(
+        submissions, "breast-cancer-wdbc", backend="local", unsafe_local=True, out=tmp_path / "a"
+    )
+    there = journeys.grade(
+        submissions,
+        "breast-cancer-wdbc",
+        backend="local",
+        unsafe_local=True,
+        out=tmp_path / "b",
+        cluster=cluster,
+    )
+    assert here.gradebook_path.read_bytes() == there.gradebook_path.read_bytes()
+    assert len(there.evaluations) == len(journeys.demo_submissions()) + 1
+    assert {e.run.backend for e in there.evaluations if e.run is not None} == {"local"}
+    by_student = {e.student_id: e for e in there.evaluations}
+    assert by_student["zipped"].marks == by_student["reference"].marks
+    assert by_student["zipped"].submission_sha256 == by_student["reference"].submission_sha256
+    assert Path(by_student["reference"].report_path).is_file()
+    # the store names the marker's own files, not the workers' copies
+    assert by_student["reference"].submission_path == str(submissions / "reference")
+    # a second run on the cluster reuses every unchanged submission
+    again = journeys.grade(
+        submissions,
+        "breast-cancer-wdbc",
+        backend="local",
+        unsafe_local=True,
+        out=tmp_path / "b",
+        cluster=cluster,
+    )
+    assert sorted(again.reused) == sorted(by_student)
+    assert again.gradebook_path.read_bytes() == there.gradebook_path.read_bytes()
+
+
+def test_a_scheduler_that_does_not_answer_is_one_clear_error(tmp_path):
+    with pytest.raises(MedgradeError, match=r"no Dask scheduler answers at tcp://127\.0\.0\.1:9"):
+        journeys.grade(
+            journeys.demo_submissions(),
+            "breast-cancer-wdbc",
+            backend="local",
+            unsafe_local=True,
+            out=tmp_path / "out",
+            cluster="tcp://127.0.0.1:9",
+        )
