@@ -34,19 +34,21 @@ def _class(folder: Path) -> Path:
     return folder
 
 
-def test_a_dask_cluster_batch_gives_the_local_batch_gradebook(tmp_path, cluster):
-    submissions = _class(tmp_path / "class")
-    here = journeys.grade(
-        submissions, "breast-cancer-wdbc", backend="local", unsafe_local=True, out=tmp_path / "a"
-    )
-    there = journeys.grade(
+def _grade(submissions: Path, out: Path, cluster=None) -> journeys.BatchResult:
+    return journeys.grade(
         submissions,
         "breast-cancer-wdbc",
         backend="local",
         unsafe_local=True,
-        out=tmp_path / "b",
+        out=out,
         cluster=cluster,
     )
+
+
+def test_a_dask_cluster_batch_gives_the_local_batch_gradebook(tmp_path, cluster):
+    submissions = _class(tmp_path / "class")
+    here = _grade(submissions, tmp_path / "a")
+    there = _grade(submissions, tmp_path / "b", cluster)
     assert here.gradebook_path.read_bytes() == there.gradebook_path.read_bytes()
     assert len(there.evaluations) == len(journeys.demo_submissions()) + 1
     assert {e.run.backend for e in there.evaluations if e.run is not None} == {"local"}
@@ -57,25 +59,11 @@ def test_a_dask_cluster_batch_gives_the_local_batch_gradebook(tmp_path, cluster)
     # the store names the marker's own files, not the workers' copies
     assert by_student["reference"].submission_path == str(submissions / "reference")
     # a second run on the cluster reuses every unchanged submission
-    again = journeys.grade(
-        submissions,
-        "breast-cancer-wdbc",
-        backend="local",
-        unsafe_local=True,
-        out=tmp_path / "b",
-        cluster=cluster,
-    )
+    again = _grade(submissions, tmp_path / "b", cluster)
     assert sorted(again.reused) == sorted(by_student)
     assert again.gradebook_path.read_bytes() == there.gradebook_path.read_bytes()
 
 
 def test_a_scheduler_that_does_not_answer_is_one_clear_error(tmp_path):
     with pytest.raises(MedgradeError, match=r"no Dask scheduler answers at tcp://127\.0\.0\.1:9"):
-        journeys.grade(
-            journeys.demo_submissions(),
-            "breast-cancer-wdbc",
-            backend="local",
-            unsafe_local=True,
-            out=tmp_path / "out",
-            cluster="tcp://127.0.0.1:9",
-        )
+        _grade(tmp_path, tmp_path / "out", "tcp://127.0.0.1:9")

@@ -26,7 +26,7 @@ from grader.store import ResultStore
 from grader.submission import Submission
 from grader.tasks import Task, load_task
 from tests.conftest import EXAMPLES, TASK_ID
-from tests.test_report import open_in_browser
+from tests.test_report import launch_browser, open_in_browser
 
 #: A student id as an LMS or a hand-made list may give it: markup, quotes, URL syntax.
 AWKWARD_ID = '<b>eve & "co" #1?%'
@@ -344,15 +344,7 @@ def test_the_dashboard_renders_in_a_real_browser(graded_class, tmp_path):
     with ResultStore(graded_class.out / journeys.STORE_FILE) as store:
         ranked = write_class_dashboard(store, graded_class.task, tmp_path, leaderboard=True)
     with playwright.sync_playwright() as driver:
-        browser = driver.chromium.launch(
-            executable_path=BROWSER,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-            ],
-        )
+        browser = launch_browser(driver)
         try:
             page, errors = open_in_browser(browser, graded_class.dashboard)
             assert errors == []

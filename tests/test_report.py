@@ -116,6 +116,19 @@ def test_a_failure_report_explains_the_failure_and_shows_the_traceback(graded_re
 BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+def launch_browser(driver):
+    """The system Chromium, headless, with nothing that reaches the network by itself."""
+    return driver.chromium.launch(
+        executable_path=BROWSER,
+        args=[
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+        ],
+    )
+
+
 def open_in_browser(browser, path: Path):
     """Open ``path`` in a new page; returns the page and the console errors it logged."""
     page = browser.new_page(viewport={"width": 1000, "height": 1400})
@@ -132,15 +145,7 @@ def open_in_browser(browser, path: Path):
 def test_reports_render_in_a_real_browser_without_console_errors(graded_reports, tmp_path):
     playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     with playwright.sync_playwright() as driver:
-        browser = driver.chromium.launch(
-            executable_path=BROWSER,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-            ],
-        )
+        browser = launch_browser(driver)
         try:
             for name, (_, path) in graded_reports.items():
                 page, errors = open_in_browser(browser, path)
