@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,11 +18,14 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.progress import Task as ProgressTask
 from rich.table import Table
+from rich.text import Text
 
 import grader
 from grader import journeys
@@ -63,11 +67,15 @@ GpusOption = Annotated[
     ),
 ]
 WorkersOption = Annotated[
-    int, typer.Option("--workers", "-w", min=1, help="Submissions run at once.")
+    int | None,
+    typer.Option(
+        "--workers",
+        "-w",
+        min=1,
+        help="Submissions run at once (default: one per GPU slot for a GPU task, else one per "
+        "core, at most 4).",
+    ),
 ]
-
-
-DEFAULT_WORKERS = max(1, min(4, os.cpu_count() or 1))
 
 
 @contextmanager
@@ -95,13 +103,62 @@ def _gpus(text: str | None, task: str) -> GpuSelection | None:
     return GpuSelection(count=-1) if load_task(task).spec.limits.gpu else None
 
 
+class _BatchProgress:
+    """What the progress bar shows of a batch: done, failed, running and the slowest run.
+
+    ``started`` and ``finished`` are called from the batch's worker and writing threads;
+    the bar's columns read ``running`` whenever rich redraws them.
+    """
+
+    def __init__(self, progress: Progress, total: int) -> None:
+        self.progress = progress
+        self.bar = progress.add_task("grading", total=total, last="", failed=0)
+        self.failed = 0
+        self._running: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def started(self, student_id: str) -> None:
+        with self._lock:
+            self._running[student_id] = time.monotonic()
+
+    def finished(self, evaluation: Evaluation) -> None:
+        with self._lock:
+            self._running.pop(evaluation.student_id, None)
+        self.failed += evaluation.failure is not None
+        self.progress.update(
+            self.bar,
+            advance=1,
+            failed=self.failed,
+            last=f"{evaluation.student_id}: {_status_text(evaluation)}",
+        )
+
+    def running_text(self) -> str:
+        with self._lock:
+            running = dict(self._running)
+        if not running:
+            return ""
+        slowest, since = min(running.items(), key=lambda item: item[1])
+        return f"{len(running)} running, slowest {slowest} {time.monotonic() - since:.0f}s"
+
+
+class _RunningColumn(ProgressColumn):
+    def __init__(self) -> None:
+        super().__init__()
+        self.batch: _BatchProgress | None = None
+
+    def render(self, task: ProgressTask) -> Text:
+        return Text(self.batch.running_text() if self.batch is not None else "", style="cyan")
+
+
 @contextmanager
-def _batch_progress(total: int, enabled: bool) -> Iterator[journeys.Progress]:
+def _batch_progress(total: int, enabled: bool) -> Iterator[_BatchProgress]:
+    running = _RunningColumn()
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.fields[failed]} failed"),
+        running,
         TimeElapsedColumn(),
         TextColumn("eta"),
         TimeRemainingColumn(),
@@ -110,20 +167,8 @@ def _batch_progress(total: int, enabled: bool) -> Iterator[journeys.Progress]:
         disable=not enabled,
         transient=False,
     ) as progress:
-        bar = progress.add_task("grading", total=total, last="", failed=0)
-        failed = 0
-
-        def advance(evaluation: Evaluation) -> None:
-            nonlocal failed
-            failed += evaluation.failure is not None
-            progress.update(
-                bar,
-                advance=1,
-                failed=failed,
-                last=f"{evaluation.student_id}: {_status_text(evaluation)}",
-            )
-
-        yield advance
+        running.batch = _BatchProgress(progress, total)
+        yield running.batch
 
 
 def _status_text(evaluation: Evaluation) -> str:
@@ -245,7 +290,7 @@ def grade(
     gpus: GpusOption = None,
     out: OutOption = None,
     data_dir: DataDirOption = None,
-    workers: WorkersOption = DEFAULT_WORKERS,
+    workers: WorkersOption = None,
     manual_marks: Annotated[
         Path | None, typer.Option(help="Manual marks CSV (default: OUT/manual_marks.csv).")
     ] = None,
@@ -268,6 +313,16 @@ def grade(
             dir_okay=False,
             help="Class roster CSV: student_id (required), name, email, sis_id, sis_login_id, "
             "section. Students without a submission are listed as missing.",
+        ),
+    ] = None,
+    submission_times: Annotated[
+        Path | None,
+        typer.Option(
+            "--submission-times",
+            exists=True,
+            dir_okay=False,
+            help="CSV of student_id,submitted_at (ISO 8601 with a UTC offset) for the rubric's "
+            "late_policy.",
         ),
     ] = None,
     lms: Annotated[
@@ -298,6 +353,15 @@ def grade(
     leaderboard: Annotated[
         bool, typer.Option("--leaderboard", help="Rank the students on the class dashboard.")
     ] = False,
+    warm_pool: Annotated[
+        bool,
+        typer.Option(
+            "--warm-pool/--no-warm-pool",
+            help="With bubblewrap, fork each run from a sandboxed server that imported numpy, "
+            "torch and scikit-learn once (each run still single-use and isolated); "
+            "--no-warm-pool starts every run from scratch.",
+        ),
+    ] = True,
     as_json: JsonOption = False,
 ) -> None:
     """Grade a class on the hidden test split: reports, SQLite store and gradebook.
@@ -313,7 +377,7 @@ def grade(
         # Checked before the progress bar starts, so a mistake reads as the only output.
         LmsExport.parse(lms or (), assignment_name=assignment_name, assignment_id=assignment_id)
         download = read_download(submissions)
-        with _batch_progress(len(download.students), enabled=True) as advance:
+        with _batch_progress(len(download.students), enabled=True) as batch:
             result = journeys.grade(
                 submissions,
                 task,
@@ -328,12 +392,15 @@ def grade(
                 regrade=regrade or (),
                 regrade_all=regrade_all,
                 roster=roster,
+                submission_times=submission_times,
                 lms=lms or (),
                 assignment_name=assignment_name,
                 assignment_id=assignment_id,
                 cluster=cluster,
                 leaderboard=leaderboard,
-                on_result=advance,
+                warm_pool=warm_pool,
+                on_start=batch.started,
+                on_result=batch.finished,
             )
     if as_json:
         print(json.dumps([e.to_dict() for e in result.evaluations], indent=2))
@@ -396,9 +463,14 @@ def demo(
             f"medgrade {grader.__version__} demo: grading {len(examples)} example submissions on "
             f"[bold]{journeys.DEMO_TASK}[/] (hidden test split)"
         )
-        with _batch_progress(len(examples), enabled=True) as advance:
+        with _batch_progress(len(examples), enabled=True) as batch:
             result = journeys.demo(
-                out=out, backend=backend, workers=workers, on_result=advance, on_note=_note
+                out=out,
+                backend=backend,
+                workers=workers,
+                on_start=batch.started,
+                on_result=batch.finished,
+                on_note=_note,
             )
     stdout.print(_summary_table(result.evaluations, "Demo results"))
     _print_outputs(result)
@@ -622,6 +694,15 @@ def task_show(task: Annotated[str, typer.Argument(help="Task id, folder or task.
             escape(penalty.title),
             f"-{penalty.points:g}",
             f"run time over {penalty.run_time_over_s:g} s",
+        )
+    late = loaded.rubric.late_policy
+    if late is not None:
+        table.add_row(
+            "Late submission",
+            f"-{late.points_per_day:g}/day",
+            f"after {late.deadline.isoformat(timespec='minutes')}"
+            + (f" + {late.grace_minutes:g} min" if late.grace_minutes else "")
+            + (f"; no marks after {late.max_days} days" if late.max_days else ""),
         )
     stdout.print(table)
     stdout.print(f"\nSelf-check: medgrade check YOUR_FOLDER --task {spec.id}")

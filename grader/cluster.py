@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from grader.errors import MedgradeError
-from grader.evaluation import Evaluation, PreparedSplit, evaluate, prepare_split
+from grader.evaluation import Evaluation, PreparedSplit, evaluate, prepare_split, sandbox_limits
 from grader.store import decode_evaluation, encode_evaluation
 from grader.submission import IGNORED_NAMES, Submission
 from grader.tasks import Task, load_task
-from sandbox import SandboxBackend, choose_backend
+from sandbox import GpuSelection, SandboxBackend, choose_backend, place_on_gpus, warm
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -41,6 +41,9 @@ class WorkerSetup:
     data_dir: str | None
     backend: str
     unsafe_local: bool
+    warm_pool: bool = True
+    #: The GPUs each worker's sandboxes may use (of that worker's machine), for a GPU task.
+    gpus: GpuSelection | None = None
 
 
 def connect(cluster: str | Client) -> tuple[Client, bool]:
@@ -128,8 +131,17 @@ def _prepared(setup: WorkerSetup) -> tuple[PreparedSplit, SandboxBackend, Path]:
             data_dir = Path(setup.data_dir) if setup.data_dir else None
             prepared = prepare_split(task, "test", data_dir=data_dir, workdir=workdir)
             backend = choose_backend(
-                setup.backend, purpose="grade", unsafe_local=setup.unsafe_local, gpus=None
+                setup.backend, purpose="grade", unsafe_local=setup.unsafe_local, gpus=setup.gpus
             ).backend
+            if setup.warm_pool:
+                backend = warm(backend, root=workdir, limits=sandbox_limits(task))
+            limits = task.spec.limits
+            backend = (
+                place_on_gpus(
+                    backend, setup.gpus, wants_gpu=limits.gpu, runs_per_device=limits.runs_per_gpu
+                )
+                or backend
+            )
             atexit.register(backend.close)
             _worker_state[setup] = (prepared, backend, workdir)
         return _worker_state[setup]

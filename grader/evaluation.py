@@ -31,10 +31,13 @@ from grader.metrics import (
     calibration_intercept_slope,
     compute_metric,
     decision_curve,
+    multiclass_confusion_matrix,
+    per_class_roc_auc,
     reliability_curve,
     roc_confidence_band,
     roc_curve_points,
     segmentation_metrics,
+    sensitivity,
     smooth_reliability_curve,
     subgroup_metrics,
 )
@@ -183,6 +186,51 @@ class WorstCase:
 
 
 @dataclass(frozen=True)
+class ClassRow:
+    """One class of a multiclass task: its one-vs-rest AUC and its sensitivity (recall at
+    the argmax), each with its 95% CI, and how many cases it has and was predicted for."""
+
+    label: int
+    name: str
+    n_cases: int
+    n_predicted: int
+    roc_auc: MetricResult
+    sensitivity: MetricResult
+
+
+@dataclass(frozen=True)
+class ClassSummary:
+    """The per-class view of a multiclass run, for the report.
+
+    ``confusion[i][j]`` counts the cases of true class ``i`` whose argmax is ``j``.  On a
+    split whose labels are hidden, a predicted class with fewer than
+    ``min_predicted_shown`` cases has its column left out (None): the student knows which
+    cases they predicted it for, so its cells would tell those cases' labels.
+    """
+
+    rows: tuple[ClassRow, ...]
+    confusion: tuple[tuple[int | None, ...], ...]
+    min_predicted_shown: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "classes": [
+                {
+                    "label": row.label,
+                    "name": row.name,
+                    "n_cases": row.n_cases,
+                    "n_predicted": row.n_predicted,
+                    "roc_auc": row.roc_auc.to_dict(),
+                    "sensitivity": row.sensitivity.to_dict(),
+                }
+                for row in self.rows
+            ],
+            "confusion": [list(row) for row in self.confusion],
+            "min_predicted_shown": self.min_predicted_shown,
+        }
+
+
+@dataclass(frozen=True)
 class Evaluation:
     """Everything known about one submission's run on one split."""
 
@@ -206,6 +254,8 @@ class Evaluation:
     structures: tuple[SegmentationSummary, ...] = ()
     #: Segmentation self-checks: the worst cases, drawn in the report.
     worst_cases: tuple[WorstCase, ...] = ()
+    #: Multiclass tasks: per-class results and the confusion matrix.
+    classes: ClassSummary | None = None
     medgrade_version: str = grader.__version__
     created_at: str = field(
         default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
@@ -231,6 +281,7 @@ class Evaluation:
             "marks": self.marks.to_dict(),
             "subgroups": [report.to_dict() for report in self.subgroups],
             "structures": [summary.to_dict() for summary in self.structures],
+            "classes": None if self.classes is None else self.classes.to_dict(),
             "run": None
             if self.run is None
             else {
@@ -331,6 +382,19 @@ def failed_evaluation(
     )
 
 
+def sandbox_limits(task: Task) -> SandboxLimits:
+    """The limits every run of ``task`` has."""
+    limits = task.spec.limits
+    return SandboxLimits(
+        wall_time_s=limits.wall_time_s,
+        memory_mb=limits.memory_mb,
+        cpus=limits.cpus,
+        gpu=limits.gpu,
+        notebook_time_s=limits.notebook_time_s,
+        notebook_cell_time_s=limits.notebook_cell_time_s,
+    )
+
+
 def _run_in_sandbox(
     submission_dir: Path, output_dir: Path, prepared: PreparedSplit, backend: SandboxBackend
 ) -> tuple[Predictions | None, Failure | None, RunInfo | None]:
@@ -340,14 +404,7 @@ def _run_in_sandbox(
         submission_dir=submission_dir,
         input_dir=prepared.input_dir,
         output_dir=output_dir,
-        limits=SandboxLimits(
-            wall_time_s=limits.wall_time_s,
-            memory_mb=limits.memory_mb,
-            cpus=limits.cpus,
-            gpu=limits.gpu,
-            notebook_time_s=limits.notebook_time_s,
-            notebook_cell_time_s=limits.notebook_cell_time_s,
-        ),
+        limits=sandbox_limits(prepared.task),
         nonce=nonce,
         masked_paths=prepared.masked_paths,
     )
@@ -386,6 +443,7 @@ def _finish(
     subgroups: tuple[SubgroupReport, ...] = ()
     structures: tuple[SegmentationSummary, ...] = ()
     worst_cases: tuple[WorstCase, ...] = ()
+    classes: ClassSummary | None = None
     clusters = prepared.attributes.get(task.spec.cluster_key or "")
     if isinstance(predictions, list):
         report = score_label_maps(
@@ -395,6 +453,9 @@ def _finish(
         structures = report.summaries
         if not prepared.labels_hidden:
             worst_cases = _worst_cases(prepared, predictions, report.values("dice").mean(axis=1))
+    elif predictions is not None and task.spec.output.kind == "class_probabilities":
+        metrics = score_predictions(task, prepared.labels, predictions, clusters=clusters)
+        classes = _class_summary(prepared, predictions)
     elif predictions is not None:
         metrics = score_predictions(task, prepared.labels, predictions, clusters=clusters)
         curves = _curves(prepared, predictions)
@@ -419,6 +480,7 @@ def _finish(
         subgroups=subgroups,
         structures=structures,
         worst_cases=worst_cases,
+        classes=classes,
     )
 
 
@@ -457,15 +519,17 @@ def mark_run(
     failure: Failure | None,
     run: RunInfo | None,
     manual_points: Mapping[str, float] | None,
+    submitted_at: dt.datetime | None = None,
 ) -> Marks:
     """The rubric applied to a run: its metrics (none count when it failed), its host-measured
-    wall time for penalties, and the marker's manual points."""
+    wall time for penalties, the marker's manual points, and when it was handed in."""
     return score(
         rubric,
         metrics=metrics if failure is None else None,
         failure_reason=None if failure is None else f"the submission failed ({failure.kind})",
         run_time_s=None if run is None else run.wall_time_s,
         manual_points=manual_points,
+        submitted_at=submitted_at,
     )
 
 
@@ -498,7 +562,8 @@ def score_predictions(
     """Every metric the task lists, computed on the host with the task's options.
 
     With ``clusters`` (the patient of each case), metrics that can resample whole patients
-    get a cluster bootstrap interval.
+    get a cluster bootstrap interval.  A multiclass metric is told the task's number of
+    classes, so that a class no case has still counts.
     """
     results = {}
     for metric in task.spec.metrics:
@@ -506,9 +571,12 @@ def score_predictions(
         accepted = METRICS[metric.name].options
         if "threshold" in accepted:
             options.setdefault("threshold", task.spec.output.threshold)
+        if "n_classes" in accepted:
+            options.setdefault("n_classes", task.spec.output.n_classes)
         if clusters is not None and "groups" in accepted:
             options.setdefault("groups", clusters)
-            options.setdefault("ci", "bootstrap")
+            if "ci" in accepted:  # the multiclass metrics always bootstrap
+                options.setdefault("ci", "bootstrap")
         results[metric.name] = compute_metric(metric.name, labels, predictions, **options)
     return results
 
@@ -536,6 +604,42 @@ def score_label_maps(
         spacings=None if spacings is None else [tuple(s) for s in spacings],
         groups=clusters,
         tolerance_mm=float(surface.options.get("tolerance_mm", 1.0)) if surface else 1.0,
+    )
+
+
+def _class_summary(prepared: PreparedSplit, probabilities: np.ndarray) -> ClassSummary:
+    """Each class's AUC (DeLong CI) and sensitivity (Wilson CI), and the confusion matrix
+    at the argmax, with the columns a hidden split must not show left out."""
+    classes = prepared.task.spec.output.classes
+    assert classes is not None
+    k = len(classes)
+    labels = prepared.labels
+    predicted = np.argmax(probabilities, axis=1)
+    confusion = multiclass_confusion_matrix(labels, probabilities, n_classes=k)
+    aucs = per_class_roc_auc(labels, probabilities, n_classes=k)
+    floor = HIDDEN_MIN_CASES_PER_POINT if prepared.labels_hidden else 1
+    n_predicted = confusion.sum(axis=0)
+    # A class predicted for no case has a column of zeros, which tells nothing.
+    shown = (n_predicted >= floor) | (n_predicted == 0)
+    rows = tuple(
+        ClassRow(
+            label=label,
+            name=classes[label],
+            n_cases=int(confusion[label].sum()),
+            n_predicted=int(confusion[:, label].sum()),
+            roc_auc=aucs[label],
+            # Recall of class k at the argmax: a binary sensitivity of "predicted k".
+            sensitivity=sensitivity(labels == label, (predicted == label).astype(np.float64)),
+        )
+        for label in range(k)
+    )
+    return ClassSummary(
+        rows=rows,
+        confusion=tuple(
+            tuple(int(count) if shown[j] else None for j, count in enumerate(row))
+            for row in confusion
+        ),
+        min_predicted_shown=floor,
     )
 
 

@@ -54,7 +54,7 @@ def write_gradebook(
     and holds no marks.
     """
     criterion_ids = [c.id for c in rubric.criteria]
-    penalty_ids = [p.id for p in rubric.penalties]
+    penalty_ids = rubric.penalty_ids
     columns = [
         "student_id",
         "status",
@@ -66,26 +66,21 @@ def write_gradebook(
         "pending",
     ]
     rows: list[dict[str, object]] = []
-    for run in store.latest_runs(task_id, task_version, split):
-        marks = {m["criterion_id"]: m for m in store.marks_of(run["id"])}
+    for grade in store.latest_grades(task_id, task_version, split):
         row: dict[str, object] = {
-            "student_id": run["student_id"],
-            "status": run["status"],
-            "failure_kind": run["failure_kind"] or "",
-            "total": _number(run["total"]),
-            "max": _number(run["max_points"]),
-            "pending": " ".join(
-                c for c in criterion_ids if c in marks and marks[c]["status"] == "pending"
-            ),
+            "student_id": grade.student_id,
+            "status": grade.status,
+            "failure_kind": grade.failure_kind or "",
+            "total": _number(grade.total),
+            "max": _number(grade.max_points),
+            "pending": " ".join(m.id for m in grade.pending if m.id in criterion_ids),
         }
         for criterion in criterion_ids:
-            mark = marks.get(criterion)
-            row[criterion] = (
-                "" if mark is None or mark["points"] is None else _number(mark["points"])
-            )
+            mark = grade.mark(criterion)
+            row[criterion] = "" if mark is None or mark.points is None else _number(mark.points)
         for penalty in penalty_ids:
-            mark = marks.get(penalty)
-            row[penalty] = _number(mark["points"]) if mark is not None else 0
+            mark = grade.mark(penalty)
+            row[penalty] = _number(mark.points) if mark is not None and mark.points else 0
         rows.append(row)
     graded = {row["student_id"] for row in rows}
     rows += [

@@ -15,6 +15,7 @@ folder, half-written files and any sandbox process still running.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import fcntl
 import functools
 import json
@@ -45,6 +46,7 @@ from grader.evaluation import (
     failed_evaluation,
     mark_run,
     prepare_split,
+    sandbox_limits,
 )
 from grader.gradebook import (
     MANUAL_FILE,
@@ -60,6 +62,7 @@ from grader.lms import (
     class_list,
     read_download,
     read_roster,
+    read_submission_times,
     write_lms_exports,
 )
 from grader.outcome import Failure
@@ -73,7 +76,15 @@ from grader.submission import (
     submission_sha256,
 )
 from grader.tasks import Task, load_task
-from sandbox import GpuSelection, SandboxBackend, choose_backend
+from sandbox import (
+    GpuPlacement,
+    GpuSelection,
+    SandboxBackend,
+    WarmBubblewrap,
+    choose_backend,
+    place_on_gpus,
+    warm,
+)
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -90,8 +101,13 @@ LOCK_FILE = ".medgrade-grade.lock"
 #: by the next batch is from a batch that was killed.
 LEASE_FILE = ".medgrade-grade.json"
 SCRATCH_PREFIX = "medgrade-grade-"
+#: Below this many submissions, starting the warm pool's server (about 3.5 s of imports on
+#: 2 cores) costs more than it saves over cold runs (about 1.5 s each).
+WARM_POOL_MIN_SUBMISSIONS = 8
 
 Progress = Callable[[Evaluation], None]
+#: Called with a student's id when their submission starts (in the worker's thread).
+Started = Callable[[str], None]
 
 
 def _runner(
@@ -182,11 +198,17 @@ def sandbox_identity(backend: SandboxBackend) -> str:
 
 
 def remark(
-    evaluation: Evaluation, rubric: Rubric, manual_points: Mapping[str, float] | None
+    evaluation: Evaluation,
+    rubric: Rubric,
+    manual_points: Mapping[str, float] | None,
+    submitted_at: dt.datetime | None = None,
 ) -> Marks:
     """The marks grading ``evaluation``'s submission again would award, without running it:
-    the rubric applied to its stored metrics and run time, with ``manual_points``."""
-    return mark_run(rubric, evaluation.metrics, evaluation.failure, evaluation.run, manual_points)
+    the rubric applied to its stored metrics and run time, with ``manual_points`` and the
+    time it was handed in."""
+    return mark_run(
+        rubric, evaluation.metrics, evaluation.failure, evaluation.run, manual_points, submitted_at
+    )
 
 
 def grade(
@@ -198,16 +220,19 @@ def grade(
     gpus: GpuSelection | None = None,
     out: Path = Path("medgrade-out"),
     data_dir: Path | None = None,
-    workers: int = 1,
+    workers: int | None = None,
     manual_marks: Path | None = None,
     regrade: Collection[str] = (),
     regrade_all: bool = False,
     roster: Path | None = None,
+    submission_times: Path | None = None,
     lms: Collection[str] = (),
     assignment_name: str | None = None,
     assignment_id: str | None = None,
     cluster: str | Client | None = None,
     leaderboard: bool = False,
+    warm_pool: bool = True,
+    on_start: Started | None = None,
     on_result: Progress | None = None,
     on_note: Callable[[str], None] | None = None,
 ) -> BatchResult:
@@ -218,6 +243,10 @@ def grade(
     the cluster has worker threads, with ``backend`` chosen on each worker; the store,
     reports and gradebooks stay here (:mod:`grader.cluster`).
 
+    ``workers`` submissions run at once (default :func:`default_workers`).  For a task that
+    wants a GPU, each run is placed on its own device from ``gpus``
+    (:class:`sandbox.GpuPlacement`), the task's ``limits.runs_per_gpu`` runs per device.
+
     ``out/dashboard.html`` summarises the class (:func:`grader.report.write_class_dashboard`);
     ``leaderboard`` adds a ranking to it.
 
@@ -225,9 +254,15 @@ def grade(
     (:func:`grader.lms.read_download`), or the submissions themselves.
 
     ``backend="auto"`` uses Docker, else bubblewrap; the non-isolating local backend only
-    with ``unsafe_local``.  Manual criteria come from ``manual_marks`` (default
+    with ``unsafe_local``.  With bubblewrap, ``warm_pool`` forks each run from a server
+    that has imported numpy, torch and scikit-learn once (:mod:`sandbox._warm`), for a
+    batch of at least :data:`WARM_POOL_MIN_SUBMISSIONS`; otherwise every run starts its own
+    interpreter.  Manual criteria come from ``manual_marks`` (default
     ``out/manual_marks.csv``, created with a row per student on the first run); blank cells
     stay pending.
+
+    ``submission_times`` (:func:`grader.lms.read_submission_times`) says when each student
+    handed in, for the rubric's late policy; a change to it re-marks without running again.
 
     ``roster`` (:func:`grader.lms.read_roster`) names the students; those without a
     submission are listed as missing.  ``lms`` names the LMS gradebooks to write beside the
@@ -241,6 +276,7 @@ def grade(
     task = task if isinstance(task, Task) else load_task(task)
     export = LmsExport.parse(lms, assignment_name=assignment_name, assignment_id=assignment_id)
     enrolled = read_roster(roster) if roster is not None else None
+    times = read_submission_times(submission_times) if submission_times is not None else {}
     # A download is read now, to check the students; files are gathered in the scratch folder.
     download = read_download(submissions) if isinstance(submissions, Path) else None
     given = [] if isinstance(submissions, Path) else submissions
@@ -264,6 +300,23 @@ def grade(
                 f"{roster.name}: student {student!r} has a submission but is not on the roster"
                 for student in sorted(students - set(enrolled))
             )
+        if submission_times is not None:
+            warnings += tuple(
+                f"{submission_times.name}: no submission from student {student!r}; their time "
+                "is unused"
+                for student in sorted(set(times) - students)
+            )
+            if task.rubric.late_policy is None:
+                warnings += (
+                    f"{submission_times.name}: the rubric has no late_policy, so submission "
+                    "times change no marks",
+                )
+            else:
+                warnings += tuple(
+                    f"{submission_times.name}: no time for student {student!r}; no late "
+                    "penalty can apply to them"
+                    for student in sorted(students - set(times))
+                )
         client, opened_client = connect(cluster) if cluster is not None else (None, False)
         runner = (
             _runner(backend, purpose="grade", unsafe_local=unsafe_local, gpus=gpus, on_note=on_note)
@@ -279,6 +332,8 @@ def grade(
                 data_dir=None if data_dir is None else str(data_dir),
                 backend=backend,
                 unsafe_local=unsafe_local,
+                warm_pool=warm_pool,
+                gpus=gpus,
             )
             remote = functools.partial(evaluate_remotely, client, setup)
             workers = worker_slots(client)
@@ -293,6 +348,23 @@ def grade(
                     if download is not None
                     else given
                 )
+                pool = None
+                if runner is not None and warm_pool and len(found) >= WARM_POOL_MIN_SUBMISSIONS:
+                    # Every job's folders lie in the scratch folder, which the pool's
+                    # server sees; it is closed below, before the folder goes.
+                    runner = pool = warm(runner, root=Path(scratch), limits=sandbox_limits(task))
+                    if isinstance(pool, WarmBubblewrap):
+                        pool.start(wait=False)  # while the inputs are prepared
+                limits = task.spec.limits
+                placement = (
+                    place_on_gpus(
+                        runner, gpus, wants_gpu=limits.gpu, runs_per_device=limits.runs_per_gpu
+                    )
+                    if runner is not None
+                    else None
+                )
+                runner = placement or runner
+                workers = workers or default_workers(placement)
                 batch = _Batch(
                     prepared=prepare_split(task, "test", data_dir=data_dir, workdir=Path(scratch)),
                     runner=runner,
@@ -303,6 +375,7 @@ def grade(
                     store=store,
                     out=out,
                     manual=manual,
+                    submitted_at=times,
                     scratch=Path(scratch),
                 )
                 stored = (
@@ -312,9 +385,15 @@ def grade(
                 )
                 for student in regrade:
                     stored.pop(student, None)
-                outcomes = batch.grade_all(found, stored, workers=workers, on_result=on_result)
+                outcomes = batch.grade_all(
+                    found, stored, workers=workers, on_start=on_start, on_result=on_result
+                )
+                if isinstance(pool, WarmBubblewrap):
+                    pool.close()
+                    if pool.failure is not None and on_note is not None:
+                        on_note(f"{pool.failure}; its runs started cold instead")
                 graded = {
-                    r["student_id"] for r in store.latest_runs(task.id, task.spec.version, "test")
+                    g.student_id for g in store.latest_grades(task.id, task.spec.version, "test")
                 }
                 missing = tuple(sorted(set(enrolled or ()) - graded))
                 gradebook = write_gradebook(
@@ -361,6 +440,15 @@ def grade(
     )
 
 
+def default_workers(placement: GpuPlacement | None) -> int:
+    """Runs at once when the marker does not say: one per GPU slot for a GPU task, else one
+    per core, at most 4 (past that, the grader's scoring, one Python thread at a time, is
+    the bound: see benchmarks/class_scale.py)."""
+    if placement is not None:
+        return placement.slots
+    return max(1, min(4, len(os.sched_getaffinity(0))))
+
+
 def _intake_notes(download: Download | None) -> tuple[str, ...]:
     if download is None or download.layout == "folders":
         return ()
@@ -393,6 +481,8 @@ class _Batch:
     store: ResultStore
     out: Path
     manual: dict[str, dict[str, float]]
+    #: When each student handed in, for the rubric's late policy.
+    submitted_at: Mapping[str, dt.datetime]
     scratch: Path
 
     @property
@@ -405,6 +495,7 @@ class _Batch:
         stored: Mapping[str, StoredRun],
         *,
         workers: int,
+        on_start: Started | None,
         on_result: Progress | None,
     ) -> list[_Outcome]:
         """Grade or reuse every submission, committing each to the store as it finishes."""
@@ -413,7 +504,7 @@ class _Batch:
         # writes the store, one transaction per submission.
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             futures = [
-                pool.submit(self.grade_one, submission, stored.get(submission.student_id))
+                pool.submit(self.grade_one, submission, stored.get(submission.student_id), on_start)
                 for submission in submissions
             ]
             try:
@@ -431,8 +522,12 @@ class _Batch:
                 raise
         return outcomes
 
-    def grade_one(self, submission: Submission, stored: StoredRun | None) -> _Outcome:
+    def grade_one(
+        self, submission: Submission, stored: StoredRun | None, on_start: Started | None = None
+    ) -> _Outcome:
         """Reuse ``stored`` if it still holds for ``submission``, else run it (in a worker)."""
+        if on_start is not None:
+            on_start(submission.student_id)
         if stored is not None:
             reused = self._reuse(submission, stored)
             if reused is not None:
@@ -466,12 +561,13 @@ class _Batch:
                     manual_points=manual_points,
                     workdir=self.scratch,
                 )
+            evaluation = self._with_lateness(evaluation, manual_points)
             path = self._write_report(evaluation)
         except Exception as error:  # one submission's fault in the grader must not end the batch
             evaluation = failed_evaluation(
                 prepared, submission, Failure("sandbox_error", f"grading failed: {error!r}")
             )
-            path = self._write_report(evaluation)
+            path = self._write_report(self._with_lateness(evaluation, manual_points))
         # The graded notebook is on disk now; a class of them need not stay in memory.
         return _Outcome(
             replace(evaluation.with_report(path), executed_notebook=None),
@@ -496,7 +592,12 @@ class _Batch:
         # than stopping the batch.
         try:
             evaluation = self.store.load_evaluation(stored.run_id)
-            marks = remark(evaluation, self.task.rubric, self.manual.get(submission.student_id))
+            marks = remark(
+                evaluation,
+                self.task.rubric,
+                self.manual.get(submission.student_id),
+                self.submitted_at.get(submission.student_id),
+            )
             remarked = marks != evaluation.marks
             evaluation = replace(evaluation, marks=marks)
             report = self.out / REPORTS_DIR / f"{submission.student_id}.html"
@@ -510,6 +611,17 @@ class _Batch:
             reused_run=stored.run_id,
             remarked=remarked,
         )
+
+    def _with_lateness(
+        self, evaluation: Evaluation, manual_points: Mapping[str, float] | None
+    ) -> Evaluation:
+        """``evaluation`` marked with the rubric's late policy (the sandbox's worker, here
+        or on a cluster, marks without the submission times)."""
+        rubric = self.task.rubric
+        if rubric.late_policy is None:
+            return evaluation
+        submitted_at = self.submitted_at.get(evaluation.student_id)
+        return replace(evaluation, marks=remark(evaluation, rubric, manual_points, submitted_at))
 
     def _key(self, submission_sha256: str) -> RunKey:
         prepared = self.prepared
@@ -701,6 +813,7 @@ def demo(
     out: Path = Path("medgrade-demo"),
     backend: str = "auto",
     workers: int = 2,
+    on_start: Started | None = None,
     on_result: Progress | None = None,
     on_note: Callable[[str], None] | None = None,
 ) -> BatchResult:
@@ -716,6 +829,7 @@ def demo(
         unsafe_local=True,
         out=out,
         workers=workers,
+        on_start=on_start,
         on_result=on_result,
         on_note=on_note,
     )

@@ -19,11 +19,13 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from grader.metrics._multiclass import ROW_SUM_TOLERANCE
 from grader.tasks.spec import OutputContract
 from sandbox import SandboxResult
 from sandbox.harness import LABEL_MAPS_DIR
 
-#: A binary task's probabilities (n_cases,), or a segmentation task's label map per case.
+#: A binary task's probabilities (n_cases,), a multiclass task's (n_cases, n_classes), or a
+#: segmentation task's label map per case.
 Predictions = np.ndarray | list[np.ndarray]
 
 FailureKind = Literal[
@@ -54,9 +56,11 @@ FAILURE_EXPLANATIONS: dict[str, str] = {
     "invalid_output": "predict returned something that is not a numeric array (or an "
     "unreadable or oversized one).",
     "wrong_shape": "predict returned an array of the wrong shape: the task expects one "
-    "prediction per case, in the order of the inputs.",
+    "prediction per case (one row of class probabilities on a multiclass task), in the order "
+    "of the inputs.",
     "non_finite": "Some predictions are NaN or infinite: every case needs a number.",
-    "out_of_range": "Some predictions are not probabilities between 0 and 1.",
+    "out_of_range": "Some predictions are not probabilities: values outside [0, 1], or class "
+    "probabilities whose row does not sum to 1.",
     "contract_error": "The submission does not follow the submission contract (a predict.py "
     "or a notebook with load_model(artifacts_dir) and predict(model, inputs)).",
     "invalid_submission": "The submission could not be opened (an empty folder, a corrupt or "
@@ -394,7 +398,10 @@ def _read_npy(path: Path, limit: int, *, max_ndim: int, what: str) -> np.ndarray
 
 
 def check_contract(array: np.ndarray, contract: OutputContract, n_cases: int) -> np.ndarray:
-    """Check shape, dtype, finiteness and range; return the predictions as float64 (n,)."""
+    """Check shape, dtype, finiteness and range; return the predictions as float64, (n,) or
+    (n, K) for class probabilities."""
+    if contract.kind == "class_probabilities":
+        return check_class_probabilities(array, contract, n_cases)
     assert contract.kind == "binary_probability"
     if array.dtype.kind not in "biuf":
         raise InvalidOutput(f"predictions must be numbers; got dtype {array.dtype}")
@@ -427,3 +434,84 @@ def check_contract(array: np.ndarray, contract: OutputContract, n_cases: int) ->
             "out_of_range",
         )
     return values
+
+
+def check_class_probabilities(
+    array: np.ndarray, contract: OutputContract, n_cases: int
+) -> np.ndarray:
+    """Check an (n_cases, K) matrix of class probabilities; return it as float64.
+
+    The metric engine's policy, with the case named for the student: every value finite
+    and in [0, 1], every row summing to 1 within ``ROW_SUM_TOLERANCE``; nothing is clipped,
+    renormalised or passed through a softmax on the student's behalf.
+    """
+    assert contract.classes is not None
+    k = len(contract.classes)
+    expected = (
+        f"({n_cases}, {k}): one row per case, one column per class ("
+        + ", ".join(f"{label} {name}" for label, name in sorted(contract.classes.items()))
+        + ")"
+    )
+    if array.dtype.kind not in "biuf":
+        raise InvalidOutput(f"predictions must be numbers; got dtype {array.dtype}")
+    if array.ndim != 2:
+        hint = (
+            ": return every class's probability, not the predicted class (e.g. "
+            "torch.softmax(logits, dim=1))"
+            if array.ndim == 1
+            else ""
+        )
+        raise InvalidOutput(
+            f"predictions have shape {array.shape}; expected {expected}{hint}", "wrong_shape"
+        )
+    if array.shape[0] != n_cases:
+        raise InvalidOutput(
+            f"predictions have {array.shape[0]} rows for {n_cases} cases; expected {expected}",
+            "wrong_shape",
+        )
+    if array.shape[1] != k:
+        raise InvalidOutput(
+            f"predictions have {array.shape[1]} columns for the task's {k} classes; expected "
+            f"{expected}",
+            "wrong_shape",
+        )
+    values = array.astype(np.float64)
+    bad = ~np.isfinite(values).all(axis=1)
+    if bad.any():
+        case = int(np.argmax(bad))
+        raise InvalidOutput(
+            f"{int(bad.sum())} of {n_cases} cases have NaN or infinite probabilities (first: "
+            f"case {case}, {_row(values[case])}); every case needs finite probabilities (check "
+            "for a division by zero or a diverged model)",
+            "non_finite",
+        )
+    excess = np.maximum(values - 1.0, -values).max(axis=1)
+    if (excess > 0).any():
+        case = int(np.argmax(excess))
+        raise InvalidOutput(
+            f"{int((excess > 0).sum())} of {n_cases} cases have values outside [0, 1] (worst: "
+            f"case {case}, {_row(values[case])}); return probabilities, e.g. a softmax over "
+            "the logits",
+            "out_of_range",
+        )
+    deviation = np.abs(values.sum(axis=1) - 1.0)
+    off = deviation > ROW_SUM_TOLERANCE
+    if off.any():
+        case = int(np.argmax(deviation))
+        raise InvalidOutput(
+            f"{int(off.sum())} of {n_cases} cases have class probabilities that do not sum to 1 "
+            f"within {ROW_SUM_TOLERANCE:g} (worst: case {case}, {_row(values[case])}, sum "
+            f"{values[case].sum():.6g}); apply a softmax over all {k} classes (the grader "
+            "never renormalises)",
+            "out_of_range",
+        )
+    return values
+
+
+def _row(values: np.ndarray) -> str:
+    return (
+        "["
+        + ", ".join(f"{v:.4g}" for v in values[:10])
+        + (", ..." if len(values) > 10 else "")
+        + "]"
+    )

@@ -8,6 +8,7 @@ can redo it by hand.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -96,6 +97,42 @@ class Penalty(_Strict):
     )
 
 
+class LatePolicy(_Strict):
+    """Points off for a submission handed in after the deadline (times from the LMS)."""
+
+    deadline: dt.datetime = Field(
+        description="The deadline, ISO 8601 with a UTC offset, e.g. 2026-12-01T23:59:00+00:00."
+    )
+    grace_minutes: Annotated[float, Field(ge=0)] = Field(
+        default=0, description="Minutes after the deadline that still count as on time."
+    )
+    points_per_day: Annotated[float, Field(gt=0)] = Field(
+        description="Points deducted per started day (24 h) past the deadline and grace."
+    )
+    max_days: Annotated[int, Field(ge=1)] | None = Field(
+        default=None,
+        description="Later than this many days, the submission earns no marks at all.",
+    )
+
+    @model_validator(mode="after")
+    def _deadline_has_an_offset(self) -> LatePolicy:
+        if self.deadline.utcoffset() is None:
+            raise ValueError(
+                f"deadline {self.deadline.isoformat()} has no UTC offset; write it as "
+                f"{self.deadline.isoformat()}+00:00 (or your time zone's offset)"
+            )
+        return self
+
+    def days_late(self, submitted_at: dt.datetime) -> int:
+        """Started days past the deadline and grace (0 when on time)."""
+        over = submitted_at - self.deadline - dt.timedelta(minutes=self.grace_minutes)
+        return max(0, math.ceil(over / dt.timedelta(days=1)))
+
+
+#: The id of the late penalty in marks and gradebooks.
+LATE_PENALTY_ID = "late"
+
+
 class Rubric(_Strict):
     name: str
     title: str
@@ -103,14 +140,20 @@ class Rubric(_Strict):
         Field(min_length=1)
     )
     penalties: list[Penalty] = Field(default_factory=list)
+    late_policy: LatePolicy | None = None
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Rubric:
-        ids = [c.id for c in self.criteria] + [p.id for p in self.penalties]
+        ids = [c.id for c in self.criteria] + self.penalty_ids
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
         if duplicates:
             raise ValueError(f"criterion/penalty ids must be unique; repeated: {duplicates}")
         return self
+
+    @property
+    def penalty_ids(self) -> list[str]:
+        """The penalties' ids, the late penalty's last: the gradebook's penalty columns."""
+        return [p.id for p in self.penalties] + ([LATE_PENALTY_ID] if self.late_policy else [])
 
     @property
     def max_points(self) -> float:
@@ -181,12 +224,14 @@ def score(
     failure_reason: str | None,
     run_time_s: float | None,
     manual_points: Mapping[str, float] | None = None,
+    submitted_at: dt.datetime | None = None,
 ) -> Marks:
     """Apply ``rubric`` to one run.
 
     ``metrics`` is None when the run failed; then every automatic criterion earns 0 with
     ``failure_reason`` as the explanation, while manual criteria can still be marked.
     ``manual_points`` holds the marker's points by criterion id; a missing id is pending.
+    ``submitted_at`` is when the student handed in, for the rubric's late policy.
     """
     manual_points = manual_points or {}
     marks: list[Mark] = []
@@ -220,8 +265,38 @@ def score(
                         f"-{penalty.points:g} points",
                     )
                 )
+    if rubric.late_policy is not None:
+        marks.append(_late_mark(rubric.late_policy, submitted_at, rubric.max_points))
     earned = sum(m.points for m in marks if m.points is not None)
     return Marks(tuple(marks), total=round(max(0.0, earned), 2), max_points=rubric.max_points)
+
+
+def _late_mark(policy: LatePolicy, submitted_at: dt.datetime | None, max_points: float) -> Mark:
+    title = "Late submission"
+    if submitted_at is None:
+        return Mark(
+            LATE_PENALTY_ID, title, "penalty", 0.0, 0.0,
+            "no submission time for this student (--submission-times): no late penalty applied",
+        )  # fmt: skip
+    days = policy.days_late(submitted_at)
+    handed_in = f"handed in {submitted_at.isoformat(timespec='minutes')}"
+    due = f"due {policy.deadline.isoformat(timespec='minutes')}" + (
+        f" + {policy.grace_minutes:g} min grace" if policy.grace_minutes else ""
+    )
+    if days == 0:
+        return Mark(LATE_PENALTY_ID, title, "penalty", 0.0, 0.0, f"on time: {handed_in}, {due}")
+    if policy.max_days is not None and days > policy.max_days:
+        return Mark(
+            LATE_PENALTY_ID, title, "penalty", -max_points, 0.0,
+            f"{handed_in}, {days} started days after {due}: later than the policy's "
+            f"{policy.max_days} days, so no marks",
+        )  # fmt: skip
+    points = days * policy.points_per_day
+    return Mark(
+        LATE_PENALTY_ID, title, "penalty", -points, 0.0,
+        f"{handed_in}, {days} started day(s) after {due}: {days} x {policy.points_per_day:g} "
+        f"= -{points:g} points",
+    )  # fmt: skip
 
 
 def _manual_mark(criterion: ManualCriterion, points: float | None) -> Mark:

@@ -125,6 +125,44 @@ class RunKey:
 
 
 @dataclass(frozen=True)
+class StoredMark:
+    id: str
+    title: str
+    #: ``awarded``, ``pending`` or ``penalty``.
+    status: str
+    points: float | None
+    max_points: float
+    explanation: str
+
+
+@dataclass(frozen=True)
+class StoredGrade:
+    """A student's newest run on a task, as the store holds it: what gradebooks and the
+    class dashboard read."""
+
+    run_id: int
+    student_id: str
+    status: str
+    failure_kind: str | None
+    failure_message: str | None
+    total: float
+    max_points: float
+    wall_time_s: float | None
+    marks: tuple[StoredMark, ...]
+    #: Whether the whole evaluation is stored (:meth:`ResultStore.load_evaluation`).
+    has_document: bool
+    #: When the run was graded (ISO 8601, UTC).
+    created_at: str
+
+    @property
+    def pending(self) -> tuple[StoredMark, ...]:
+        return tuple(m for m in self.marks if m.status == "pending")
+
+    def mark(self, mark_id: str) -> StoredMark | None:
+        return next((m for m in self.marks if m.id == mark_id), None)
+
+
+@dataclass(frozen=True)
 class StoredRun:
     """The newest stored run of one student on one task version and split."""
 
@@ -362,6 +400,36 @@ class ResultStore:
         return self._connection.execute(
             "SELECT * FROM marks WHERE run_id = ? ORDER BY position", (run_id,)
         ).fetchall()
+
+    def latest_grades(self, task_id: str, task_version: str, split: str) -> list[StoredGrade]:
+        """Every student's newest run on this task version and split, with its marks, by
+        student id."""
+        return [
+            StoredGrade(
+                run_id=run["id"],
+                student_id=run["student_id"],
+                status=run["status"],
+                failure_kind=run["failure_kind"],
+                failure_message=run["failure_message"],
+                total=run["total"],
+                max_points=run["max_points"],
+                wall_time_s=run["wall_time_s"],
+                marks=tuple(
+                    StoredMark(
+                        m["criterion_id"],
+                        m["title"],
+                        m["status"],
+                        m["points"],
+                        m["max_points"],
+                        m["explanation"],
+                    )
+                    for m in self.marks_of(run["id"])
+                ),
+                has_document=bool(run["has_document"]),
+                created_at=run["created_at"],
+            )
+            for run in self.latest_runs(task_id, task_version, split)
+        ]
 
     def load_evaluation(self, run_id: int) -> Evaluation:
         """A stored run's evaluation, as it was when stored (with its executed notebook).

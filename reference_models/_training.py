@@ -1,14 +1,17 @@
 """The training loop the image and signal references share (host side, never a submission).
 
-Binary cross-entropy with AdamW and a cosine schedule; the epoch with the best validation
-ROC AUC is kept.  Seeded; CUDA when available (``torch.backends.cudnn.deterministic`` keeps
-GPU runs repeatable).
+Binary cross-entropy (or, for a multiclass task, cross-entropy over the classes) with AdamW
+and a one-cycle schedule; the epoch with the best validation score is kept: the ROC AUC,
+or for a multiclass task the quadratic weighted kappa of ordered grades (else the macro
+ROC AUC).  Seeded; CUDA when available (``torch.backends.cudnn.deterministic`` keeps GPU
+runs repeatable).
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,34 +29,100 @@ def training_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+#: The validation score that picks the epoch kept: (labels, logits) -> higher is better.
+Score = Callable[[np.ndarray, np.ndarray], float]
+
+
 def train_binary_classifier(
     model: nn.Module,
     train: tuple[np.ndarray, np.ndarray],
     validation: tuple[np.ndarray, np.ndarray],
     *,
     seed: int = 0,
+    positive_weight: float | None = None,
+    **settings: Any,
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Train ``model`` (raw inputs in, one logit per case out); return it on the CPU."""
+    device = training_device()
+    weight = None if positive_weight is None else torch.tensor(positive_weight, device=device)
+    return _fit(
+        model,
+        train,
+        validation,
+        loss_function=nn.BCEWithLogitsLoss(pos_weight=weight),
+        target_dtype=torch.float32,
+        score=lambda labels, logits: float(roc_auc_score(labels, logits)),
+        score_name="AUC",
+        seed=seed,
+        **settings,
+    )
+
+
+def train_multiclass_classifier(
+    model: nn.Module,
+    train: tuple[np.ndarray, np.ndarray],
+    validation: tuple[np.ndarray, np.ndarray],
+    *,
+    n_classes: int,
+    ordinal: bool,
+    seed: int = 0,
+    **settings: Any,
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Train ``model`` (raw inputs in, one logit per class out); return it on the CPU.
+
+    The epoch kept has the best validation QWK of the argmax grade for ordered classes,
+    else the best macro one-vs-rest ROC AUC: the metrics the task is marked on.
+    """
+    from grader.metrics import multiclass_roc_auc, quadratic_weighted_kappa
+
+    def score(labels: np.ndarray, logits: np.ndarray) -> float:
+        probabilities = torch.softmax(torch.as_tensor(logits, dtype=torch.float64), 1).numpy()
+        metric = quadratic_weighted_kappa if ordinal else multiclass_roc_auc
+        value = metric(labels, probabilities, n_classes=n_classes).value
+        return -1.0 if np.isnan(value) else float(value)
+
+    return _fit(
+        model,
+        train,
+        validation,
+        loss_function=nn.CrossEntropyLoss(),
+        target_dtype=torch.long,
+        score=score,
+        score_name="QWK" if ordinal else "macro AUC",
+        seed=seed,
+        **settings,
+    )
+
+
+def _fit(
+    model: nn.Module,
+    train: tuple[np.ndarray, np.ndarray],
+    validation: tuple[np.ndarray, np.ndarray],
+    *,
+    loss_function: nn.Module,
+    target_dtype: torch.dtype,
+    score: Score,
+    score_name: str,
+    seed: int = 0,
     epochs: int = 60,
     batch_size: int = 64,
     learning_rate: float = 2e-3,
     weight_decay: float = 1e-4,
     augment: Augment | None = None,
-    positive_weight: float | None = None,
-) -> tuple[nn.Module, dict[str, float]]:
-    """Train ``model`` (raw inputs in, one logit per case out); return it on the CPU."""
+) -> tuple[nn.Module, dict[str, Any]]:
     torch.manual_seed(seed)
     torch.backends.cudnn.deterministic = True
     torch.backends.cudnn.benchmark = False
     device = training_device()
     model = model.to(device)
+    loss_function = loss_function.to(device)
     x = torch.as_tensor(train[0], device=device)
-    y = torch.as_tensor(train[1], dtype=torch.float32, device=device)
+    y = torch.as_tensor(train[1], dtype=target_dtype, device=device)
     generator = torch.Generator(device="cpu").manual_seed(seed)
-    weight = None if positive_weight is None else torch.tensor(positive_weight, device=device)
-    loss_function = nn.BCEWithLogitsLoss(pos_weight=weight)
     optimiser = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=weight_decay)
     steps = epochs * ((len(x) + batch_size - 1) // batch_size)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, learning_rate, total_steps=steps)
-    best_auc, best_state, best_epoch = -1.0, copy.deepcopy(model.state_dict()), 0
+    best_score, best_state, best_epoch = -math.inf, copy.deepcopy(model.state_dict()), 0
     started = time.perf_counter()
     for epoch in range(epochs):
         model.train()
@@ -65,13 +134,14 @@ def train_binary_classifier(
             loss_function(model(inputs), y[batch.to(device)]).backward()
             optimiser.step()
             schedule.step()
-        auc = float(roc_auc_score(validation[1], predict_logits(model, validation[0], device)))
-        if auc > best_auc:
-            best_auc, best_state, best_epoch = auc, copy.deepcopy(model.state_dict()), epoch
+        value = score(validation[1], predict_logits(model, validation[0], device))
+        if value > best_score:
+            best_score, best_state, best_epoch = value, copy.deepcopy(model.state_dict()), epoch
     model.load_state_dict(best_state)
     return model.cpu().eval(), {
         "best_epoch": best_epoch,
-        "validation_auc": best_auc,
+        "validation_score": best_score,
+        "score_name": score_name,
         "seconds": time.perf_counter() - started,
         "device": str(device),
     }
@@ -115,12 +185,25 @@ def train_reference(
     train = public_split(task, "train", data_dir=data_dir)
     validation = public_split(task, "validation", data_dir=data_dir)
     torch.manual_seed(seed)  # the initial weights too: the same command gives the same model
-    model, summary = train_binary_classifier(
-        make_model(train), train, validation, seed=seed, **settings
-    )
+    output = task.spec.output
+    if output.n_classes is not None:
+        model, summary = train_multiclass_classifier(
+            make_model(train),
+            train,
+            validation,
+            n_classes=output.n_classes,
+            ordinal=output.ordinal,
+            seed=seed,
+            **settings,
+        )
+    else:
+        model, summary = train_binary_classifier(
+            make_model(train), train, validation, seed=seed, **settings
+        )
     weights.parent.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), weights)
     print(
         f"trained {task_id} on {summary['device']} in {summary['seconds']:.1f} s; best epoch "
-        f"{summary['best_epoch']}, validation AUC {summary['validation_auc']:.4f}; wrote {weights}"
+        f"{summary['best_epoch']}, validation {summary['score_name']} "
+        f"{summary['validation_score']:.4f}; wrote {weights}"
     )

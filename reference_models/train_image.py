@@ -2,9 +2,10 @@
 
     python -m reference_models.train_image TASK [--out DIR] [--seed 0] [--data-dir DIR]
 
-TASK is ``breastmnist`` or ``pneumoniamnist``; the weights go to that reference's folder.
-Needs the task's MedMNIST file (``medgrade data fetch TASK``).  Uses CUDA when available;
-the validation AUC picks the epoch kept.
+TASK is ``breastmnist``, ``pneumoniamnist`` or ``retinamnist-grade``; the weights go to that
+reference's folder (``reference_models/<task id with underscores>``).  Needs the task's
+MedMNIST file (``medgrade data fetch TASK``).  Uses CUDA when available; the validation
+score (AUC, or QWK for the retinopathy grades) picks the epoch kept.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from reference_models._images import flip_and_shift
+from reference_models._images import flip_and_shift, flip_and_shift_channels_last
 from reference_models._training import reference_arguments, train_reference
 
 #: Training settings per task: the small BreastMNIST gets more epochs and smaller batches.
@@ -26,6 +27,13 @@ SETTINGS: dict[str, dict[str, Any]] = {
         "learning_rate": 3e-3,
         "weight_decay": 5e-4,
     },
+    "retinamnist-grade": {
+        "epochs": 30,
+        "batch_size": 64,
+        "learning_rate": 3e-3,
+        "weight_decay": 5e-4,
+        "augment": flip_and_shift_channels_last,
+    },
 }
 
 
@@ -35,7 +43,7 @@ def main() -> None:
         sys.exit(
             f"usage: python -m reference_models.train_image {{{','.join(SETTINGS)}}} [options]"
         )
-    reference = importlib.import_module(f"reference_models.{task_id}.predict")
+    reference = importlib.import_module(f"reference_models.{task_id.replace('-', '_')}.predict")
     arguments = reference_arguments(__doc__.splitlines()[0], Path(reference.__file__).parent)
     train_reference(
         task_id,
@@ -43,8 +51,7 @@ def main() -> None:
         weights=arguments.out / reference.WEIGHTS_FILE,
         seed=arguments.seed,
         data_dir=arguments.data_dir,
-        augment=flip_and_shift,
-        **SETTINGS[task_id],
+        **({"augment": flip_and_shift} | SETTINGS[task_id]),
     )
 
 

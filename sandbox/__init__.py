@@ -19,13 +19,16 @@ from sandbox._backend import (
 from sandbox._bwrap import BubblewrapBackend
 from sandbox._docker import DockerBackend
 from sandbox._local import LocalBackend
+from sandbox._placement import GpuPlacement, place_on_gpus, placement_devices
 from sandbox._select import Choice, choose_backend
+from sandbox._warm import WarmBubblewrap, warm
 
 __all__ = [
     "HARNESS_PATH",
     "BubblewrapBackend",
     "Choice",
     "DockerBackend",
+    "GpuPlacement",
     "GpuSelection",
     "LocalBackend",
     "SandboxBackend",
@@ -33,8 +36,12 @@ __all__ = [
     "SandboxLimits",
     "SandboxResult",
     "SandboxUnavailableError",
+    "WarmBubblewrap",
     "backend_names",
     "choose_backend",
     "get_backend",
     "harness_arguments",
+    "place_on_gpus",
+    "placement_devices",
+    "warm",
 ]

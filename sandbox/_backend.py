@@ -40,6 +40,10 @@ class GpuSelection:
             f"--gpus takes 'all', a count such as '2', 'device=0,1' or 'none'; got {text!r}"
         )
 
+    def for_run(self, devices: tuple[str, ...]) -> GpuSelection:
+        """The selection one run uses: the ``devices`` a batch placed it on, if any."""
+        return GpuSelection(device_ids=devices) if devices else self
+
     def cuda_visible_devices(self) -> str | None:
         """The CUDA_VISIBLE_DEVICES value for backends that see every GPU node."""
         if self.device_ids:
@@ -61,6 +65,9 @@ class SandboxLimits:
     #: rest for load_model and predict) and for any one cell (default: the same).
     notebook_time_s: float | None = None
     notebook_cell_time_s: float | None = None
+    #: The GPUs a batch placed this run on (:class:`sandbox.GpuPlacement`); empty: all of
+    #: the backend's selection.
+    gpu_devices: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -146,11 +146,41 @@ class BubblewrapBackend:
 
     def arguments(self, job: SandboxJob) -> list[str]:
         """bwrap's options for ``job`` (everything before the command)."""
-        env = minimal_environment(home=Path("/tmp"), cpus=job.limits.cpus)
         arguments = [
+            "--disable-userns",
+            *self.common_arguments(cpus=job.limits.cpus),
+            "--ro-bind",
+            str(job.submission_dir),
+            "/submission",
+            "--ro-bind",
+            str(job.input_dir),
+            "/inputs",
+            "--bind",
+            str(job.output_dir),
+            "/output",
+            "--ro-bind",
+            str(HARNESS_PATH),
+            _INSIDE_HARNESS,
+        ]
+        # Files that hold the task's labels (e.g. a dataset bundled inside a library) are
+        # hidden behind empty mounts, after the binds that would expose them.
+        for path in job.masked_paths:
+            arguments += (
+                ["--tmpfs", str(path)]
+                if Path(path).is_dir()
+                else ["--ro-bind", "/dev/null", str(path)]
+            )
+        if job.limits.gpu:
+            arguments += self.gpu_arguments(job.limits.gpu_devices)
+        return arguments + self.identity_arguments()
+
+    def common_arguments(self, *, cpus: float) -> list[str]:
+        """What every sandbox of this backend has: namespaces, the environment, and a root
+        of read-only system and Python binds with a scratch ``/tmp``."""
+        env = minimal_environment(home=Path("/tmp"), cpus=cpus)
+        return [
             "--unshare-all",
             "--unshare-user",
-            "--disable-userns",
             "--die-with-parent",
             "--new-session",
             "--cap-drop",
@@ -177,37 +207,26 @@ class BubblewrapBackend:
             "/tmp",
             # After the scratch tmpfs: an environment under /tmp (a CI venv) stays visible.
             *_python_binds(self.python),
-            "--ro-bind",
-            str(job.submission_dir),
-            "/submission",
-            "--ro-bind",
-            str(job.input_dir),
-            "/inputs",
-            "--bind",
-            str(job.output_dir),
-            "/output",
-            "--ro-bind",
-            str(HARNESS_PATH),
-            _INSIDE_HARNESS,
         ]
-        # Files that hold the task's labels (e.g. a dataset bundled inside a library) are
-        # hidden behind empty mounts, after the binds that would expose them.
-        for path in job.masked_paths:
-            arguments += (
-                ["--tmpfs", str(path)]
-                if Path(path).is_dir()
-                else ["--ro-bind", "/dev/null", str(path)]
-            )
-        if job.limits.gpu and self.gpus is not None:
-            for node in nvidia_device_nodes():
-                arguments += ["--dev-bind", node, node]
-            visible = self.gpus.cuda_visible_devices()
-            if visible is not None:
-                arguments += ["--setenv", "CUDA_VISIBLE_DEVICES", visible]
-        if os.geteuid() == 0:
-            arguments += ["--uid", NOBODY, "--gid", NOBODY]
-        arguments += ["--chdir", "/tmp"]
+
+    def gpu_arguments(self, devices: tuple[str, ...] = ()) -> list[str]:
+        """The GPU device nodes and the selection (``devices``, when a batch placed the run
+        on some), when this backend was given GPUs."""
+        if self.gpus is None:
+            return []
+        arguments = [part for node in nvidia_device_nodes() for part in ("--dev-bind", node, node)]
+        visible = self.gpus.for_run(devices).cuda_visible_devices()
+        if visible is not None:
+            arguments += ["--setenv", "CUDA_VISIBLE_DEVICES", visible]
         return arguments
+
+    @staticmethod
+    def identity_arguments() -> list[str]:
+        """Who the sandbox runs as (nobody, when launched as root) and where it starts."""
+        return (["--uid", NOBODY, "--gid", NOBODY] if os.geteuid() == 0 else []) + [
+            "--chdir",
+            "/tmp",
+        ]
 
 
 def _root_symlinks() -> list[str]:

@@ -112,7 +112,7 @@ class DockerBackend:
         options: dict[str, Any] = {}
         if use_gpu:
             assert self.gpus is not None
-            options["device_requests"] = [_device_request(self.gpus)]
+            options["device_requests"] = [_device_request(self.gpus.for_run(limits.gpu_devices))]
             options["shm_size"] = "1g"  # PyTorch data loaders share tensors through /dev/shm
         return self.client.containers.create(
             self.image_name,

@@ -5,6 +5,8 @@ nbclient and ipykernel for notebook submissions), and it imports nothing from me
 It reads the inputs from a read-only folder, imports the submission, calls
 ``load_model(artifacts_dir)`` and then ``predict(model, inputs)`` (in batches when the
 task says so), and writes ``predictions.npy`` and ``run.json`` to the output folder.
+``predictions.npy`` keeps the shape predict returned, one row per case: ``(n,)`` for a
+binary task, ``(n, n_classes)`` for class probabilities; the grader checks the rest.
 For volume inputs ``inputs`` is a list of ``{"image", "spacing_mm"}`` dicts, and each
 case's label map is written as ``label_maps/<case>.npy``.
 ``run.json`` carries the nonce the grader sent on standard input: a run that ends early

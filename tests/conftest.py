@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import dataclasses
+import tempfile
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from grader.evaluation import Evaluation, PreparedSplit, evaluate, prepare_split
+from grader.evaluation import Evaluation, PreparedSplit, evaluate, prepare_split, sandbox_limits
 from grader.tasks import Task, load_task
-from sandbox import LocalBackend, SandboxBackend, SandboxUnavailableError, get_backend
+from sandbox import (
+    LocalBackend,
+    SandboxBackend,
+    SandboxUnavailableError,
+    WarmBubblewrap,
+    get_backend,
+    warm,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples" / "submissions"
@@ -40,15 +48,37 @@ def backend() -> LocalBackend:
     return LocalBackend()
 
 
-@pytest.fixture(scope="module", params=["bwrap", "docker"])
+@pytest.fixture(scope="module", params=["bwrap", "bwrap-warm", "docker"])
 def isolating_backend(request: pytest.FixtureRequest) -> Iterator[SandboxBackend]:
-    """Each isolating backend in turn; skipped with the reason where it cannot run."""
+    """Each isolating backend in turn; skipped with the reason where it cannot run.
+
+    ``bwrap-warm`` is bubblewrap's warm pool, serving every job under the temporary folder
+    (where the tests' submissions, inputs and outputs are).
+    """
+    name = request.param.removesuffix("-warm")
     try:
-        backend = get_backend(request.param)
+        backend = get_backend(name)
     except SandboxUnavailableError as error:
-        pytest.skip(f"{request.param} backend unavailable here: {error}")
+        pytest.skip(f"{name} backend unavailable here: {error}")
+    if request.param.endswith("-warm"):
+        backend = warm_pool(backend)
     yield backend
     backend.close()
+    if isinstance(backend, WarmBubblewrap):
+        assert backend.failure is None, backend.failure
+        assert backend.cold_runs == 0, "a job fell back to a cold sandbox"
+
+
+def warm_pool(backend: SandboxBackend) -> WarmBubblewrap:
+    """``backend``'s warm pool for every job under the temporary folder."""
+    pool = warm(
+        backend,
+        root=Path(tempfile.gettempdir()),
+        limits=sandbox_limits(load_task(TASK_ID)),
+    )
+    assert isinstance(pool, WarmBubblewrap)
+    pool.start()  # ready before the first job, so that every job forks from it
+    return pool
 
 
 def evaluate_with_limits(

@@ -54,7 +54,13 @@ def test_the_wheel_ships_everything_a_fresh_install_needs(wheel):
         "reference_models/breast_cancer_wdbc/model.pt",
         *(
             f"{folder}/{name}"
-            for task in ("breastmnist", "pneumoniamnist", "actg175-event", "mitbih-pvc")
+            for task in (
+                "breastmnist",
+                "pneumoniamnist",
+                "actg175-event",
+                "mitbih-pvc",
+                "retinamnist-grade",
+            )
             for folder, name in (
                 (f"grader/_bundled/tasks/{task}", "task.yaml"),
                 (f"grader/_bundled/tasks/{task}", load_task(task).spec.split.manifest),

@@ -72,7 +72,8 @@ def write_variant(tmp_path: Path, edit) -> Path:
         ),
         (
             lambda s: s["output"].update(kind="segmentation"),
-            "output.kind: Input should be 'binary_probability' or 'label_map'; got 'segmentation'",
+            "output.kind: Input should be 'binary_probability', 'label_map' or "
+            "'class_probabilities'; got 'segmentation'",
         ),
         (
             lambda s: s["split"].update(strategy="grouped"),

@@ -1,7 +1,8 @@
 """MedMNIST v2 (Yang et al., Scientific Data 2023): 28x28 medical images, official splits.
 
 Reads the official ``<flag>.npz`` files from Zenodo (keys ``train_images``,
-``train_labels``, ``val_images``, ...).  ``medgrade data fetch`` downloads them.
+``train_labels``, ``val_images``, ...); RGB sets such as RetinaMNIST hold
+``(n, 28, 28, 3)`` images, passed on as they are.  ``medgrade data fetch`` downloads them.
 """
 
 from __future__ import annotations
@@ -24,17 +25,20 @@ def medmnist_url(flag: str) -> str:
 
 
 @register_downloads("medmnist")
-def medmnist_downloads(*, flag: str, positive_labels: list[int]) -> list[Download]:
+def medmnist_downloads(*, flag: str, positive_labels: list[int] | None = None) -> list[Download]:
     del positive_labels
     return [Download(medmnist_url(flag), f"{flag}/{flag}.npz")]
 
 
 @register_loader("medmnist")
-def load_medmnist(*, data_dir: Path | None, flag: str, positive_labels: list[int]) -> Dataset:
-    """The MedMNIST dataset ``flag`` (e.g. ``breastmnist``) as a binary task.
+def load_medmnist(
+    *, data_dir: Path | None, flag: str, positive_labels: list[int] | None = None
+) -> Dataset:
+    """The MedMNIST dataset ``flag`` (e.g. ``breastmnist``) as a binary or multiclass task.
 
     ``positive_labels`` are the MedMNIST label values that make the positive class (for
-    BreastMNIST, 0 = malignant).  Case ids follow the official file's order within each
+    BreastMNIST, 0 = malignant); without them the labels are MedMNIST's own classes
+    0..K-1 (RetinaMNIST's diabetic-retinopathy grades 0-4).  Case ids follow the official file's order within each
     split; ``official_split`` is the file's train/val/test.  A copy whose name starts with
     the flag (``pneumoniamnist_reconstructed.npz``) is accepted when the official name is
     absent.
@@ -56,7 +60,7 @@ def load_medmnist(*, data_dir: Path | None, flag: str, positive_labels: list[int
         raise DataError(f"{path} is not a MedMNIST .npz file ({error})") from None
     images = np.concatenate([p[0] for p in parts])
     raw_labels = np.concatenate([p[1] for p in parts]).astype(np.int64)
-    unknown = sorted(set(positive_labels) - set(raw_labels.tolist()))
+    unknown = sorted(set(positive_labels or []) - set(raw_labels.tolist()))
     if unknown:
         raise DataError(f"{path}: no case has label(s) {unknown}; check positive_labels")
     case_ids = np.concatenate(
@@ -67,7 +71,9 @@ def load_medmnist(*, data_dir: Path | None, flag: str, positive_labels: list[int
         case_ids=case_ids,
         features=images,
         feature_names=(),
-        labels=np.isin(raw_labels, positive_labels).astype(np.int64),
+        labels=raw_labels
+        if positive_labels is None
+        else np.isin(raw_labels, positive_labels).astype(np.int64),
         official_split=np.concatenate([[p[2]] * len(p[1]) for p in parts]),
         source_paths=(path,),
     )

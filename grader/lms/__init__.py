@@ -2,7 +2,8 @@
 
 - :func:`read_download` recognises a Canvas or Moodle "download all submissions" folder (or
   medgrade's own layout) and groups it by student, under the LMS's id for the student.
-- :func:`read_roster` reads the class roster (ids, names, emails, SIS ids).
+- :func:`read_roster` reads the class roster (ids, names, emails, SIS ids), and
+  :func:`read_submission_times` when each student handed in (for a rubric's late policy).
 - :func:`write_lms_exports` writes, from the results store, Canvas's gradebook import CSV,
   Moodle's grading worksheet and Gradescope's ``results.json`` per submission.
 """
@@ -19,11 +20,17 @@ from grader.lms._exports import (
     LmsFormat,
     feedback_comment,
     gradescope_results,
-    stored_grades,
     write_lms_exports,
 )
 from grader.lms._intake import Download, DownloadedSubmission, Layout, read_download
-from grader.lms._roster import ROSTER_COLUMNS, Student, class_list, read_roster
+from grader.lms._roster import (
+    ROSTER_COLUMNS,
+    SUBMISSION_TIMES_COLUMNS,
+    Student,
+    class_list,
+    read_roster,
+    read_submission_times,
+)
 
 __all__ = [
     "CANVAS_FILE",
@@ -34,6 +41,7 @@ __all__ = [
     "MOODLE_COLUMNS",
     "MOODLE_FILE",
     "ROSTER_COLUMNS",
+    "SUBMISSION_TIMES_COLUMNS",
     "Download",
     "DownloadedSubmission",
     "Layout",
@@ -45,6 +53,6 @@ __all__ = [
     "gradescope_results",
     "read_download",
     "read_roster",
-    "stored_grades",
+    "read_submission_times",
     "write_lms_exports",
 ]

@@ -25,7 +25,7 @@ from typing import Literal, get_args
 from grader.errors import MedgradeError
 from grader.gradebook import write_text_atomically
 from grader.lms._roster import Student
-from grader.store import ResultStore
+from grader.store import ResultStore, StoredGrade
 from grader.tasks import Task
 
 LmsFormat = Literal["canvas", "moodle", "gradescope"]
@@ -108,65 +108,6 @@ class LmsExport:
         return f"{title} ({self.assignment_id})" if self.assignment_id else title
 
 
-@dataclass(frozen=True)
-class StoredMark:
-    id: str
-    title: str
-    #: ``awarded``, ``pending`` or ``penalty``.
-    status: str
-    points: float | None
-    max_points: float
-    explanation: str
-
-
-@dataclass(frozen=True)
-class StoredGrade:
-    """A student's newest run on the task, as the store holds it."""
-
-    student_id: str
-    status: str
-    failure_kind: str | None
-    failure_message: str | None
-    total: float
-    max_points: float
-    wall_time_s: float | None
-    marks: tuple[StoredMark, ...]
-
-    @property
-    def pending(self) -> tuple[StoredMark, ...]:
-        return tuple(m for m in self.marks if m.status == "pending")
-
-
-def stored_grades(store: ResultStore, task: Task, split: str) -> list[StoredGrade]:
-    """Every student's newest run on ``task`` (this version) and ``split``, by student id."""
-    grades = []
-    for run in store.latest_runs(task.id, task.spec.version, split):
-        marks = tuple(
-            StoredMark(
-                m["criterion_id"],
-                m["title"],
-                m["status"],
-                m["points"],
-                m["max_points"],
-                m["explanation"],
-            )
-            for m in store.marks_of(run["id"])
-        )
-        grades.append(
-            StoredGrade(
-                student_id=run["student_id"],
-                status=run["status"],
-                failure_kind=run["failure_kind"],
-                failure_message=run["failure_message"],
-                total=run["total"],
-                max_points=run["max_points"],
-                wall_time_s=run["wall_time_s"],
-                marks=marks,
-            )
-        )
-    return grades
-
-
 def write_lms_exports(
     store: ResultStore,
     task: Task,
@@ -183,7 +124,7 @@ def write_lms_exports(
     ``students`` names the students (roster, else the LMS download); ``missing`` are roster
     students without a submission, listed with no grade.
     """
-    grades = stored_grades(store, task, split)
+    grades = store.latest_grades(task.id, task.spec.version, split)
     missing_students = [students.get(s, Student(s)) for s in sorted(set(missing))]
     written: list[Path] = []
     for name in export.formats:

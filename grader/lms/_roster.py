@@ -16,6 +16,7 @@ A CSV with a header row; ``student_id`` is required, the other columns are optio
 from __future__ import annotations
 
 import csv
+import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -102,3 +103,56 @@ def class_list(
         elif not known.name and submission.name:
             students[submission.student_id] = replace(known, name=submission.name)
     return students
+
+
+#: The columns of a submission-times CSV.
+SUBMISSION_TIMES_COLUMNS = ("student_id", "submitted_at")
+
+
+def read_submission_times(path: Path) -> dict[str, dt.datetime]:
+    """When each student handed in: a CSV with ``student_id`` and ``submitted_at`` (ISO 8601
+    with a UTC offset, e.g. ``2026-12-02T09:30:00+00:00`` or ``...Z``).  Errors name the
+    file, the row and the column; a time without an offset is refused rather than guessed."""
+    problems: list[str] = []
+    times: dict[str, dt.datetime] = {}
+    first_row: dict[str, int] = {}
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            header = reader.fieldnames or []
+            missing = [column for column in SUBMISSION_TIMES_COLUMNS if column not in header]
+            if missing:
+                raise SpecError(path, [f"header: column(s) {missing} required; got {header}"])
+            for line, row in enumerate(reader, start=2):
+                student_id = (row["student_id"] or "").strip()
+                text = (row["submitted_at"] or "").strip()
+                if not student_id:
+                    problems.append(f"row {line}, column student_id: empty")
+                    continue
+                if student_id in first_row:
+                    problems.append(
+                        f"row {line}, column student_id: {student_id!r} is already on row "
+                        f"{first_row[student_id]}"
+                    )
+                    continue
+                first_row[student_id] = line
+                try:
+                    submitted_at = dt.datetime.fromisoformat(text)
+                except ValueError:
+                    problems.append(
+                        f"row {line}, column submitted_at: {text!r} is not an ISO 8601 time "
+                        "such as 2026-12-02T09:30:00+00:00"
+                    )
+                    continue
+                if submitted_at.utcoffset() is None:
+                    problems.append(
+                        f"row {line}, column submitted_at: {text!r} has no UTC offset; add one "
+                        f"({text}+00:00 for UTC)"
+                    )
+                    continue
+                times[student_id] = submitted_at
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise SpecError(path, [f"cannot be read as a UTF-8 CSV file: {error}"]) from None
+    if problems:
+        raise SpecError(path, problems)
+    return times

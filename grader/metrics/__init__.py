@@ -72,6 +72,7 @@ from grader.metrics._fairness import GroupResult, SubgroupReport, subgroup_metri
 from grader.metrics._multiclass import (
     balanced_accuracy,
     macro_f1,
+    multiclass_confusion_matrix,
     multiclass_roc_auc,
     per_class_roc_auc,
     quadratic_weighted_kappa,
@@ -130,6 +131,7 @@ __all__ = [
     "iou_scores",
     "macro_f1",
     "metric_names",
+    "multiclass_confusion_matrix",
     "multiclass_roc_auc",
     "net_benefit",
     "npv",

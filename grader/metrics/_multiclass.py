@@ -14,17 +14,35 @@ read a probability matrix by its row-wise argmax (ties go to the lowest class, a
 
 The edge-case policy of :mod:`grader.metrics` holds: a class that makes a metric undefined
 gives NaN with a reason naming the class, never 0 and never a warning.
+
+Intervals
+---------
+The summary metrics have no interval by default (``ci="none"``). With ``ci="bootstrap"``
+they get a percentile interval over ``n_resamples`` resamples: stratified by true class
+(each class keeps its number of cases, so a class present in the data is present in every
+resample), or with ``groups`` (patient ids) a cluster bootstrap that draws whole groups.
+Every resample is evaluated at once by a weighted kernel (the metric of the data with case
+``i`` repeated ``W[b, i]`` times, see :mod:`grader.metrics._bootstrap`); no Python loop runs
+over resamples.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from grader.metrics._bootstrap import (
+    BootstrapSpec,
+    RandomState,
+    _ratio,
+    percentile_interval,
+    weighted_roc_auc,
+)
 from grader.metrics._classification import roc_auc
 from grader.metrics._result import MetricResult
 from grader.metrics._validation import (
@@ -34,9 +52,11 @@ from grader.metrics._validation import (
     check_positive_int,
 )
 
-_ROW_SUM_TOLERANCE = 1e-6
+#: How far a row of class probabilities may sum from 1 (float32 softmax outputs pass).
+ROW_SUM_TOLERANCE = 1e-6
 _MAX_ROW_ENTRIES_SHOWN = 10
 _AVERAGES = ("macro", "micro")
+_CI_CHOICES = ("none", "bootstrap")
 _MAX_INFERRED_CLASSES = 1000
 
 
@@ -149,11 +169,11 @@ def _check_probability_matrix(
             f"in the submission"
         )
     deviation = np.abs(probs.sum(axis=1) - 1.0)
-    off = deviation > _ROW_SUM_TOLERANCE
+    off = deviation > ROW_SUM_TOLERANCE
     if off.any():
         worst = int(np.argmax(deviation))
         raise ValueError(
-            f"each row of {name} must sum to 1 (within {_ROW_SUM_TOLERANCE:g}); "
+            f"each row of {name} must sum to 1 (within {ROW_SUM_TOLERANCE:g}); "
             f"{int(np.count_nonzero(off))} rows do not (worst: row {worst} = "
             f"{_show_row(probs[worst])} sums to {_show(probs[worst].sum())}). medgrade never "
             f"renormalises: apply a softmax over all classes in the submission"
@@ -311,6 +331,140 @@ def _defined(name: str, value: float, method: str, n: int) -> MetricResult:
     )
 
 
+# --- Bootstrap intervals -------------------------------------------------------------------
+
+#: A weighted batch kernel: the metric under each row of a (B, n) matrix of case weights.
+_Kernel = Callable[[np.ndarray], NDArray[np.float64]]
+
+
+@dataclass(frozen=True, slots=True)
+class _IntervalPlan:
+    alpha: float
+    spec: BootstrapSpec
+    batches: Iterator[np.ndarray]
+    design: str
+
+
+def _plan_interval(
+    inputs: _Inputs,
+    *,
+    ci: str,
+    alpha: float,
+    n_resamples: int,
+    random_state: RandomState,
+    groups: ArrayLike | None,
+) -> _IntervalPlan | None:
+    """Validate the interval options (all of them, whatever ``ci``) and draw nothing yet."""
+    if ci not in _CI_CHOICES:
+        raise ValueError(f"ci must be one of 'none', 'bootstrap'; got {ci!r}")
+    alpha = check_alpha(alpha)
+    spec = BootstrapSpec(n_resamples=n_resamples, random_state=random_state)
+    if ci == "none":
+        if groups is not None:
+            raise ValueError(
+                "groups is only used with ci='bootstrap' (a cluster bootstrap over groups); "
+                "pass ci='bootstrap' or drop groups"
+            )
+        return None
+    n = inputs.labels.shape[0]
+    if groups is None:
+        # Within each true class: a class present in the data is present in every resample.
+        batches = spec.weight_batches(n, strata=inputs.labels)
+        design = "stratified bootstrap (cases resampled within each true class, class sizes kept)"
+    else:
+        batches = spec.weight_batches(n, groups=groups)  # validates groups now
+        n_groups = np.unique(np.asarray(groups)).shape[0]
+        design = (
+            f"cluster bootstrap over {n_groups} groups (whole groups drawn with replacement; "
+            f"class sizes vary)"
+        )
+    return _IntervalPlan(alpha, spec, batches, design)
+
+
+def _with_interval(
+    result: MetricResult, plan: _IntervalPlan | None, kernel: _Kernel
+) -> MetricResult:
+    """``result`` with its bootstrap interval (or none), said in its method text."""
+    if plan is None:
+        return replace(result, method=f"{result.method}; no CI")
+    if not result.defined:
+        return replace(result, method=f"{result.method}; no CI", alpha=plan.alpha)
+    estimates = np.concatenate([kernel(weights) for weights in plan.batches])
+    n_undefined = int(np.count_nonzero(np.isnan(estimates)))
+    method = (
+        f"{result.method}; "
+        f"{plan.spec.describe(alpha=plan.alpha, design=plan.design, n_undefined=n_undefined)}"
+    )
+    low, high = percentile_interval(estimates, plan.alpha)
+    if math.isnan(low):
+        return replace(result, method=f"{method}; no CI: undefined on every resample")
+    return replace(result, ci_low=low, ci_high=high, method=method, alpha=plan.alpha)
+
+
+def _one_hot(classes: NDArray[np.intp], k: int) -> NDArray[np.float64]:
+    return (classes[:, None] == np.arange(k)).astype(np.float64)
+
+
+def _weighted_class_counts(
+    inputs: _Inputs, weights: np.ndarray
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """Per resample and class: weighted cases, predictions and true positives, each (B, K)."""
+    truth = _one_hot(inputs.labels, inputs.n_classes)
+    predicted = _one_hot(inputs.predicted, inputs.n_classes)
+    w = weights.astype(np.float64)
+    return w @ truth, w @ predicted, w @ (truth * predicted)
+
+
+def _balanced_accuracy_kernel(inputs: _Inputs) -> _Kernel:
+    def kernel(weights: np.ndarray) -> NDArray[np.float64]:
+        cases, _, true_positives = _weighted_class_counts(inputs, weights)
+        present = cases > 0
+        recall = np.where(present, _ratio(true_positives, cases), 0.0)
+        return _ratio(recall.sum(axis=1), present.sum(axis=1).astype(np.float64))
+
+    return kernel
+
+
+def _macro_f1_kernel(inputs: _Inputs) -> _Kernel:
+    def kernel(weights: np.ndarray) -> NDArray[np.float64]:
+        cases, predictions, true_positives = _weighted_class_counts(inputs, weights)
+        # NaN for a class without cases or predictions makes the row's mean NaN, as above.
+        return _ratio(2.0 * true_positives, cases + predictions).mean(axis=1)
+
+    return kernel
+
+
+def _kappa_kernel(inputs: _Inputs) -> _Kernel:
+    y = inputs.labels.astype(np.float64)
+    p = inputs.predicted.astype(np.float64)
+    columns = np.stack([np.ones_like(y), np.square(y - p), y, p, np.square(y), np.square(p)])
+
+    def kernel(weights: np.ndarray) -> NDArray[np.float64]:
+        # The moments of the point estimate, weighted; integer-valued, so exact in float64.
+        moments = (weights.astype(np.float64) @ columns.T).T
+        n, disagreement, sum_y, sum_p, sum_yy, sum_pp = moments
+        expected_n = n * (sum_yy + sum_pp) - 2.0 * sum_y * sum_p
+        return 1.0 - _ratio(n * disagreement, expected_n)
+
+    return kernel
+
+
+def _roc_auc_kernel(inputs: _Inputs, average: str) -> _Kernel:
+    assert inputs.probs is not None
+    probs, k = inputs.probs, inputs.n_classes
+    if average == "micro":
+        one_hot = _one_hot(inputs.labels, k).ravel()
+        return lambda weights: weighted_roc_auc(
+            one_hot, probs.ravel(), np.repeat(weights, k, axis=1)
+        )
+
+    def kernel(weights: np.ndarray) -> NDArray[np.float64]:
+        per_class = [weighted_roc_auc(inputs.labels == c, probs[:, c], weights) for c in range(k)]
+        return np.mean(per_class, axis=0)
+
+    return kernel
+
+
 # --- One-vs-rest ROC AUC -------------------------------------------------------------------
 
 
@@ -388,6 +542,11 @@ def multiclass_roc_auc(
     *,
     average: Literal["macro", "micro"] = "macro",
     n_classes: int | None = None,
+    ci: Literal["none", "bootstrap"] = "none",
+    alpha: float = 0.05,
+    n_resamples: int = 1000,
+    random_state: RandomState = 0,
+    groups: ArrayLike | None = None,
 ) -> MetricResult:
     r"""One-vs-rest ROC AUC of a K-class prediction, macro- or micro-averaged.
 
@@ -403,8 +562,8 @@ def multiclass_roc_auc(
 
     Both equal ``sklearn.metrics.roc_auc_score(y_true, y_prob, multi_class="ovr",
     average=..., labels=range(K))`` where sklearn defines them (sklearn warns and gives NaN
-    for an absent class). No confidence interval: see :func:`per_class_roc_auc` for a
-    DeLong interval per class.
+    for an absent class). No confidence interval unless ``ci="bootstrap"``; see
+    :func:`per_class_roc_auc` for a DeLong interval per class.
 
     Parameters
     ----------
@@ -417,6 +576,18 @@ def multiclass_roc_auc(
         How the one-vs-rest AUCs are combined.
     n_classes : int, optional
         K; must equal ``y_prob.shape[1]`` when given.
+    ci : {"none", "bootstrap"}, default="none"
+        ``"bootstrap"``: a percentile interval over ``n_resamples`` resamples, stratified
+        by true class, or with ``groups`` a cluster bootstrap (see the module docstring).
+    alpha : float, default=0.05
+        The interval is a ``1 - alpha`` interval.
+    n_resamples : int, default=1000
+        Number of bootstrap resamples (validated always).
+    random_state : int, numpy.random.Generator or None, default=0
+        Seed of the bootstrap; the default makes the interval reproducible.
+    groups : array-like of shape (n,), optional
+        Group (patient) id of each case for a cluster bootstrap; requires
+        ``ci="bootstrap"``.
 
     Returns
     -------
@@ -448,8 +619,17 @@ def multiclass_roc_auc(
         )
     inputs = _check_inputs(y_true, y_prob, n_classes, name="y_prob", labels_allowed=False)
     assert inputs.probs is not None
+    plan = _plan_interval(
+        inputs,
+        ci=ci,
+        alpha=alpha,
+        n_resamples=n_resamples,
+        random_state=random_state,
+        groups=groups,
+    )
+    kernel = _roc_auc_kernel(inputs, average)
     n, k = inputs.labels.shape[0], inputs.n_classes
-    equals = f"equals sklearn roc_auc_score(multi_class='ovr', average={average!r}); no CI"
+    equals = f"equals sklearn roc_auc_score(multi_class='ovr', average={average!r})"
 
     if average == "micro":
         one_hot = inputs.labels[:, None] == np.arange(k)
@@ -458,7 +638,7 @@ def multiclass_roc_auc(
             f"micro-averaged one-vs-rest ROC AUC: binary AUC (midranks for ties) of the "
             f"{n * k} flattened one-hot labels against y_prob ({inputs.k_source}); {equals}"
         )
-        return _defined("multiclass_roc_auc", pooled.value, method, n)
+        return _with_interval(_defined("multiclass_roc_auc", pooled.value, method, n), plan, kernel)
 
     per = _per_class(inputs, alpha=0.05)
     values = np.array([per[c].value for c in range(k)])
@@ -482,16 +662,26 @@ def multiclass_roc_auc(
             f"one-vs-rest ROC AUC is undefined for {_list_classes(undefined)}, so the macro "
             f"average over {k} classes is undefined (average='micro' stays defined)"
         )
-        return _undefined("multiclass_roc_auc", method, n, reason)
+        return _with_interval(_undefined("multiclass_roc_auc", method, n, reason), plan, kernel)
     # Sum, then divide: the plain mean sklearn's np.average computes.
-    return _defined("multiclass_roc_auc", float(np.mean(values)), method, n)
+    return _with_interval(
+        _defined("multiclass_roc_auc", float(np.mean(values)), method, n), plan, kernel
+    )
 
 
 # --- Label-based metrics -------------------------------------------------------------------
 
 
 def balanced_accuracy(
-    y_true: ArrayLike, y_pred_or_prob: ArrayLike, *, n_classes: int | None = None
+    y_true: ArrayLike,
+    y_pred_or_prob: ArrayLike,
+    *,
+    n_classes: int | None = None,
+    ci: Literal["none", "bootstrap"] = "none",
+    alpha: float = 0.05,
+    n_resamples: int = 1000,
+    random_state: RandomState = 0,
+    groups: ArrayLike | None = None,
 ) -> MetricResult:
     r"""Balanced accuracy: the mean over classes present in ``y_true`` of per-class recall.
 
@@ -504,7 +694,7 @@ def balanced_accuracy(
     ``sklearn.metrics.balanced_accuracy_score``, which it equals, a class absent from
     ``y_true`` has no recall and is left out of the mean; the method text names such
     classes. With every class present it is the macro-averaged recall. Always defined;
-    no confidence interval.
+    no confidence interval unless ``ci="bootstrap"``.
 
     Parameters
     ----------
@@ -515,6 +705,18 @@ def balanced_accuracy(
         within 1e-6) whose row-wise argmax is the prediction.
     n_classes : int, optional
         K. Labels must lie in 0..K-1; with probabilities it must equal the column count.
+    ci : {"none", "bootstrap"}, default="none"
+        ``"bootstrap"``: a percentile interval over ``n_resamples`` resamples, stratified
+        by true class, or with ``groups`` a cluster bootstrap (see the module docstring).
+    alpha : float, default=0.05
+        The interval is a ``1 - alpha`` interval.
+    n_resamples : int, default=1000
+        Number of bootstrap resamples (validated always).
+    random_state : int, numpy.random.Generator or None, default=0
+        Seed of the bootstrap; the default makes the interval reproducible.
+    groups : array-like of shape (n,), optional
+        Group (patient) id of each case for a cluster bootstrap; requires
+        ``ci="bootstrap"``.
 
     Returns
     -------
@@ -534,6 +736,14 @@ def balanced_accuracy(
     inputs = _check_inputs(
         y_true, y_pred_or_prob, n_classes, name="y_pred_or_prob", labels_allowed=True
     )
+    plan = _plan_interval(
+        inputs,
+        ci=ci,
+        alpha=alpha,
+        n_resamples=n_resamples,
+        random_state=random_state,
+        groups=groups,
+    )
     counts = _class_counts(inputs)
     support = counts.cases
     present = support > 0
@@ -548,13 +758,22 @@ def balanced_accuracy(
     )
     method = (
         f"mean per-class recall over the classes present in y_true ({inputs.note}){excluded}; "
-        f"equals sklearn balanced_accuracy_score; no CI"
+        f"equals sklearn balanced_accuracy_score"
     )
-    return _defined("balanced_accuracy", float(np.mean(recall)), method, inputs.labels.shape[0])
+    result = _defined("balanced_accuracy", float(np.mean(recall)), method, inputs.labels.shape[0])
+    return _with_interval(result, plan, _balanced_accuracy_kernel(inputs))
 
 
 def macro_f1(
-    y_true: ArrayLike, y_pred_or_prob: ArrayLike, *, n_classes: int | None = None
+    y_true: ArrayLike,
+    y_pred_or_prob: ArrayLike,
+    *,
+    n_classes: int | None = None,
+    ci: Literal["none", "bootstrap"] = "none",
+    alpha: float = 0.05,
+    n_resamples: int = 1000,
+    random_state: RandomState = 0,
+    groups: ArrayLike | None = None,
 ) -> MetricResult:
     r"""Macro-averaged F1: the unweighted mean over all K classes of the per-class F1.
 
@@ -568,7 +787,8 @@ def macro_f1(
     ``sklearn.metrics.f1_score(average="macro", labels=range(K))``, which scores such a
     class 0 by default and drops it from the mean with ``zero_division=np.nan``; where
     every class is defined the two are equal. A class with cases but no predictions (or
-    the reverse) is defined and scores 0. No confidence interval.
+    the reverse) is defined and scores 0. No confidence interval unless
+    ``ci="bootstrap"``.
 
     Parameters
     ----------
@@ -580,6 +800,18 @@ def macro_f1(
     n_classes : int, optional
         K. Without it K comes from the probability columns or, for labels, from the
         largest label; pass it so that a class missing from both sides is noticed.
+    ci : {"none", "bootstrap"}, default="none"
+        ``"bootstrap"``: a percentile interval over ``n_resamples`` resamples, stratified
+        by true class, or with ``groups`` a cluster bootstrap (see the module docstring).
+    alpha : float, default=0.05
+        The interval is a ``1 - alpha`` interval.
+    n_resamples : int, default=1000
+        Number of bootstrap resamples (validated always).
+    random_state : int, numpy.random.Generator or None, default=0
+        Seed of the bootstrap; the default makes the interval reproducible.
+    groups : array-like of shape (n,), optional
+        Group (patient) id of each case for a cluster bootstrap; requires
+        ``ci="bootstrap"``.
 
     Returns
     -------
@@ -600,6 +832,15 @@ def macro_f1(
     inputs = _check_inputs(
         y_true, y_pred_or_prob, n_classes, name="y_pred_or_prob", labels_allowed=True
     )
+    plan = _plan_interval(
+        inputs,
+        ci=ci,
+        alpha=alpha,
+        n_resamples=n_resamples,
+        random_state=random_state,
+        groups=groups,
+    )
+    kernel = _macro_f1_kernel(inputs)
     k = inputs.n_classes
     counts = _class_counts(inputs)
     # 2 TP + FP + FN = (cases of class k) + (predictions of class k).
@@ -607,8 +848,7 @@ def macro_f1(
     method = (
         f"unweighted mean over {k} classes of F1_k = 2 TP / (2 TP + FP + FN) ({inputs.note}); "
         f"equals sklearn f1_score(average='macro', labels=range(K)) when every class has a "
-        f"case or a prediction, else NaN (sklearn: 0, or dropped with zero_division=nan); "
-        f"no CI"
+        f"case or a prediction, else NaN (sklearn: 0, or dropped with zero_division=nan)"
     )
     n = inputs.labels.shape[0]
     empty = np.flatnonzero(denominator == 0)
@@ -618,13 +858,21 @@ def macro_f1(
             f"{_list_classes(empty)} {verb} no case in y_true and none predicted: F1 = 0/0 "
             f"for {pronoun}, so the macro average over {k} classes is undefined"
         )
-        return _undefined("macro_f1", method, n, reason)
+        return _with_interval(_undefined("macro_f1", method, n, reason), plan, kernel)
     f1 = 2.0 * counts.true_positives / denominator
-    return _defined("macro_f1", float(np.mean(f1)), method, n)
+    return _with_interval(_defined("macro_f1", float(np.mean(f1)), method, n), plan, kernel)
 
 
 def quadratic_weighted_kappa(
-    y_true: ArrayLike, y_pred_or_prob: ArrayLike, *, n_classes: int | None = None
+    y_true: ArrayLike,
+    y_pred_or_prob: ArrayLike,
+    *,
+    n_classes: int | None = None,
+    ci: Literal["none", "bootstrap"] = "none",
+    alpha: float = 0.05,
+    n_resamples: int = 1000,
+    random_state: RandomState = 0,
+    groups: ArrayLike | None = None,
 ) -> MetricResult:
     r"""Cohen's kappa with quadratic weights, for ordinal grades 0..K-1.
 
@@ -641,7 +889,8 @@ def quadratic_weighted_kappa(
     ``labels`` sklearn weighs by position among the grades observed). When the expected
     disagreement is 0 -- every case and every prediction the same grade -- kappa is 0/0
     and the value is NaN with a reason. Both sums are computed exactly from moments of the
-    grades, without forming the K x K matrices. No confidence interval.
+    grades, without forming the K x K matrices. No confidence interval unless
+    ``ci="bootstrap"``.
 
     Parameters
     ----------
@@ -652,6 +901,18 @@ def quadratic_weighted_kappa(
         grade (not the expected grade).
     n_classes : int, optional
         K, the number of grades; the value does not depend on it, the label check does.
+    ci : {"none", "bootstrap"}, default="none"
+        ``"bootstrap"``: a percentile interval over ``n_resamples`` resamples, stratified
+        by true class, or with ``groups`` a cluster bootstrap (see the module docstring).
+    alpha : float, default=0.05
+        The interval is a ``1 - alpha`` interval.
+    n_resamples : int, default=1000
+        Number of bootstrap resamples (validated always).
+    random_state : int, numpy.random.Generator or None, default=0
+        Seed of the bootstrap; the default makes the interval reproducible.
+    groups : array-like of shape (n,), optional
+        Group (patient) id of each case for a cluster bootstrap; requires
+        ``ci="bootstrap"``.
 
     Returns
     -------
@@ -675,6 +936,14 @@ def quadratic_weighted_kappa(
     inputs = _check_inputs(
         y_true, y_pred_or_prob, n_classes, name="y_pred_or_prob", labels_allowed=True
     )
+    plan = _plan_interval(
+        inputs,
+        ci=ci,
+        alpha=alpha,
+        n_resamples=n_resamples,
+        random_state=random_state,
+        groups=groups,
+    )
     k = inputs.n_classes
     n = inputs.labels.shape[0]
     y, p = inputs.labels, inputs.predicted
@@ -689,7 +958,7 @@ def quadratic_weighted_kappa(
     expected_n = n * (int(np.sum(np.square(y))) + int(np.sum(np.square(p)))) - 2 * sum_y * sum_p
     method = (
         f"Cohen's kappa with quadratic weights (i - j)^2 on grades 0..{k - 1} ({inputs.note}); "
-        f"equals sklearn cohen_kappa_score(weights='quadratic', labels=range(K)); no CI"
+        f"equals sklearn cohen_kappa_score(weights='quadratic', labels=range(K))"
     )
     if expected_n == 0:
         grade = int(inputs.labels[0])
@@ -697,5 +966,44 @@ def quadratic_weighted_kappa(
             f"every case in y_true and every prediction is grade {grade}: the "
             f"chance-expected disagreement is 0, so kappa is 0/0"
         )
-        return _undefined("quadratic_weighted_kappa", method, n, reason)
-    return _defined("quadratic_weighted_kappa", 1.0 - n * disagreement / expected_n, method, n)
+        result = _undefined("quadratic_weighted_kappa", method, n, reason)
+    else:
+        kappa = 1.0 - n * disagreement / expected_n
+        result = _defined("quadratic_weighted_kappa", kappa, method, n)
+    return _with_interval(result, plan, _kappa_kernel(inputs))
+
+
+def multiclass_confusion_matrix(
+    y_true: ArrayLike, y_pred_or_prob: ArrayLike, *, n_classes: int | None = None
+) -> NDArray[np.int64]:
+    """The K x K confusion matrix: ``C[i, j]`` cases of true class ``i`` predicted ``j``.
+
+    Predictions are labels or a probability matrix read by its row-wise argmax, checked as
+    for every metric here. Meant for reports, where K is the task's handful of classes.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n,)
+        Class labels 0..K-1.
+    y_pred_or_prob : array-like of shape (n,) or (n, K)
+        Predicted labels, or class probabilities whose row-wise argmax is the prediction.
+    n_classes : int, optional
+        K; pass it so that a class nobody has or predicts still gets its row and column.
+
+    Returns
+    -------
+    ndarray of int64, shape (K, K)
+        Rows true classes, columns predicted classes, as ``sklearn.metrics.confusion_matrix``
+        with ``labels=range(K)``.
+
+    Examples
+    --------
+    >>> multiclass_confusion_matrix([0, 1, 2, 2], [0, 2, 2, 1]).tolist()
+    [[1, 0, 0], [0, 0, 1], [0, 1, 1]]
+    """
+    inputs = _check_inputs(
+        y_true, y_pred_or_prob, n_classes, name="y_pred_or_prob", labels_allowed=True
+    )
+    k = inputs.n_classes
+    cells = np.bincount(inputs.labels * k + inputs.predicted, minlength=k * k)
+    return cells.reshape(k, k).astype(np.int64)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import difflib
 import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Literal
 
 from numpy.typing import ArrayLike
 
+from grader.metrics._bootstrap import RandomState
 from grader.metrics._calibration import (
     brier_score,
     expected_calibration_error,
@@ -26,6 +27,12 @@ from grader.metrics._classification import (
     specificity,
 )
 from grader.metrics._decision import net_benefit
+from grader.metrics._multiclass import (
+    balanced_accuracy,
+    macro_f1,
+    multiclass_roc_auc,
+    quadratic_weighted_kappa,
+)
 from grader.metrics._result import MetricResult
 from grader.metrics._segmentation import HIGHER_IS_BETTER, segmentation_metrics
 
@@ -47,7 +54,18 @@ _ALIASES = {
     "tnr": "specificity",
     "true_negative_rate": "specificity",
     "precision": "ppv",
+    "multiclass_roc_auc": "macro_roc_auc",
+    "ovr_roc_auc": "macro_roc_auc",
+    "f1_macro": "macro_f1",
+    "balanced_accuracy_score": "balanced_accuracy",
+    "qwk": "quadratic_weighted_kappa",
+    "kappa": "quadratic_weighted_kappa",
+    "cohen_kappa": "quadratic_weighted_kappa",
+    "cohen_kappa_score": "quadratic_weighted_kappa",
 }
+
+#: The output contracts a metric can score.
+OutputKind = Literal["binary_probability", "label_map", "class_probabilities"]
 
 
 class UnknownMetricError(KeyError, ValueError):
@@ -94,9 +112,11 @@ class MetricInfo:
         Short human-readable name for reports, e.g. ``"ROC AUC"``.
     description : str
         One or two sentences for reports and ``--help`` output.
-    output : {"binary_probability", "label_map"}
-        The output contract it scores: ``(y_true, y_score)`` of a binary task, or
-        ``(references, predictions)``, sequences of label maps, of a segmentation task.
+    output : {"binary_probability", "label_map", "class_probabilities"}
+        The output contract it scores: ``(y_true, y_score)`` of a binary task,
+        ``(references, predictions)``, sequences of label maps, of a segmentation task, or
+        ``(y_true, y_prob)``, class labels and an ``(n, K)`` probability matrix, of a
+        multiclass task.
     """
 
     name: str
@@ -105,7 +125,7 @@ class MetricInfo:
     needs_probabilities: bool
     title: str
     description: str
-    output: Literal["binary_probability", "label_map"] = "binary_probability"
+    output: OutputKind = "binary_probability"
 
     def __post_init__(self) -> None:
         # Checked at import so that a mis-registered metric fails before any grading run.
@@ -204,6 +224,109 @@ _SEGMENTATION_INFOS = [
             "|V_pred - V_ref| / V_ref, mean over structures and cases.",
         ),
     )
+]
+
+
+#: Options of a class-probability metric that the grader fills from the task (its number
+#: of classes, the patient of each case), never a task spec.
+MULTICLASS_TASK_OPTIONS = ("n_classes", "groups")
+
+
+def _with_bootstrap(
+    name: str, function: Callable[..., MetricResult], **fixed: str
+) -> Callable[..., MetricResult]:
+    """``function`` with its bootstrap interval on, its result named ``name``."""
+
+    def compute(
+        y_true: ArrayLike,
+        y_prob: ArrayLike,
+        *,
+        n_classes: int | None = None,
+        alpha: float = 0.05,
+        n_resamples: int = 1000,
+        random_state: RandomState = 0,
+        groups: ArrayLike | None = None,
+    ) -> MetricResult:
+        result = function(
+            y_true,
+            y_prob,
+            n_classes=n_classes,
+            ci="bootstrap",
+            alpha=alpha,
+            n_resamples=n_resamples,
+            random_state=random_state,
+            groups=groups,
+            **fixed,
+        )
+        return replace(result, name=name)
+
+    compute.__name__ = name
+    compute.__doc__ = (
+        f"{function.__name__}({', '.join(f'{k}={v!r}' for k, v in fixed.items())}) with a "
+        "stratified (patient-level with ``groups``) bootstrap CI; see its docstring."
+    )
+    return compute
+
+
+_MULTICLASS_INFOS = [
+    MetricInfo(
+        name="macro_roc_auc",
+        function=_with_bootstrap("macro_roc_auc", multiclass_roc_auc, average="macro"),
+        higher_is_better=True,
+        needs_probabilities=True,
+        title="Macro ROC AUC (one-vs-rest)",
+        description=(
+            "Mean over classes of each class's ROC AUC against all others (undefined when a "
+            "class has no case); bootstrap CI."
+        ),
+        output="class_probabilities",
+    ),
+    MetricInfo(
+        name="micro_roc_auc",
+        function=_with_bootstrap("micro_roc_auc", multiclass_roc_auc, average="micro"),
+        higher_is_better=True,
+        needs_probabilities=True,
+        title="Micro ROC AUC (one-vs-rest)",
+        description=(
+            "ROC AUC of every (case, class) pair pooled: dominated by the frequent classes, "
+            "and well above 0.5 for the class frequencies predicted for every case; "
+            "bootstrap CI."
+        ),
+        output="class_probabilities",
+    ),
+    MetricInfo(
+        name="balanced_accuracy",
+        function=_with_bootstrap("balanced_accuracy", balanced_accuracy),
+        higher_is_better=True,
+        needs_probabilities=True,
+        title="Balanced accuracy",
+        description=(
+            "Mean over classes of the share of each class's cases predicted as that class "
+            "(argmax); 1/K by chance; bootstrap CI."
+        ),
+        output="class_probabilities",
+    ),
+    MetricInfo(
+        name="macro_f1",
+        function=_with_bootstrap("macro_f1", macro_f1),
+        higher_is_better=True,
+        needs_probabilities=True,
+        title="Macro F1",
+        description="Mean over classes of F1 = 2TP / (2TP + FP + FN) at the argmax; bootstrap CI.",
+        output="class_probabilities",
+    ),
+    MetricInfo(
+        name="quadratic_weighted_kappa",
+        function=_with_bootstrap("quadratic_weighted_kappa", quadratic_weighted_kappa),
+        higher_is_better=True,
+        needs_probabilities=True,
+        title="Quadratic weighted kappa (QWK)",
+        description=(
+            "Agreement of the argmax grade with the true grade beyond chance, a miss by d "
+            "grades weighing d^2 (1 perfect, 0 chance); for ordinal classes; bootstrap CI."
+        ),
+        output="class_probabilities",
+    ),
 ]
 
 
@@ -323,6 +446,7 @@ METRICS: Mapping[str, MetricInfo] = _build(
             ),
         ),
         *_SEGMENTATION_INFOS,
+        *_MULTICLASS_INFOS,
     ]
 )
 

@@ -128,16 +128,15 @@ def _read_class(store: ResultStore, task: Task, out: Path) -> list[_Student]:
     from grader.journeys import REPORTS_DIR
 
     students = []
-    for row in store.latest_runs(task.id, task.spec.version, GRADED_SPLIT):
-        student_id = row["student_id"]
-        pending = tuple(m["title"] for m in store.marks_of(row["id"]) if m["status"] == "pending")
+    for grade in store.latest_grades(task.id, task.spec.version, GRADED_SPLIT):
+        student_id = grade.student_id
         metrics: Mapping[str, MetricResult] = {}
         subgroups: tuple[SubgroupReport, ...] = ()
         structures: tuple[SegmentationSummary, ...] = ()
         readable = False
-        if row["has_document"]:
+        if grade.has_document:
             try:
-                evaluation = store.load_evaluation(row["id"])
+                evaluation = store.load_evaluation(grade.run_id)
             except (StoredEvaluationError, zlib.error, ValueError):
                 pass  # listed on the page as a run whose metrics cannot be shown
             else:
@@ -147,11 +146,11 @@ def _read_class(store: ResultStore, task: Task, out: Path) -> list[_Student]:
         students.append(
             _Student(
                 student_id=student_id,
-                status=row["status"],
-                failure_kind=row["failure_kind"],
-                failure_message=_shorten(row["failure_message"] or ""),
-                total=row["total"],
-                pending=pending,
+                status=grade.status,
+                failure_kind=grade.failure_kind,
+                failure_message=_shorten(grade.failure_message or ""),
+                total=grade.total,
+                pending=tuple(m.title for m in grade.pending),
                 # Ids come from file names: quoted, so "#", "?" or "%" stay part of the path.
                 report=f"{REPORTS_DIR}/{quote(file_name, safe='')}"
                 if (out / REPORTS_DIR / file_name).is_file()
@@ -160,7 +159,7 @@ def _read_class(store: ResultStore, task: Task, out: Path) -> list[_Student]:
                 subgroups=subgroups,
                 structures=structures,
                 readable=readable,
-                created_at=row["created_at"],
+                created_at=grade.created_at,
             )
         )
     return students

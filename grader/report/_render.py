@@ -96,6 +96,34 @@ def _worst_case_charts(evaluation: Evaluation) -> list[str]:
     ]
 
 
+#: The deepest shade of a confusion-matrix cell (a whole row in one cell); dark text stays
+#: readable on it.
+_MAX_SHADE = 0.45
+
+
+def _confusion(evaluation: Evaluation) -> dict[str, object]:
+    """The confusion matrix's rows for the template: each cell's text, whether it is on the
+    diagonal, and its shade (its share of the row; none for a hidden cell)."""
+    summary = evaluation.classes
+    if summary is None:
+        return {"rows": [], "hidden": False}
+    rows = []
+    for row, counts in zip(summary.rows, summary.confusion, strict=True):
+        cells = []
+        for column, count in enumerate(counts):
+            share = count / row.n_cases if count is not None and row.n_cases else 0.0
+            cells.append(
+                {
+                    "text": "\u2014" if count is None else str(count),
+                    "diagonal": column == row.label,
+                    "shade": f"{_MAX_SHADE * share:.3f}" if share else None,
+                }
+            )
+        rows.append({"label": f"{row.label} {row.name}", "cells": cells})
+    hidden = any(count is None for counts in summary.confusion for count in counts)
+    return {"rows": rows, "hidden": hidden}
+
+
 def _subgroup_sections(evaluation: Evaluation) -> list[dict[str, object]]:
     sections = []
     for report in evaluation.subgroups:
@@ -154,6 +182,7 @@ def render_report(
             calibration_charts=calibration_charts,
             subgroup_sections=_subgroup_sections(evaluation),
             worst_case_charts=_worst_case_charts(evaluation),
+            confusion=_confusion(evaluation),
             metric_titles={name: info.title for name, info in METRICS.items()},
             device=(device.get("name") or device.get("kind") or "unknown") if device else "unknown",
             reported_rss=record.get("peak_rss_mb"),

@@ -3,7 +3,7 @@
 Checks, in order: the spec and rubric parse and agree; the split recomputed from the spec
 equals the recorded manifest; the reference submission reaches every automatic
 criterion's full points on the validation and test splits; and a null model (the
-training prevalence for every case) earns no automatic points.
+training prevalence, or class frequencies, for every case) earns no automatic points.
 """
 
 from __future__ import annotations
@@ -15,13 +15,11 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from grader.data import load_dataset, make_split
 from grader.evaluation import Evaluation, evaluate, prepare_split
 from grader.rubric import AutomaticCriterion
 from grader.tasks._catalog import Task
-from grader.tasks._public import public_split
+from grader.tasks._public import public_split, training_prevalence
 from sandbox import SandboxBackend
 
 NULL_SUBMISSION_DIR = Path(__file__).resolve().parent / "null_submission"
@@ -87,8 +85,9 @@ def _check_split(task: Task, report: ValidationReport, data_dir: Path | None) ->
 def _make_null_submission(task: Task, folder: Path, data_dir: Path | None) -> Path:
     _, train_labels = public_split(task, "train", data_dir=data_dir)
     shutil.copytree(NULL_SUBMISSION_DIR, folder, ignore=shutil.ignore_patterns("__pycache__"))
-    prevalence = 0.0 if train_labels.dtype == object else float(np.mean(train_labels))
-    (folder / "prevalence.json").write_text(json.dumps({"prevalence": prevalence}))
+    (folder / "prevalence.json").write_text(
+        json.dumps({"prevalence": training_prevalence(task, train_labels)})
+    )
     return folder
 
 

@@ -10,7 +10,17 @@ import difflib
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from grader.metrics._multiclass import ROW_SUM_TOLERANCE
+from grader.metrics._registry import MULTICLASS_TASK_OPTIONS
 
 
 class _Strict(BaseModel):
@@ -114,14 +124,25 @@ class InputSpec(_Strict):
 
 
 class OutputContract(_Strict):
-    kind: Literal["binary_probability", "label_map"] = Field(
+    kind: Literal["binary_probability", "label_map", "class_probabilities"] = Field(
         description="'binary_probability': one probability of the positive class per case; "
         "'label_map': one integer label map per case, of the shape of its input volume (0 "
-        "background, the structures' labels elsewhere)."
+        "background, the structures' labels elsewhere); 'class_probabilities': an array "
+        "(n_cases, n_classes), each row the probabilities of the classes, summing to 1."
     )
     structures: dict[Annotated[int, Field(gt=0, lt=256)], str] | None = Field(
         default=None,
         description="'label_map' only: each structure's label and name, e.g. {1: anterior}.",
+    )
+    classes: dict[Annotated[int, Field(ge=0)], str] | None = Field(
+        default=None,
+        description="'class_probabilities' only: each class's label 0..K-1 and name, e.g. "
+        "{0: no DR, 1: mild}; column k of the predictions is class k.",
+    )
+    ordinal: bool = Field(
+        default=False,
+        description="'class_probabilities' only: the classes are ordered grades (a miss by two "
+        "grades is worse than a miss by one), as quadratic_weighted_kappa assumes.",
     )
     threshold: Annotated[float, Field(gt=0, lt=1)] = Field(
         default=0.5, description="Decision threshold for sensitivity/specificity."
@@ -141,8 +162,48 @@ class OutputContract(_Strict):
             raise ValueError(f"'structures' is for kind 'label_map', not {self.kind!r}")
         return self
 
+    @model_validator(mode="after")
+    def _classes_for_class_probabilities(self) -> OutputContract:
+        multiclass = self.kind == "class_probabilities"
+        if not multiclass:
+            for name in ("classes", "ordinal"):
+                if name in self.model_fields_set:
+                    raise ValueError(
+                        f"'{name}' is for kind 'class_probabilities', not {self.kind!r}"
+                    )
+            return self
+        if not self.classes:
+            raise ValueError(
+                "kind 'class_probabilities' needs 'classes', each label 0..K-1 with its name, "
+                "e.g. {0: no DR, 1: mild, 2: moderate}"
+            )
+        labels = sorted(self.classes)
+        if labels != list(range(len(labels))) or len(labels) < 2:
+            raise ValueError(
+                f"classes: the labels must be 0..K-1 with K >= 2, one per column of the "
+                f"predictions; got {labels}"
+            )
+        # A decision threshold and a positive class mean nothing with K columns.
+        for name in ("threshold", "positive_label"):
+            if name in self.model_fields_set:
+                raise ValueError(f"'{name}' is for kind 'binary_probability', not {self.kind!r}")
+        return self
+
+    @property
+    def n_classes(self) -> int | None:
+        """K, the number of columns of a class-probability output (None for other kinds)."""
+        return None if self.classes is None else len(self.classes)
+
     def describe(self) -> str:
         """What ``predict`` must return, in the student's words."""
+        if self.classes is not None:
+            names = ", ".join(f"{k} {name}" for k, name in sorted(self.classes.items()))
+            return (
+                f"a float numpy array of shape (n_cases, {len(self.classes)}), in input order: "
+                f"row i holds case i's probability of each class (column k is class k: "
+                f"{names}), each in [0, 1] and the row summing to 1 within "
+                f"{ROW_SUM_TOLERANCE:g} (apply a softmax: nothing is renormalised for you)"
+            )
         if self.structures is not None:
             names = ", ".join(f"{k} {name}" for k, name in sorted(self.structures.items()))
             return (
@@ -165,9 +226,15 @@ class MetricSpec(_Strict):
     @field_validator("name")
     @classmethod
     def _known_metric(cls, value: str) -> str:
-        from grader.metrics import metric_names
+        from grader.metrics import UnknownMetricError, metric_names
 
-        return _one_of(value, metric_names(), "metric")
+        names = metric_names()
+        if value in names:
+            return value
+        # The registry's suggestions know other libraries' names too ('qwk', 'auroc').
+        suggestions = UnknownMetricError(value, names).suggestions
+        hint = f"did you mean {suggestions[0]!r}? " if suggestions else ""
+        raise ValueError(f"unknown metric; {hint}known: {', '.join(names)}")
 
     @model_validator(mode="after")
     def _known_options(self) -> MetricSpec:
@@ -179,6 +246,8 @@ class MetricSpec(_Strict):
             # The structures, spacings and patients come from the task; one surface
             # tolerance serves every segmentation metric, so only surface_dice states it.
             accepted = ("tolerance_mm",) if self.name == "surface_dice" else ()
+        elif info.output == "class_probabilities":
+            accepted = tuple(o for o in accepted if o not in MULTICLASS_TASK_OPTIONS)
         unknown = sorted(set(self.options) - set(accepted))
         if unknown:
             raise ValueError(
@@ -191,6 +260,9 @@ class MetricSpec(_Strict):
                 volume = np.zeros((4, 4, 4), dtype=np.uint8)
                 volume[1:3, 1:3, 1:3] = 1
                 info.function([volume], [volume], labels=[1], **self.options)
+            elif info.output == "class_probabilities":
+                probabilities = np.array([[0.6, 0.3, 0.1], [0.2, 0.5, 0.3], [0.1, 0.2, 0.7]])
+                info.function([0, 1, 2], probabilities, n_classes=3, **self.options)
             else:
                 info.function([0, 1, 0, 1], [0.1, 0.8, 0.3, 0.6], **self.options)
         except (TypeError, ValueError) as error:
@@ -205,6 +277,11 @@ class Limits(_Strict):
     memory_mb: Annotated[int, Field(ge=64)] = Field(description="Memory limit in MiB.")
     cpus: Annotated[float, Field(gt=0, le=256)] = Field(default=1, description="CPU cores.")
     gpu: bool = Field(default=False, description="Whether the run wants a GPU.")
+    runs_per_gpu: Annotated[int, Field(ge=1, le=64)] = Field(
+        default=1,
+        description="In a batch, how many runs may share one GPU at once (each run of a "
+        "small model uses a sliver of a GPU; a heavy one wants a device to itself).",
+    )
     notebook_time_s: Annotated[float, Field(gt=0)] | None = Field(
         default=None,
         description="Notebook submissions: seconds for running the cells, within the wall time "
@@ -290,6 +367,38 @@ class TaskSpec(_Strict):
             raise ValueError(f"metric(s) listed twice: {duplicates}")
         return value
 
+    @field_validator("metrics")
+    @classmethod
+    def _metrics_score_the_output(
+        cls, value: list[MetricSpec], info: ValidationInfo
+    ) -> list[MetricSpec]:
+        from grader.metrics import METRICS
+
+        output = info.data.get("output")
+        if output is None:  # itself invalid, and reported as such
+            return value
+        wrong = [m.name for m in value if METRICS[m.name].output != output.kind]
+        if wrong:
+            raise ValueError(
+                f"{wrong} do not score output kind {output.kind!r}; it takes "
+                f"{[n for n, i in METRICS.items() if i.output == output.kind]}"
+            )
+        if any(m.name == "quadratic_weighted_kappa" for m in value) and not output.ordinal:
+            raise ValueError(
+                "quadratic_weighted_kappa weighs a miss by its distance in grades, which only "
+                "ordered classes have; set output.ordinal: true, or use macro_f1 or "
+                "balanced_accuracy for unordered classes"
+            )
+        return value
+
+    @field_validator("subgroups")
+    @classmethod
+    def _subgroups_of_binary_outputs(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        output = info.data.get("output")
+        if value and output is not None and output.kind != "binary_probability":
+            raise ValueError(f"subgroup reports are for binary outputs only, not {output.kind!r}")
+        return value
+
     @field_validator("subgroup_metrics")
     @classmethod
     def _known_subgroup_metrics(cls, value: list[str]) -> list[str]:
@@ -300,27 +409,17 @@ class TaskSpec(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _output_fits_inputs_and_metrics(self) -> TaskSpec:
-        from grader.metrics import METRICS
-
+    def _output_fits_inputs(self) -> TaskSpec:
         segmentation = self.output.kind == "label_map"
         if segmentation != (self.inputs.kind == "volume"):
             raise ValueError(
                 "output kind 'label_map' goes with inputs kind 'volume', and only with it "
                 f"(inputs {self.inputs.kind!r}, output {self.output.kind!r})"
             )
-        wrong = [m.name for m in self.metrics if METRICS[m.name].output != self.output.kind]
-        if wrong:
-            raise ValueError(
-                f"metrics {wrong} do not score output kind {self.output.kind!r}; it takes "
-                f"{[n for n, i in METRICS.items() if i.output == self.output.kind]}"
-            )
         if segmentation and self.split.stratify and self.split.strategy != "official":
             raise ValueError(
                 "split.stratify: label maps have no class to stratify by; set stratify: false"
             )
-        if segmentation and self.subgroups:
-            raise ValueError("subgroups: subgroup reports are for binary outputs only")
         return self
 
     def metric(self, name: str) -> MetricSpec | None:

@@ -17,11 +17,13 @@ from sklearn.metrics import (
     f1_score,
     roc_auc_score,
 )
+from sklearn.metrics import confusion_matrix as sklearn_confusion_matrix
 
 from grader.metrics import MetricInfo, _multiclass, roc_auc
 from grader.metrics._multiclass import (
     balanced_accuracy,
     macro_f1,
+    multiclass_confusion_matrix,
     multiclass_roc_auc,
     per_class_roc_auc,
     quadratic_weighted_kappa,
@@ -484,6 +486,97 @@ def test_fits_the_registry_contract(metric) -> None:
     result = metric([0, 1, 2, 2], softmax_free_probs(3, 4))
     assert result.name == metric.__name__ and result.higher_is_better
     assert result.ci_low is None and "no CI" in result.method and result.n == 4
+
+
+# --- Bootstrap intervals ------------------------------------------------------------------
+
+#: Each summary metric and its weighted kernel, with the keyword that selects it.
+KERNELS = [
+    (multiclass_roc_auc, lambda inputs: _multiclass._roc_auc_kernel(inputs, "macro"), {}),
+    (
+        multiclass_roc_auc,
+        lambda inputs: _multiclass._roc_auc_kernel(inputs, "micro"),
+        {"average": "micro"},
+    ),
+    (balanced_accuracy, _multiclass._balanced_accuracy_kernel, {}),
+    (macro_f1, _multiclass._macro_f1_kernel, {}),
+    (quadratic_weighted_kappa, _multiclass._kappa_kernel, {}),
+]
+
+
+@PROPERTY
+@given(multiclass_problems(max_extra=30), st.integers(0, 2**32 - 1))
+def test_a_weighted_kernel_is_the_metric_of_the_repeated_data(
+    problem: tuple[np.ndarray, np.ndarray, np.ndarray], seed: int
+) -> None:
+    labels, probs, _ = problem
+    k = probs.shape[1]
+    weights = np.random.default_rng(seed).integers(0, 3, size=(3, labels.shape[0]))
+    weights[0] = 1  # the data as it is: the point estimate
+    for metric, make_kernel, fixed in KERNELS:
+        inputs = _multiclass._check_inputs(
+            labels, probs, k, name="y_prob", labels_allowed=metric is not multiclass_roc_auc
+        )
+        estimates = make_kernel(inputs)(weights)
+        for row, estimate in zip(weights, estimates, strict=True):
+            if not row.any():
+                continue
+            repeated = metric(
+                np.repeat(labels, row), np.repeat(probs, row, axis=0), n_classes=k, **fixed
+            )
+            assert (math.isnan(estimate) and not repeated.defined) or abs(
+                estimate - repeated.value
+            ) <= 1e-9, (metric.__name__, fixed, estimate, repeated)
+
+
+@pytest.mark.parametrize(("metric", "fixed"), [(m, f) for m, _, f in KERNELS])
+def test_a_bootstrap_interval_is_reproducible_and_says_how_it_was_made(metric, fixed) -> None:
+    labels = np.array([0, 1, 2, 3, 4] * 12)
+    probs = softmax_free_probs(5, 60, seed=3) + 0.3 * np.eye(5)[labels]
+    probs /= probs.sum(axis=1, keepdims=True)
+    plain = metric(labels, probs, **fixed)
+    result = metric(labels, probs, ci="bootstrap", n_resamples=300, **fixed)
+    assert result.value == plain.value and result.ci_low < result.value < result.ci_high
+    assert "stratified bootstrap (cases resampled within each true class" in result.method
+    assert "300 resamples (random_state=0), 95% percentile interval" in result.method
+    assert result == metric(labels, probs, ci="bootstrap", n_resamples=300, **fixed)
+    wider = metric(labels, probs, ci="bootstrap", n_resamples=300, alpha=0.01, **fixed)
+    assert wider.ci_low <= result.ci_low and wider.ci_high >= result.ci_high
+    assert wider.alpha == 0.01
+    patients = metric(labels, probs, ci="bootstrap", groups=np.arange(60) // 4, **fixed)
+    assert "cluster bootstrap over 15 groups" in patients.method
+
+
+def test_an_undefined_value_gets_no_interval() -> None:
+    result = multiclass_roc_auc([0, 1, 1], softmax_free_probs(3, 3), ci="bootstrap")
+    assert not result.defined and result.ci_low is None and result.method.endswith("no CI")
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"ci": "delong"}, "ci must be one of 'none', 'bootstrap'; got 'delong'"),
+        ({"groups": [0, 0, 1, 1]}, "groups is only used with ci='bootstrap'"),
+        ({"ci": "bootstrap", "groups": [0, 1]}, "groups must be 1-D with one entry per case"),
+        ({"n_resamples": 0}, "n_resamples"),
+        ({"alpha": 1.5}, "alpha"),
+    ],
+)
+def test_interval_options_are_validated_on_every_call(options, match) -> None:
+    for metric in (multiclass_roc_auc, *LABEL_METRICS):
+        with pytest.raises(ValueError, match=match):
+            metric([0, 1, 2, 2], softmax_free_probs(3, 4), **options)
+
+
+@PROPERTY
+@given(multiclass_problems(every_class=False))
+def test_the_confusion_matrix_equals_sklearn(
+    problem: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> None:
+    labels, probs, _ = problem
+    k = probs.shape[1]
+    expected = sklearn_confusion_matrix(labels, probs.argmax(axis=1), labels=range(k))
+    assert multiclass_confusion_matrix(labels, probs, n_classes=k).tolist() == expected.tolist()
 
 
 def test_docstring_examples() -> None:

@@ -38,6 +38,14 @@ EXPECTED_NAMES = {
 }
 #: Registered for label-map outputs: each the mean over structures of a segmentation metric.
 SEGMENTATION_NAMES = {"dice", "iou", "hausdorff95", "surface_dice", "relative_volume_error"}
+#: Registered for class-probability outputs: the multiclass engine with a bootstrap CI.
+MULTICLASS_NAMES = {
+    "macro_roc_auc",
+    "micro_roc_auc",
+    "balanced_accuracy",
+    "macro_f1",
+    "quadratic_weighted_kappa",
+}
 #: Options a metric cannot do without (grading passes the task's threshold).
 REQUIRED_OPTIONS = {"net_benefit": {"threshold": 0.5}}
 LABELS = np.array([0, 1, 0, 1, 1, 0, 1, 0, 0, 1])
@@ -45,9 +53,51 @@ PROBS = np.array([0.1, 0.8, 0.4, 0.35, 0.9, 0.2, 0.7, 0.6, 0.05, 1.0])
 
 
 def test_registry_is_complete() -> None:
-    assert set(METRICS) == EXPECTED_NAMES | SEGMENTATION_NAMES
-    assert metric_names() == sorted(EXPECTED_NAMES | SEGMENTATION_NAMES)
+    every = EXPECTED_NAMES | SEGMENTATION_NAMES | MULTICLASS_NAMES
+    assert set(METRICS) == every
+    assert metric_names() == sorted(every)
     assert {n for n, i in METRICS.items() if i.output == "label_map"} == SEGMENTATION_NAMES
+    assert {n for n, i in METRICS.items() if i.output == "class_probabilities"} == (
+        MULTICLASS_NAMES
+    )
+
+
+#: Each multiclass entry: the engine function and the options that make it that entry.
+MULTICLASS_ENGINE = {
+    "macro_roc_auc": (grader.metrics.multiclass_roc_auc, {"average": "macro"}),
+    "micro_roc_auc": (grader.metrics.multiclass_roc_auc, {"average": "micro"}),
+    "balanced_accuracy": (grader.metrics.balanced_accuracy, {}),
+    "macro_f1": (grader.metrics.macro_f1, {}),
+    "quadratic_weighted_kappa": (grader.metrics.quadratic_weighted_kappa, {}),
+}
+GRADES = np.array([0, 1, 2, 3, 4, 0, 0, 2, 1, 3, 4, 2, 0, 1])
+
+
+def grade_probabilities(n: int, seed: int = 0) -> np.ndarray:
+    raw = np.random.default_rng(seed).random((n, 5)) + np.eye(5)[GRADES[:n]]
+    return raw / raw.sum(axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("name", sorted(MULTICLASS_NAMES))
+def test_a_multiclass_entry_is_the_engine_with_a_bootstrap_interval(name: str) -> None:
+    info = METRICS[name]
+    function, fixed = MULTICLASS_ENGINE[name]
+    probs = grade_probabilities(len(GRADES))
+    result = compute_metric(name, GRADES, probs, n_classes=5)
+    expected = function(GRADES, probs, n_classes=5, ci="bootstrap", **fixed)
+    assert result.name == name and info.title and info.description
+    assert (result.value, result.ci_low, result.ci_high, result.method) == (
+        expected.value,
+        expected.ci_low,
+        expected.ci_high,
+        expected.method,
+    )
+    assert result.ci_low <= result.value <= result.ci_high
+    assert result.higher_is_better is info.higher_is_better is True
+    # The grader fills n_classes and groups from the task; a spec may set the rest.
+    assert set(info.options) == {"n_classes", "alpha", "n_resamples", "random_state", "groups"}
+    clustered = compute_metric(name, GRADES, probs, n_classes=5, groups=np.arange(14) // 2)
+    assert "cluster bootstrap over 7 groups" in clustered.method
 
 
 @pytest.mark.parametrize("name", sorted(SEGMENTATION_NAMES))
@@ -115,19 +165,28 @@ def test_unknown_metric_suggests_closest_name() -> None:
         compute_metric("roc_acu", LABELS, PROBS)
     message = str(info.value)
     assert "unknown metric 'roc_acu'" in message
-    assert "did you mean 'roc_auc'?" in message
+    assert "did you mean 'roc_auc' or " in message  # the closest first
     for name in EXPECTED_NAMES:
         assert name in message
     assert isinstance(info.value, KeyError)
     assert isinstance(info.value, ValueError)
-    assert info.value.suggestions == ["roc_auc"]
+    assert info.value.suggestions == ["roc_auc", "micro_roc_auc", "macro_roc_auc"]
 
 
 def test_unknown_metric_without_close_match() -> None:
     with pytest.raises(UnknownMetricError) as info:
         get_metric_info("sharpness")
     assert "did you mean" not in str(info.value)
-    assert "Valid names: average_precision, brier_score, " in str(info.value)
+    assert "Valid names: average_precision, balanced_accuracy, brier_score, " in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "suggestion"),
+    [("qwk", "quadratic_weighted_kappa"), ("multiclass_roc_auc", "macro_roc_auc")],
+)
+def test_multiclass_names_from_elsewhere_are_suggested(name: str, suggestion: str) -> None:
+    with pytest.raises(UnknownMetricError, match=f"did you mean '{suggestion}'"):
+        get_metric_info(name)
 
 
 def test_a_segmentation_name_without_its_percentile_is_suggested() -> None:
