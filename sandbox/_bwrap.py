@@ -206,7 +206,7 @@ class BubblewrapBackend:
             "--tmpfs",
             "/tmp",
             # After the scratch tmpfs: an environment under /tmp (a CI venv) stays visible.
-            *_python_binds(self.python),
+            *[part for root in python_roots(self.python) for part in ("--ro-bind", root, root)],
         ]
 
     def gpu_arguments(self, devices: tuple[str, ...] = ()) -> list[str]:
@@ -241,13 +241,11 @@ def _root_symlinks() -> list[str]:
     return arguments
 
 
-def _python_binds(python: str) -> list[str]:
-    """Read-only binds of the Python installation and virtual environment, nothing else."""
-    roots: list[str] = []
-    for prefix in _prefixes(python):
-        if not prefix.startswith("/usr/") and prefix != "/usr":
-            roots.append(prefix)
-    return [part for root in _outermost(roots) for part in ("--ro-bind", root, root)]
+def python_roots(python: str) -> list[str]:
+    """The folders of the Python installation and virtual environment outside /usr: what a
+    sandbox binds read-only besides /usr, and nothing else."""
+    roots = [p for p in _prefixes(python) if not p.startswith("/usr/") and p != "/usr"]
+    return _outermost(roots)
 
 
 @cache

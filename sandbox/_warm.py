@@ -42,7 +42,7 @@ from sandbox._backend import (
     SandboxResult,
     harness_arguments,
 )
-from sandbox._bwrap import PIDS_MAX, BubblewrapBackend, nvidia_device_nodes
+from sandbox._bwrap import PIDS_MAX, BubblewrapBackend, nvidia_device_nodes, python_roots
 from sandbox._cgroups import RunCgroup, create_run_cgroup
 from sandbox._process import TailBuffer, minimal_environment
 
@@ -182,6 +182,13 @@ class WarmBubblewrap:
 
     def _launch(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        # A child's fresh /tmp would hide an environment that lives under /tmp (a CI venv):
+        # the server keeps a second view of it, which each child binds back in place.
+        kept = [
+            (f"{_INSIDE}/kept/{index}", root)
+            for index, root in enumerate(python_roots(self.cold.python))
+            if root == "/tmp" or root.startswith("/tmp/")
+        ]
         command = [
             self.cold.executable,
             *self.cold.common_arguments(cpus=self.limits.cpus),
@@ -193,11 +200,13 @@ class WarmBubblewrap:
             "--disable-userns", "--cap-add", "CAP_SYS_ADMIN", "--cap-add", "CAP_SETPCAP",
             "--ro-bind", str(HARNESS_PATH), f"{_INSIDE}/harness.py",
             "--ro-bind", str(FORKSERVER_PATH), f"{_INSIDE}/forkserver.py",
+            *[part for view, root in kept for part in ("--ro-bind", root, view)],
             *(self.cold.gpu_arguments() if self.limits.gpu else []),
             *self.cold.identity_arguments(),
             self.cold.python, "-I", f"{_INSIDE}/forkserver.py",
             "--control-fd", str(theirs.fileno()),
             "--preload", json.dumps(self.preload),
+            "--kept", json.dumps(kept),
         ]  # fmt: skip
         try:
             server = subprocess.Popen(

@@ -94,6 +94,9 @@ _KEPT_FLAGS = {
 }
 
 _libc = ctypes.CDLL(None, use_errno=True)
+#: (second view, original path) of folders under /tmp the Python environment needs, which a
+#: child's fresh /tmp would hide: each child binds them back.
+_KEPT: list[tuple[str, str]] = []
 
 
 class IsolationError(RuntimeError):
@@ -104,7 +107,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="medgrade in-sandbox fork server")
     parser.add_argument("--control-fd", type=int, required=True)
     parser.add_argument("--preload", default="[]")
+    parser.add_argument("--kept", default="[]")
     arguments = parser.parse_args()
+    _KEPT[:] = [tuple(pair) for pair in json.loads(arguments.kept)]
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import harness  # noqa: F401 - imported once here, so every child starts with it
 
@@ -266,13 +271,22 @@ def _isolate(message: dict[str, Any]) -> None:
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     for source, target, mode in message["binds"]:
         _bind(os.path.join(POOL, source), target, read_only=mode == "ro")
+    for scratch in ("/tmp", "/dev/shm"):
+        _mount("tmpfs", scratch, "tmpfs", MS_NOSUID | MS_NODEV, f"size={SCRATCH_SIZE},mode=1777")
+    for view, original in _KEPT:
+        os.makedirs(original, exist_ok=True)
+        _bind(view, original, read_only=True)
+        # The second view shows the environment unmasked: it goes like /pool.
+        _mount(
+            "tmpfs", view, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0"
+        )
+    # Last, over every other mount: a label file inside an environment under /tmp would
+    # otherwise come back with the environment's binds above.
     for path in message["masked"]:
         if os.path.isdir(path):
             _mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=0555")
         elif os.path.exists(path):
             _bind("/dev/null", path, read_only=True)
-    for scratch in ("/tmp", "/dev/shm"):
-        _mount("tmpfs", scratch, "tmpfs", MS_NOSUID | MS_NODEV, f"size={SCRATCH_SIZE},mode=1777")
     # The kernel mounts a proc in a user namespace only where a fully visible one is
     # mounted already, and read-only if that one is; bwrap's /proc has covers, so the
     # server's sandbox carries the machine's /proc, read-only, at HOST_PROC for this mount.

@@ -117,6 +117,13 @@ if os.listdir("/pool") if os.access("/pool", os.R_OK) else False:
     problems.append(f"/pool lists {os.listdir('/pool')}")
 if os.path.exists("/run/medgrade-proc/self"):
     problems.append("the machine's /proc is visible")
+kept = "/opt/medgrade/kept"  # the server's second view of an environment under /tmp
+for view in (os.listdir(kept) if os.path.isdir(kept) else []):
+    try:
+        if os.listdir(os.path.join(kept, view)):
+            problems.append(f"{kept}/{view} shows the environment")
+    except OSError:
+        pass
 pids = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
 if os.getpid() != 1 or pids != [1]:
     problems.append(f"own pid {os.getpid()}, visible pids {pids}")
