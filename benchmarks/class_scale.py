@@ -28,6 +28,7 @@ import argparse
 import csv
 import io
 import json
+import os
 import pickle
 import shutil
 import subprocess
@@ -230,7 +231,10 @@ def main() -> None:
             + ", ".join(f"{n} {kind}" for kind, n in kinds.items()),
             flush=True,
         )
-        print(f"backend {arguments.backend}; this machine has {_cores()} cores", flush=True)
+        print(
+            f"backend {arguments.backend}; this machine has {len(os.sched_getaffinity(0))} cores",
+            flush=True,
+        )
         gradebooks: dict[str, Path] = {}
         base = None
         warm = arguments.backend == "bwrap"
@@ -299,12 +303,6 @@ def _compare_cold(
     n = arguments.cold_students
     report(f"{n} submissions, {workers} workers, cold", n, timings[False], None)
     report(f"{n} submissions, {workers} workers, warm pool", n, timings[True], timings[False])
-
-
-def _cores() -> int:
-    import os
-
-    return len(os.sched_getaffinity(0))
 
 
 if __name__ == "__main__":
