@@ -15,8 +15,6 @@ import argparse
 import secrets
 import shutil
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -25,34 +23,24 @@ from grader.evaluation import evaluate, prepare_split
 from grader.journeys import grade
 from grader.submission import Submission
 from grader.tasks import load_task
-from sandbox import (
-    HARNESS_PATH,
-    SandboxLimits,
-    SandboxUnavailableError,
-    get_backend,
-    harness_arguments,
-)
+from sandbox import SandboxJob, SandboxLimits, SandboxUnavailableError, get_backend
 
 REPO = Path(__file__).resolve().parent.parent
 SUBMISSION = REPO / "examples" / "submissions" / "weak"
 
 
 def plain_subprocess(input_dir: Path, scratch: Path, runs: int) -> list[float]:
+    """The harness in a plain subprocess (the local backend): the cost of no isolation."""
     limits = SandboxLimits(wall_time_s=60, memory_mb=3072)
+    backend = get_backend("local")
     times = []
     for _ in range(runs):
         output = Path(tempfile.mkdtemp(prefix="plain-", dir=scratch))
-        arguments = harness_arguments(
-            submission_dir=SUBMISSION, input_dir=input_dir, output_dir=output, limits=limits
-        )
+        job = SandboxJob(SUBMISSION, input_dir, output, limits, nonce=secrets.token_hex(16))
         started = time.perf_counter()
-        subprocess.run(
-            [sys.executable, "-I", str(HARNESS_PATH), *arguments],
-            input=(secrets.token_hex(16) + "\n").encode(),
-            capture_output=True,
-            check=True,
-        )
+        result = backend.run(job)
         times.append(time.perf_counter() - started)
+        assert result.exit_code == 0, result.stderr_tail
     return times
 
 

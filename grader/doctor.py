@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import importlib.util
 import os
@@ -11,9 +10,10 @@ import shutil
 from dataclasses import dataclass
 from typing import Literal
 
-from sandbox import HARNESS_PATH, BubblewrapBackend, SandboxUnavailableError, choose_backend
+from sandbox import BubblewrapBackend, SandboxUnavailableError, choose_backend
 from sandbox._cgroups import cgroup_version
 from sandbox._docker import DEFAULT_IMAGE, NO_NVIDIA_RUNTIME, _client
+from sandbox._identity import identity_conflicts, sandbox_identity
 
 Status = Literal["ok", "warn", "missing"]
 
@@ -30,6 +30,7 @@ def diagnose() -> list[Finding]:
         Finding("medgrade", "ok", importlib.metadata.version("medgrade")),
         Finding("python", "ok", f"{platform.python_version()} ({platform.platform()})"),
         _torch(),
+        _identity(),
         *_docker(),
         _bwrap(),
         _cgroups(),
@@ -60,6 +61,28 @@ def _torch() -> Finding:
     return Finding("pytorch", "ok", f"{torch.__version__}, no CUDA device (CPU only)")
 
 
+def _identity() -> Finding:
+    """Who student code runs as on this machine."""
+    try:
+        identity = sandbox_identity()
+    except ValueError as error:
+        return Finding("sandbox identity", "missing", str(error))
+    conflicts = identity_conflicts(identity)
+    if conflicts:
+        return Finding(
+            "sandbox identity",
+            "warn",
+            f"uid {identity.uid} is in use here ({'; '.join(conflicts)}): set "
+            "MEDGRADE_SANDBOX_UID to a number no account uses",
+        )
+    who = (
+        f"uid {identity.uid}, gid {identity.gid} (unused here)"
+        if os.geteuid() == 0
+        else f"docker: uid {identity.uid}; bwrap: this user (uid {os.geteuid()})"
+    )
+    return Finding("sandbox identity", "ok", who)
+
+
 def _docker() -> list[Finding]:
     try:
         client = _client()
@@ -84,14 +107,7 @@ def _docker() -> list[Finding]:
             Finding("grading image", "missing", f"{name} not built: run 'medgrade image build'")
         )
         return findings
-    built_with = image.labels.get("org.medgrade.harness-sha256")
-    current = hashlib.sha256(HARNESS_PATH.read_bytes()).hexdigest()
-    if built_with != current:
-        findings.append(
-            Finding("grading image", "warn", f"{name} holds an older harness: rebuild it")
-        )
-    else:
-        findings.append(Finding("grading image", "ok", f"{name} {image.id[:19]}"))
+    findings.append(Finding("grading image", "ok", f"{name} {image.id[:19]}"))
     return findings
 
 
@@ -128,7 +144,11 @@ def _pdf_export() -> Finding:
 def _cgroups() -> Finding:
     version = cgroup_version()
     if version is None:
-        return Finding("cgroups", "warn", "none found: memory and pids limits fall back to rlimits")
+        return Finding(
+            "cgroups", "warn", "none found: memory, pids and CPU limits fall back to rlimits"
+        )
     if os.geteuid() != 0:
         return Finding("cgroups", "warn", f"v{version}, but not root: bwrap runs use rlimits only")
-    return Finding("cgroups", "ok", f"v{version}, writable (bwrap runs get memory and pids limits)")
+    return Finding(
+        "cgroups", "ok", f"v{version}, writable (bwrap runs get memory, pids and CPU limits)"
+    )

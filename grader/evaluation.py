@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 import secrets
 import tempfile
@@ -20,6 +21,9 @@ from typing import Any
 import numpy as np
 
 import grader
+from grader import disclosure
+from grader._fs import remove_tree
+from grader._resources import answer_folders
 from grader.data import load_dataset, save_volume_archive
 from grader.errors import SubmissionError
 from grader.metrics import (
@@ -52,9 +56,8 @@ from grader.outcome import (
 from grader.rubric import Marks, Rubric, score
 from grader.submission import Submission, content_sha256, stage_submission
 from grader.tasks import Task
-from sandbox import SandboxBackend, SandboxJob, SandboxLimits
+from sandbox import SandboxBackend, SandboxJob, SandboxLimits, wire
 from sandbox.harness import (
-    EXECUTED_NOTEBOOK,
     NOTEBOOK_SUFFIX,
     SubmissionFailure,
     find_entry,
@@ -63,7 +66,7 @@ from sandbox.harness import (
 
 #: In a report on a split whose labels are hidden, every plotted point aggregates at least
 #: this many cases, so no single case's label can be read off a curve.
-HIDDEN_MIN_CASES_PER_POINT = 10
+HIDDEN_MIN_CASES_PER_POINT = disclosure.MIN_CASES
 #: A self-check report of a segmentation task draws this many worst cases (by mean Dice).
 WORST_CASES_SHOWN = 3
 #: The executed notebook comes back from the sandbox only up to this size.
@@ -139,7 +142,7 @@ def prepare_split(task: Task, split: str, *, data_dir: Path | None, workdir: Pat
         labels_hidden=split == "test",
         data_sha256=dataset.sha256,
         split_sha256=manifest.sha256(split),
-        masked_paths=dataset.source_paths,
+        masked_paths=(*dataset.source_paths, *answer_folders()),
         attributes=attributes,
         spacings=spacings,
     )
@@ -149,9 +152,11 @@ def prepare_split(task: Task, split: str, *, data_dir: Path | None, workdir: Pat
 class Curves:
     """Plot data and calibration figures for the report.
 
-    For a split whose labels are hidden, everything drawn aggregates at least
-    ``min_cases_per_point`` cases, and views that resolve to single cases (the smoothed
-    reliability curve, the decision curve, the ROC band) are left out.
+    For a split whose labels are hidden, everything drawn comes from one grouping of the
+    cases by score (:func:`grader.disclosure.score_groups`), each group of at least
+    ``min_cases_per_point`` cases, with each case drawn at its group's mean score; the
+    calibration intercept and slope and the views that resolve to single cases (the
+    smoothed reliability curve, the decision curve, the ROC band) are left out.
     """
 
     roc_fpr: list[float]
@@ -161,8 +166,10 @@ class Curves:
     min_cases_per_point: int
     risk_positive: list[float]
     risk_negative: list[float]
-    calibration_intercept: MetricResult
-    calibration_slope: MetricResult
+    calibration_intercept: MetricResult | None = None
+    calibration_slope: MetricResult | None = None
+    #: The hidden split's groups: how many cases each has and how many are positive.
+    groups: dict[str, list[float]] | None = None
     roc_band: dict[str, list[float]] | None = None
     smooth_reliability: dict[str, list[float]] | None = None
     decision_curve: dict[str, list[float]] | None = None
@@ -261,6 +268,8 @@ class Evaluation:
         default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     )
     report_path: str | None = None
+    #: On a hidden split: the most its report can tell of the labels.
+    disclosure: disclosure.Disclosure | None = None
     #: A notebook submission's notebook as the sandbox ran it (cell outputs included).
     executed_notebook: str | None = field(default=None, repr=False)
 
@@ -294,6 +303,7 @@ class Evaluation:
             "medgrade_version": self.medgrade_version,
             "created_at": self.created_at,
             "report": self.report_path,
+            "disclosure": None if self.disclosure is None else self.disclosure.to_dict(),
         }
 
 
@@ -312,10 +322,8 @@ def evaluate(
     (default: the system's), which a batch points at its own scratch folder so that a
     killed batch's leftovers go with it.
     """
-    with tempfile.TemporaryDirectory(
-        prefix="medgrade-run-", dir=workdir, ignore_cleanup_errors=True
-    ) as scratch:
-        scratch_dir = Path(scratch)
+    scratch_dir = Path(tempfile.mkdtemp(prefix="medgrade-run-", dir=workdir))
+    try:
         try:
             submission_dir = stage_submission(submission_path, scratch_dir / "submission")
             sha256 = content_sha256(submission_dir)
@@ -334,14 +342,10 @@ def evaluate(
         output_dir = scratch_dir / "output"
         output_dir.mkdir()
         _make_read_only(submission_dir)
-        try:
-            predictions, failure, run = _run_in_sandbox(
-                submission_dir, output_dir, prepared, backend
-            )
-            executed = _executed_notebook(output_dir) if is_notebook else None
-        finally:
-            # The staged copy was made read-only; give write access back so it can be removed.
-            _make_writable(scratch_dir)
+        predictions, failure, run = _run_in_sandbox(submission_dir, output_dir, prepared, backend)
+        executed = _executed_notebook(output_dir) if is_notebook else None
+    finally:
+        remove_tree(scratch_dir)
     evaluation = _finish(
         prepared, student_id, submission_path, sha256, failure, predictions, run, manual_points
     )
@@ -364,7 +368,7 @@ def _check_entry(submission_dir: Path) -> tuple[bool, Failure | None]:
 
 def _executed_notebook(output_dir: Path) -> str | None:
     try:
-        data = read_regular_file(output_dir / EXECUTED_NOTEBOOK, MAX_EXECUTED_NOTEBOOK_BYTES)
+        data = read_regular_file(output_dir / wire.EXECUTED_NOTEBOOK, MAX_EXECUTED_NOTEBOOK_BYTES)
     except (OSError, UnsafeFileError):
         return None
     return data.decode("utf-8", "replace")
@@ -412,7 +416,7 @@ def _run_in_sandbox(
         result = backend.run(job)
     except Exception as error:  # an infrastructure fault must not stop the batch
         return None, Failure("sandbox_error", f"the {backend.name} sandbox failed: {error!r}"), None
-    predictions, failure, record = interpret_run(
+    outcome = interpret_run(
         result,
         output_dir,
         nonce=nonce,
@@ -424,7 +428,8 @@ def _run_in_sandbox(
         if prepared.task.spec.output.kind == "label_map"
         else None,
     )
-    return predictions, failure, RunInfo.from_result(result, record)
+    run = RunInfo.from_result(result, outcome.record, outcome.observed)
+    return outcome.predictions, outcome.failure, run
 
 
 def _finish(
@@ -460,7 +465,14 @@ def _finish(
         metrics = score_predictions(task, prepared.labels, predictions, clusters=clusters)
         curves = _curves(prepared, predictions)
         subgroups = _subgroups(prepared, predictions)
-    marks = mark_run(task.rubric, metrics, failure, run, manual_points)
+    marks = mark_run(
+        task.rubric, metrics, failure, run, manual_points, labels_hidden=prepared.labels_hidden
+    )
+    told = (
+        _disclosure(prepared, metrics, curves, subgroups, classes)
+        if prepared.labels_hidden and metrics and task.spec.output.kind != "label_map"
+        else None
+    )
     return Evaluation(
         student_id=student_id,
         submission_path=str(submission_path),
@@ -481,7 +493,69 @@ def _finish(
         structures=structures,
         worst_cases=worst_cases,
         classes=classes,
+        disclosure=told,
     )
+
+
+#: Binary metrics that depend on the labels only through the counts at the threshold.
+_COUNTS_AT_THRESHOLD = frozenset({"sensitivity", "specificity", "ppv", "npv", "net_benefit"})
+
+
+def _disclosure(
+    prepared: PreparedSplit,
+    metrics: Mapping[str, MetricResult],
+    curves: Curves | None,
+    subgroups: tuple[SubgroupReport, ...],
+    classes: ClassSummary | None,
+) -> disclosure.Disclosure:
+    """What the report of this hidden-split run shows that depends on the labels, in bits
+    (:mod:`grader.disclosure`); the marks count with the numbers they come from."""
+    channels: list[tuple[str, float]] = []
+    on_boundary = False
+    if curves is not None and curves.groups is not None:
+        sizes = [int(n) for n in curves.groups["n_cases"]]
+        channels.append(
+            (f"{len(sizes)} groups' positive counts", sum(math.log2(n + 1) for n in sizes))
+        )
+        on_boundary = bool(curves.groups["threshold_is_boundary"][0])
+    spec = prepared.task.spec
+    marked = {
+        c.metric: c.points for c in prepared.task.rubric.criteria if getattr(c, "metric", None)
+    }
+    for name, result in metrics.items():
+        # A count-based metric at the task's threshold, when the threshold is a group
+        # boundary, is a sum of the groups' counts, and so is its Wilson interval.
+        metric = spec.metric(name)
+        at_threshold = (
+            metric is not None
+            and metric.options.get("threshold", spec.output.threshold) == spec.output.threshold
+        )
+        if on_boundary and at_threshold and name in _COUNTS_AT_THRESHOLD:
+            # So is its mark, a function of it.
+            shown = 0 if "Wilson" in result.method or result.ci_low is None else 2
+            bits = disclosure.number_bits(shown)
+        else:
+            shown = 1 + (result.ci_low is not None) + (result.ci_high is not None)
+            bits = disclosure.number_bits(shown)
+            if name in marked:  # a mark and its value, both monotone in the metric
+                bits += math.log2(1 + (100 * marked[name] + 1) / (10**disclosure.DECIMALS + 1))
+        if bits:
+            channels.append((f"{name} (value and interval)", bits))
+    if subgroups:
+        numbers = sum(
+            3 * (len(report.groups) + 3) for report in subgroups
+        )  # each group, the overall value and the two gaps: value and interval each
+        channels.append(("subgroup tables", disclosure.number_bits(numbers)))
+    if classes is not None:
+        numbers = 6 * len(classes.rows)  # per class: AUC and sensitivity, value and interval
+        counts = sum(
+            math.log2(row.n_predicted + 1) * (len(classes.rows) - 1)
+            for row in classes.rows
+            if row.n_predicted >= classes.min_predicted_shown
+        )
+        channels.append(("per-class table", disclosure.number_bits(numbers)))
+        channels.append(("confusion matrix columns", counts))
+    return disclosure.Disclosure(prepared.n_cases, tuple(channels))
 
 
 def _worst_cases(
@@ -520,9 +594,12 @@ def mark_run(
     run: RunInfo | None,
     manual_points: Mapping[str, float] | None,
     submitted_at: dt.datetime | None = None,
+    *,
+    labels_hidden: bool = False,
 ) -> Marks:
     """The rubric applied to a run: its metrics (none count when it failed), its host-measured
-    wall time for penalties, the marker's manual points, and when it was handed in."""
+    wall time for penalties, the marker's manual points, and when it was handed in.  On a
+    hidden split the explanations give the metrics as the report does, rounded."""
     return score(
         rubric,
         metrics=metrics if failure is None else None,
@@ -530,6 +607,7 @@ def mark_run(
         run_time_s=None if run is None else run.wall_time_s,
         manual_points=manual_points,
         submitted_at=submitted_at,
+        value_decimals=disclosure.DECIMALS if labels_hidden else 4,
     )
 
 
@@ -647,7 +725,9 @@ def _curves(prepared: PreparedSplit, predictions: np.ndarray) -> Curves | None:
     labels = prepared.labels
     if len(np.unique(labels)) < 2:
         return None
-    floor = HIDDEN_MIN_CASES_PER_POINT if prepared.labels_hidden else 1
+    if prepared.labels_hidden:
+        return _hidden_curves(prepared, predictions)
+    floor = 1
     fpr, tpr, _ = roc_curve_points(labels, predictions, min_cases_per_point=floor)
     ece = prepared.task.spec.metric("expected_calibration_error")
     n_bins = int(ece.options.get("n_bins", 15)) if ece is not None else 15
@@ -688,6 +768,35 @@ def _curves(prepared: PreparedSplit, predictions: np.ndarray) -> Curves | None:
     )
 
 
+def _hidden_curves(prepared: PreparedSplit, predictions: np.ndarray) -> Curves:
+    """Every view of a hidden split from its one grouping of the cases by score."""
+    groups = disclosure.score_groups(
+        prepared.labels, predictions, threshold=prepared.task.spec.output.threshold
+    )
+    fpr, tpr = groups.roc_points()
+    pairs = list(zip(groups.mean_score, groups.n_cases, groups.n_positive, strict=True))
+    return Curves(
+        roc_fpr=fpr,
+        roc_tpr=tpr,
+        reliability={
+            "mean_predicted": [mean for mean, _, _ in pairs][::-1],
+            "fraction_positive": [k / n for _, n, k in pairs][::-1],
+            "count": [float(n) for _, n, _ in pairs][::-1],
+        },
+        hidden_bins=0,
+        min_cases_per_point=disclosure.MIN_CASES,
+        risk_positive=[mean for mean, _, k in pairs for _ in range(k)],
+        risk_negative=[mean for mean, n, k in pairs for _ in range(n - k)],
+        groups={
+            "n_cases": [float(n) for n in groups.n_cases],
+            "n_positive": [float(k) for k in groups.n_positive],
+            "mean_score": list(groups.mean_score),
+            "lower": list(groups.lower),
+            "threshold_is_boundary": [float(groups.threshold_is_boundary)],
+        },
+    )
+
+
 def _make_read_only(folder: Path) -> None:
     for root, directories, files in os.walk(folder):
         for name in files:
@@ -695,13 +804,3 @@ def _make_read_only(folder: Path) -> None:
         for name in directories:
             os.chmod(os.path.join(root, name), 0o555)
     os.chmod(folder, 0o555)
-
-
-def _make_writable(folder: Path) -> None:
-    # Never follow a link: the sandbox may have planted one pointing at a host folder.
-    for root, directories, _ in os.walk(folder, followlinks=False):
-        os.chmod(root, 0o755)
-        for name in directories:
-            path = os.path.join(root, name)
-            if not os.path.islink(path):
-                os.chmod(path, 0o755)

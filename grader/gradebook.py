@@ -20,6 +20,20 @@ from grader.store import ResultStore
 MANUAL_FILE = "manual_marks.csv"
 #: The suffix of a file being written; one left by a killed grader is removed by the next.
 PARTIAL_SUFFIX = ".partial"
+#: A cell starting with one of these is a formula to a spreadsheet (OWASP, CSV injection).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_text(text: str) -> str:
+    """``text`` as a CSV cell that every spreadsheet shows as text: a name or id that would
+    start a formula (``=HYPERLINK(...)``) gets a leading apostrophe, as OWASP advises.
+    Only for text a person chose; numbers (a penalty's -5) stay numbers."""
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+def from_spreadsheet_text(text: str) -> str:
+    """The text :func:`spreadsheet_text` made a cell of."""
+    return text[1:] if text.startswith("'") and text[1:].startswith(_FORMULA_STARTS) else text
 
 
 def write_text_atomically(path: Path, text: str) -> None:
@@ -66,9 +80,10 @@ def write_gradebook(
         "pending",
     ]
     rows: list[dict[str, object]] = []
-    for grade in store.latest_grades(task_id, task_version, split):
+    store_grades = store.latest_grades(task_id, task_version, split)
+    for grade in store_grades:
         row: dict[str, object] = {
-            "student_id": grade.student_id,
+            "student_id": spreadsheet_text(grade.student_id),
             "status": grade.status,
             "failure_kind": grade.failure_kind or "",
             "total": _number(grade.total),
@@ -82,10 +97,13 @@ def write_gradebook(
             mark = grade.mark(penalty)
             row[penalty] = _number(mark.points) if mark is not None and mark.points else 0
         rows.append(row)
-    graded = {row["student_id"] for row in rows}
     rows += [
-        {"student_id": student, "status": "missing", "max": _number(rubric.max_points)}
-        for student in sorted(set(missing) - graded)
+        {
+            "student_id": spreadsheet_text(student),
+            "status": "missing",
+            "max": _number(rubric.max_points),
+        }
+        for student in sorted(set(missing) - {grade.student_id for grade in store_grades})
     ]
     handle = io.StringIO(newline="")
     writer = csv.DictWriter(handle, fieldnames=columns, restval="")
@@ -119,7 +137,7 @@ def read_manual_marks(path: Path, rubric: Rubric) -> dict[str, dict[str, float]]
                 f"header: unknown column(s) {unknown}; manual criteria are {sorted(manual)}"
             )
         for line, row in enumerate(reader, start=2):
-            student = (row.get("student_id") or "").strip()
+            student = from_spreadsheet_text((row.get("student_id") or "").strip())
             for criterion, maximum in manual.items():
                 cell = (row.get(criterion) or "").strip()
                 if not cell:
@@ -149,8 +167,8 @@ def ensure_manual_marks_sheet(path: Path, rubric: Rubric, student_ids: Iterable[
     if path.exists():
         with path.open(newline="", encoding="utf-8-sig") as handle:
             rows = list(csv.DictReader(handle))
-    present = {row.get("student_id", "") for row in rows}
-    rows += [{"student_id": s} for s in student_ids if s not in present]
+    present = {from_spreadsheet_text(row.get("student_id", "")) for row in rows}
+    rows += [{"student_id": spreadsheet_text(s)} for s in student_ids if s not in present]
     columns = ["student_id", *manual, "comment"]
     handle = io.StringIO(newline="")
     writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore", restval="")

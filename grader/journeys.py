@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Literal
 
+from grader._fs import remove_tree
 from grader._resources import bundled_dir
 from grader.cluster import (
     WorkerSetup,
@@ -70,10 +71,11 @@ from grader.report import write_class_dashboard, write_report
 from grader.rubric import Marks, Rubric
 from grader.store import ResultStore, RunKey, StoredRun
 from grader.submission import (
+    IGNORED_NAMES,
     Submission,
-    discover_submissions,
     student_id_from_name,
     submission_sha256,
+    unusable_student_id,
 )
 from grader.tasks import Task, load_task
 from sandbox import (
@@ -159,7 +161,9 @@ def check(
 
 
 def _student_id(submission: Path) -> str:
-    return student_id_from_name(Path(submission).absolute().name)
+    """A self-check's student: the submission's name (``check ..`` has none to give)."""
+    student_id = student_id_from_name(Path(submission).resolve().name)
+    return "submission" if unusable_student_id(student_id) else student_id
 
 
 @dataclass(frozen=True)
@@ -207,7 +211,13 @@ def remark(
     the rubric applied to its stored metrics and run time, with ``manual_points`` and the
     time it was handed in."""
     return mark_run(
-        rubric, evaluation.metrics, evaluation.failure, evaluation.run, manual_points, submitted_at
+        rubric,
+        evaluation.metrics,
+        evaluation.failure,
+        evaluation.run,
+        manual_points,
+        submitted_at,
+        labels_hidden=evaluation.labels_hidden,
     )
 
 
@@ -280,6 +290,13 @@ def grade(
     # A download is read now, to check the students; files are gathered in the scratch folder.
     download = read_download(submissions) if isinstance(submissions, Path) else None
     given = [] if isinstance(submissions, Path) else submissions
+    for submission in given:
+        problem = unusable_student_id(submission.student_id)
+        if problem is not None:
+            raise SubmissionError(
+                f"the student id {submission.student_id!r} of {submission.path} cannot name a "
+                f"student because {problem}"
+            )
     students = set(download.student_ids if download is not None else (s.student_id for s in given))
     unknown = sorted(set(regrade) - students)
     if unknown:
@@ -718,7 +735,7 @@ def _clean_up_killed_batch(out: Path, lease: _Lease, on_note: Callable[[str], No
         folder = Path(scratch)
         stopped = _stop_leftover_processes(folder)
         if folder.is_dir() and not folder.is_symlink():
-            shutil.rmtree(folder, ignore_errors=True)
+            remove_tree(folder)
     lease.release()
     if on_note is not None:
         processes = f" and stopped {stopped} sandbox process(es) it left" if stopped else ""
@@ -804,8 +821,15 @@ def _running(pid: int) -> bool:
 
 
 def demo_submissions() -> list[Submission]:
-    """The bundled example submissions, one per subfolder of ``examples/submissions``."""
-    return discover_submissions(bundled_dir("examples") / "submissions")
+    """The bundled example submissions, one per subfolder of ``examples/submissions``
+    (in a checkout the reference is a link to its folder in ``reference_models``, which a
+    marker's class folder may not hold: these are medgrade's own)."""
+    folder = bundled_dir("examples") / "submissions"
+    return [
+        Submission(entry.name, entry.resolve())
+        for entry in sorted(folder.iterdir())
+        if not entry.name.startswith(".") and entry.name not in IGNORED_NAMES
+    ]
 
 
 def demo(

@@ -1,14 +1,17 @@
-"""Turning what a sandbox run left behind into predictions or a graded failure.
+"""Turning what a sandbox run reported into predictions or a graded failure.
 
-Nothing the submission wrote is trusted: the run record must parse, be small and carry
-this run's nonce; predictions are loaded without pickle and checked against the task's
-output contract before any metric sees them.
+The sandbox's supervisor reports over a channel no submission process can reach
+(:mod:`sandbox.wire`), and the backend writes the report into the run's output folder
+under the host's own names.  Nothing the submission produced is trusted even so: the
+worker's record must parse and be small; predictions are loaded without pickle and
+checked against the task's output contract before any metric sees them; any file that
+cannot be read is the submission's ``invalid_output``.  A ``sandbox_error`` comes only
+from what the host saw itself, never from anything reported from inside.
 """
 
 from __future__ import annotations
 
 import io
-import json
 import os
 import signal as signal_module
 import stat
@@ -21,8 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from grader.metrics._multiclass import ROW_SUM_TOLERANCE
 from grader.tasks.spec import OutputContract
-from sandbox import SandboxResult
-from sandbox.harness import LABEL_MAPS_DIR
+from sandbox import SandboxResult, wire
 
 #: A binary task's probabilities (n_cases,), a multiclass task's (n_cases, n_classes), or a
 #: segmentation task's label map per case.
@@ -69,8 +71,6 @@ FAILURE_EXPLANATIONS: dict[str, str] = {
     "course staff.",
 }
 
-_MAX_RECORD_BYTES = 256 * 1024
-
 
 class _RecordFailure(BaseModel):
     kind: Literal[
@@ -81,7 +81,6 @@ class _RecordFailure(BaseModel):
         "wrong_shape",
         "contract_error",
         "invalid_submission",
-        "sandbox_error",
     ]
     message: str = Field(max_length=4000)
     detail: str = Field(default="", max_length=20000)
@@ -110,11 +109,10 @@ class _RecordNotebook(BaseModel):
 
 
 class RunRecord(BaseModel):
-    """The schema of ``run.json``: what the harness may tell the grader, and no more."""
+    """What the worker may say of its run, and no more (it runs beside the submission)."""
 
     model_config = ConfigDict(extra="forbid")
     format: Literal[1]
-    nonce: str
     status: Literal["completed", "failed"]
     failure: _RecordFailure | None
     timings: dict[str, float] = Field(default_factory=dict, max_length=10)
@@ -129,6 +127,31 @@ class RunRecord(BaseModel):
         if (self.status == "failed") != (self.failure is not None):
             raise ValueError("a failed run needs a failure, a completed one none")
         return self
+
+
+class Observed(BaseModel):
+    """What the supervisor saw of the worker: how it ended, and what it used."""
+
+    model_config = ConfigDict(extra="forbid")
+    exit_code: int | None
+    signal: int | None
+    timed_out: bool
+    cpu_s: float | None = None
+    maxrss_mb: float | None = None
+    wall_s: float | None = None
+    record_error: str | None = Field(default=None, max_length=400)
+
+
+class Report(BaseModel):
+    """The report's header, as the backend wrote it (``run.json``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    nonce: str
+    #: Validated separately, so that a malformed record is told apart from a broken report.
+    record: dict[str, Any] | None
+    observed: Observed
+    skipped: list[Annotated[str, Field(max_length=200)]] = Field(default_factory=list)
+    file_names: list[str] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -159,10 +182,17 @@ class RunInfo:
     log_bytes_dropped: int
     record: dict[str, Any] = field(default_factory=dict)
     details: dict[str, str] = field(default_factory=dict)
+    #: CPU time of every process of the run: from its cgroup where the host has one, else
+    #: as the supervisor counted it (the CPU time of every process it reaped).
+    cpu_time_s: float | None = None
 
     @classmethod
-    def from_result(cls, result: SandboxResult, record: dict[str, Any] | None) -> RunInfo:
+    def from_result(
+        cls, result: SandboxResult, record: dict[str, Any] | None, observed: Observed | None
+    ) -> RunInfo:
+        cpu = result.cpu_time_s if result.cpu_time_s is not None else (observed and observed.cpu_s)
         return cls(
+            cpu_time_s=None if cpu is None else round(cpu, 3),
             backend=result.backend,
             wall_time_s=round(result.wall_time_s, 3),
             peak_memory_mb=None
@@ -181,6 +211,17 @@ class RunInfo:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class Interpretation:
+    """What a run gave: its predictions or its failure, the worker's record (if it gave a
+    valid one) and what the supervisor saw (if it reported)."""
+
+    predictions: Predictions | None
+    failure: Failure | None
+    record: dict[str, Any] | None = None
+    observed: Observed | None = None
+
+
 def interpret_run(
     result: SandboxResult,
     output_dir: Path,
@@ -191,83 +232,105 @@ def interpret_run(
     wall_time_limit_s: float,
     memory_limit_mb: int,
     shapes: list[tuple[int, ...]] | None = None,
-) -> tuple[Predictions | None, Failure | None, dict[str, Any] | None]:
-    """Return ``(predictions, None, record)`` for a valid run, else ``(None, failure, record)``.
+) -> Interpretation:
+    """The predictions of a valid run, else its failure.
 
     ``shapes`` are the cases' volume shapes when the contract is a label map per case.
     """
-    if result.timed_out:
-        return (
+    if not result.started:
+        # Nothing of the submission's ran: the sandbox itself failed (seen by the host).
+        detail = (result.stderr_tail or "no message").strip()[-600:]
+        return Interpretation(
             None,
             Failure(
-                "timeout",
-                f"did not finish within the task's {wall_time_limit_s:g} s wall-time limit",
+                "sandbox_error",
+                f"the {result.backend} sandbox ended before the run started",
+                detail,
             ),
-            None,
         )
+    if result.timed_out:
+        return Interpretation(None, _timeout(wall_time_limit_s))
     if result.oom_killed:
-        return (
+        return Interpretation(
             None,
             Failure(
                 "out_of_memory", f"was killed for using more than the task's {memory_limit_mb} MiB"
             ),
-            None,
+        )
+    if result.report_error is not None:
+        return Interpretation(
+            None, Failure("no_output", f"the run's report is unusable: {result.report_error}")
         )
     try:
-        raw = json.loads(read_regular_file(output_dir / "run.json", _MAX_RECORD_BYTES))
-    except UnsafeFileError as error:
-        return None, Failure("no_output", f"the run record is unusable: {error}"), None
-    except (OSError, ValueError):
-        return None, _failure_without_record(result), None
-    if not isinstance(raw, dict) or raw.get("nonce") != nonce:
-        # Not this run's record: the harness never finished (or something forged it).
-        return None, _failure_without_record(result), None
+        report = Report.model_validate_json(
+            read_regular_file(output_dir / wire.RUN_RECORD, wire.MAX_HEADER_BYTES + 4096)
+        )
+    except FileNotFoundError:
+        # No report at all: the sandbox ended before its supervisor could send one.
+        return Interpretation(None, _failure_from_exit(result.exit_code, result.signal))
+    except (OSError, ValidationError) as error:
+        return Interpretation(None, Failure("no_output", f"the run's report is unusable: {error}"))
+    if report.nonce != nonce:
+        return Interpretation(None, Failure("no_output", "the run's report is not this run's"))
+    observed = report.observed
+    if observed.timed_out:
+        return Interpretation(None, _timeout(wall_time_limit_s), None, observed)
+    if report.record is None:
+        failure = _failure_from_exit(observed.exit_code, observed.signal)
+        if observed.record_error:
+            failure = replace(failure, message=f"{failure.message} ({observed.record_error})")
+        return Interpretation(None, failure, None, observed)
     try:
-        record = RunRecord.model_validate(raw)
+        record = RunRecord.model_validate(report.record)
     except ValidationError:
-        return (
-            None,
-            Failure("no_output", "the run record does not follow the harness's format"),
-            None,
-        )
+        failure = Failure("no_output", "the run record does not follow the harness's format")
+        return Interpretation(None, failure, None, observed)
     record_dict = record.model_dump()
     if record.failure is not None:
-        failure = record.failure
-        return None, Failure(failure.kind, failure.message, failure.detail), record_dict
+        failure = Failure(record.failure.kind, record.failure.message, record.failure.detail)
+        return Interpretation(None, failure, record_dict, observed)
     try:
         if contract.kind == "label_map":
             assert shapes is not None and len(shapes) == n_cases
             predictions: Predictions = load_label_maps(
-                output_dir / LABEL_MAPS_DIR, contract, shapes
+                output_dir / wire.LABEL_MAPS_DIR, contract, shapes
             )
         else:
-            predictions = load_predictions(output_dir / "predictions.npy", contract, n_cases)
+            predictions = load_predictions(output_dir / wire.PREDICTIONS, contract, n_cases)
     except InvalidOutput as error:
-        return None, Failure(error.kind, str(error)), record_dict
-    return predictions, None, record_dict
+        return Interpretation(None, Failure(error.kind, str(error)), record_dict, observed)
+    return Interpretation(predictions, None, record_dict, observed)
 
 
-def _failure_without_record(result: SandboxResult) -> Failure:
-    number = result.signal
-    if number is None and result.exit_code is not None and 128 < result.exit_code < 160:
+def _timeout(wall_time_limit_s: float) -> Failure:
+    return Failure(
+        "timeout", f"did not finish within the task's {wall_time_limit_s:g} s wall-time limit"
+    )
+
+
+def _failure_from_exit(exit_code: int | None, signal: int | None) -> Failure:
+    """The failure of a process that ended with ``exit_code`` or ``signal`` before the
+    harness could say how its run went."""
+    number = signal
+    if number is None and exit_code is not None and 128 < exit_code < 160:
         # A shell, bwrap or a container's init reports a child killed by signal N as 128 + N.
-        number = result.exit_code - 128
+        number = exit_code - 128
     if number is not None:
-        result = replace(result, signal=number)
-        name = _signal_name(number)
-        if result.signal == signal_module.SIGXCPU:
+        if number == signal_module.SIGXCPU:
             return Failure("timeout", "used up its CPU-time limit (SIGXCPU)")
-        if result.signal == signal_module.SIGXFSZ:
+        if number == signal_module.SIGXFSZ:
             return Failure("crashed", "wrote a file larger than the sandbox allows (SIGXFSZ)")
-        return Failure("crashed", f"the process was killed by signal {result.signal} ({name})")
-    if result.exit_code == 0:
+        return Failure(
+            "crashed", f"the process was killed by signal {number} ({_signal_name(number)})"
+        )
+    if exit_code == 0:
         return Failure(
             "no_output",
             "the process exited with code 0 before the harness finished; does your code call "
             "sys.exit() or os._exit()?",
         )
     return Failure(
-        "no_output", f"the process exited with code {result.exit_code} before writing predictions"
+        "no_output", f"the process exited with code {exit_code} before writing predictions"
     )
 
 
@@ -372,7 +435,7 @@ def _read_npy(path: Path, limit: int, *, max_ndim: int, what: str) -> np.ndarray
         data = read_regular_file(path, limit)
     except FileNotFoundError:
         raise InvalidOutput(f"the harness reported success but wrote no file for {what}") from None
-    except UnsafeFileError as error:
+    except OSError as error:  # UnsafeFileError included: whatever it is, it is the output's
         raise InvalidOutput(f"the file of {what} is unusable: {error}") from None
     stream = io.BytesIO(data)
     try:

@@ -225,6 +225,7 @@ def score(
     run_time_s: float | None,
     manual_points: Mapping[str, float] | None = None,
     submitted_at: dt.datetime | None = None,
+    value_decimals: int = 4,
 ) -> Marks:
     """Apply ``rubric`` to one run.
 
@@ -232,6 +233,8 @@ def score(
     ``failure_reason`` as the explanation, while manual criteria can still be marked.
     ``manual_points`` holds the marker's points by criterion id; a missing id is pending.
     ``submitted_at`` is when the student handed in, for the rubric's late policy.
+    Explanations give each metric to ``value_decimals`` decimals (a hidden split's report
+    shows fewer: :mod:`grader.disclosure`); the points never depend on it.
     """
     manual_points = manual_points or {}
     marks: list[Mark] = []
@@ -250,7 +253,7 @@ def score(
                 )
             )
         else:
-            marks.append(_automatic_mark(criterion, metrics[criterion.metric]))
+            marks.append(_automatic_mark(criterion, metrics[criterion.metric], value_decimals))
     if metrics is not None and run_time_s is not None:
         for penalty in rubric.penalties:
             if run_time_s > penalty.run_time_over_s:
@@ -319,8 +322,9 @@ def _manual_mark(criterion: ManualCriterion, points: float | None) -> Mark:
     )
 
 
-def _automatic_mark(criterion: AutomaticCriterion, result: MetricResult) -> Mark:
+def _automatic_mark(criterion: AutomaticCriterion, result: MetricResult, decimals: int) -> Mark:
     name, value = result.name, result.value
+    shown = f"{value:.{decimals}f}"
     if math.isnan(value):
         return Mark(
             criterion.id,
@@ -337,10 +341,14 @@ def _automatic_mark(criterion: AutomaticCriterion, result: MetricResult) -> Mark
         clipped = min(1.0, max(0.0, fraction))
         points = round(criterion.points * clipped, 2)
         explanation = (
-            f"{name} = {value:.4f}; linear from floor {scale.floor:g} (0 points) to target "
-            f"{scale.target:g} ({criterion.points:g} points): ({value:.4f} - {scale.floor:g}) / "
-            f"({scale.target:g} - {scale.floor:g}) = {fraction:.3f}"
-            + (f", clipped to {clipped:g}" if clipped != fraction else "")
+            f"{name} = {shown}; linear from floor {scale.floor:g} (0 points) to target "
+            f"{scale.target:g} ({criterion.points:g} points)"
+            + (
+                f": ({shown} - {scale.floor:g}) / ({scale.target:g} - {scale.floor:g}) = "
+                f"{fraction:.3f}" + (f", clipped to {clipped:g}" if clipped != fraction else "")
+                if decimals >= 4  # a hidden split's report shows no finer figure than points
+                else ""
+            )
             + f" -> {points:g} / {criterion.points:g}"
         )
         return Mark(criterion.id, criterion.title, "awarded", points, criterion.points, explanation)
@@ -358,7 +366,7 @@ def _automatic_mark(criterion: AutomaticCriterion, result: MetricResult) -> Mark
             "awarded",
             0.0,
             criterion.points,
-            f"{name} = {value:.4f} reaches no band ({thresholds}) -> 0 / {criterion.points:g}",
+            f"{name} = {shown} reaches no band ({thresholds}) -> 0 / {criterion.points:g}",
         )
     best = max(reached, key=lambda band: band.points)
     return Mark(
@@ -367,5 +375,5 @@ def _automatic_mark(criterion: AutomaticCriterion, result: MetricResult) -> Mark
         "awarded",
         best.points,
         criterion.points,
-        f"{name} = {value:.4f} {sign} {best.at:g} -> {best.points:g} / {criterion.points:g}",
+        f"{name} = {shown} {sign} {best.at:g} -> {best.points:g} / {criterion.points:g}",
     )

@@ -39,6 +39,9 @@ and sees the inputs only, never labels."""
 
 MAX_SUBMISSION_BYTES = 1024 * 1024 * 1024
 MAX_SUBMISSION_FILES = 5000
+#: Folders nested deeper than this are refused (no project needs them; a few thousand
+#: levels would break recursive file-system functions).
+MAX_SUBMISSION_DEPTH = 32
 #: Never part of a submission; medgrade-check/ is what a self-check from the notebook's
 #: folder leaves there.
 IGNORED_NAMES = {
@@ -72,6 +75,18 @@ def discover_submissions(directory: Path, *, staging: Path | None = None) -> lis
     from grader.lms import read_download
 
     return read_download(directory).submissions(staging)
+
+
+def unusable_student_id(student_id: str) -> str | None:
+    """Why ``student_id`` cannot name a student (its reports and exports are files named
+    by it), or None when it can."""
+    if not student_id.strip():
+        return "it is empty"
+    if not student_id.strip("."):
+        return "it is made of dots only"
+    if any(character in student_id for character in "/\\\0"):
+        return "it holds a path separator"
+    return None
 
 
 def student_id_from_name(name: str) -> str:
@@ -144,6 +159,7 @@ def _copy_folder(source: Path, destination: Path) -> None:
     for root, directories, files in os.walk(source, followlinks=False, onerror=unreadable):
         directories[:] = [d for d in directories if d not in IGNORED_NAMES]
         relative = Path(root).relative_to(source)
+        _check_depth(relative)
         for name in directories:
             path = Path(root) / name
             if path.is_symlink():
@@ -179,6 +195,7 @@ def _extract_zip(source: Path, destination: Path) -> None:
                     raise SubmissionError(f"the zip holds an unsafe path {member.filename!r}")
                 if stat.S_ISLNK(member.external_attr >> 16):
                     raise SubmissionError(f"the zip holds a symbolic link {member.filename!r}")
+                _check_depth(name.parent)
                 if IGNORED_NAMES.intersection(name.parts):
                     continue
                 target = destination.joinpath(*name.parts)
@@ -187,6 +204,14 @@ def _extract_zip(source: Path, destination: Path) -> None:
                     shutil.copyfileobj(read, write)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError) as error:
         raise SubmissionError(f"{source.name} is not a readable zip file ({error})") from None
+
+
+def _check_depth(folder: PurePosixPath | Path) -> None:
+    if len(folder.parts) > MAX_SUBMISSION_DEPTH:
+        raise SubmissionError(
+            f"the submission nests folders more than {MAX_SUBMISSION_DEPTH} deep "
+            f"({str(folder)[:80]}...)"
+        )
 
 
 def _check_size(total: int, count: int) -> None:

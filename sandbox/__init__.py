@@ -1,7 +1,9 @@
 """Running untrusted submissions: the backend interface, backends and the harness.
 
-A backend runs :data:`HARNESS_PATH` on a :class:`SandboxJob` and returns what it saw in a
-:class:`SandboxResult`; it never interprets predictions (the grader does that outside).
+A backend runs the in-sandbox supervisor (``sandbox/supervisor.py``, which runs the harness
+in a worker) on a :class:`SandboxJob`, writes the run's report into the job's output
+folder and returns what it saw in a :class:`SandboxResult`; it never interprets
+predictions (the grader does that outside).
 """
 
 from sandbox._backend import (
@@ -14,7 +16,7 @@ from sandbox._backend import (
     SandboxUnavailableError,
     backend_names,
     get_backend,
-    harness_arguments,
+    supervisor_arguments,
 )
 from sandbox._bwrap import BubblewrapBackend
 from sandbox._docker import DockerBackend
@@ -40,8 +42,8 @@ __all__ = [
     "backend_names",
     "choose_backend",
     "get_backend",
-    "harness_arguments",
     "place_on_gpus",
     "placement_devices",
+    "supervisor_arguments",
     "warm",
 ]

@@ -8,7 +8,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-HARNESS_PATH = Path(__file__).resolve().parent / "harness.py"
+#: medgrade's in-sandbox modules (the supervisor, the harness, the wire, the fork server):
+#: this folder, bound read-only at :data:`INSIDE_CODE_DIR` in every sandbox.
+CODE_DIR = Path(__file__).resolve().parent
+HARNESS_PATH = CODE_DIR / "harness.py"
+INSIDE_CODE_DIR = "/opt/medgrade"
+INSIDE_SUPERVISOR = f"{INSIDE_CODE_DIR}/supervisor.py"
+#: The sandbox's own scratch output folder (the report's files are collected from it).
+INSIDE_OUTPUT = "/output"
+#: The supervisor ends a run at its wall-time limit; the host kills the sandbox this much
+#: later, should the supervisor itself not have ended it.
+HOST_GRACE_S = 5.0
 
 
 class SandboxUnavailableError(RuntimeError):
@@ -74,9 +84,11 @@ class SandboxLimits:
 class SandboxJob:
     """One run of the harness.
 
-    ``submission_dir`` and ``input_dir`` are mounted read-only, ``output_dir`` writable.
-    ``nonce`` reaches the harness on its standard input (never argv or the environment,
-    which other processes can read) and must come back in the run record.
+    ``submission_dir`` and ``input_dir`` are mounted read-only.  ``output_dir`` is the
+    host's empty folder for the run's report (:mod:`sandbox.wire`): the sandbox never sees
+    it; the backend writes the report there.  ``nonce`` travels on the report channel
+    (never argv or the environment, which other processes can read), is read by the
+    supervisor only once no submission process is left, and must come back in the report.
     ``masked_paths`` are host files that hold the task's labels (a dataset bundled inside
     an installed library, say): isolating backends hide them.
     """
@@ -103,6 +115,13 @@ class SandboxResult:
     stderr_tail: str
     log_bytes_dropped: int = 0
     oom_killed: bool = False
+    #: CPU time of every process of the run, from its cgroup (None where there is none).
+    cpu_time_s: float | None = None
+    #: Why a report that started to arrive is unusable (a broken channel, a bad format).
+    report_error: str | None = None
+    #: Whether the run's supervisor started (said so before any submission code could
+    #: run); a sandbox that ended before is the infrastructure's failure.
+    started: bool = True
     details: dict[str, str] = field(default_factory=dict)
 
 
@@ -124,15 +143,17 @@ class SandboxBackend(Protocol):
         ...
 
 
-def harness_arguments(
+def supervisor_arguments(
     *,
+    channel: int | str,
     submission_dir: Path | str,
     input_dir: Path | str,
     output_dir: Path | str,
     limits: SandboxLimits,
     apply_memory_rlimit: bool = True,
 ) -> list[str]:
-    """Arguments after ``python -I harness.py`` (paths as seen inside the sandbox)."""
+    """Arguments after ``python -I -B supervisor.py`` (paths as seen inside the sandbox);
+    ``channel`` is the report channel's descriptor, or its socket's path."""
     rlimits = {
         "cpu_s": int(limits.wall_time_s * max(1.0, limits.cpus)) + 5,
         "fsize_mb": limits.max_file_mb,
@@ -147,7 +168,13 @@ def harness_arguments(
         "cell_s": limits.notebook_cell_time_s or total_s,
         "wall_s": limits.wall_time_s,
     }
+    channel_arguments = (
+        ["--channel-fd", str(channel)] if isinstance(channel, int) else ["--channel-path", channel]
+    )
     return [
+        *channel_arguments,
+        "--deadline-s",
+        str(limits.wall_time_s),
         "--submission",
         str(submission_dir),
         "--inputs",

@@ -1,11 +1,15 @@
 """The ``docker`` backend: one hardened, throw-away container per run (docker SDK).
 
-Every container: no network, uid 65534, all capabilities dropped, no-new-privileges, a
-read-only root file system with a size-limited tmpfs scratch, memory limit equal to the
-memory+swap limit, a pids limit, a CPU quota, no core dumps and a bounded log.  The
-submission and inputs are mounted read-only and one output folder writable; nothing else
-of the host is visible (the grading image holds the harness and the task's packages,
-never data).  The wall-clock limit is enforced from the host, and every container is
+Every container: no network, the unprivileged sandbox identity (:mod:`sandbox._identity`,
+never root), all capabilities dropped, no-new-privileges, Docker's default seccomp
+profile (the backend refuses an engine without seccomp), a read-only root file system
+with size-limited tmpfs scratch folders (``/tmp``, and ``/output``, from which the
+supervisor collects the report), memory limit equal to the memory+swap limit, a pids
+limit, a CPU quota, no core dumps and a bounded log.  The submission, the inputs and
+medgrade's in-sandbox code are mounted read-only, plus the run's report socket; nothing
+else of the host is visible (the grading image holds the task's packages, never data).
+The supervisor, the container's pid 1, ends the run at its wall-time limit even if the
+grader is gone; the host kills it a little later should it not.  Every container is
 removed at the end of its run, when the backend is closed, and, for containers left by a
 grader that was killed, when the next backend starts.
 """
@@ -14,27 +18,36 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import socket
+import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from sandbox._backend import (
+    CODE_DIR,
+    HOST_GRACE_S,
+    INSIDE_CODE_DIR,
+    INSIDE_OUTPUT,
+    INSIDE_SUPERVISOR,
     GpuSelection,
     SandboxJob,
     SandboxResult,
     SandboxUnavailableError,
-    harness_arguments,
     register_backend,
+    supervisor_arguments,
 )
+from sandbox._channel import ListeningChannel
+from sandbox._identity import checked_identity
 from sandbox._process import minimal_environment
+from sandbox.wire import OUTPUT_SCRATCH_MB
 
 DEFAULT_IMAGE = "medgrade/grading:cpu"
-IMAGE_HARNESS = "/opt/medgrade/harness.py"
+INSIDE_CHANNEL = "/run/medgrade/channel.sock"
 LABEL = "org.medgrade.run"
 OWNER_LABEL = "org.medgrade.owner"
-NOBODY = "65534:65534"
 SCRATCH_MB = 256
 PIDS_MAX = 256
 LOG_MAX_BYTES = 1024 * 1024
@@ -75,8 +88,16 @@ class DockerBackend:
                 "'medgrade image build'"
             ) from None
         self.gpus = gpus
-        if gpus is not None and not self.has_nvidia_runtime():
+        info = self.client.info()
+        if not _seccomp_enforced(info.get("SecurityOptions") or []):
+            raise SandboxUnavailableError(
+                "this Docker engine runs containers without a seccomp profile, which medgrade "
+                "relies on to deny the kernel keyrings, bpf and perf_event_open to submissions: "
+                "use an engine built with seccomp and its default (or a stricter) profile"
+            )
+        if gpus is not None and "nvidia" not in (info.get("Runtimes") or {}):
             raise SandboxUnavailableError(NO_NVIDIA_RUNTIME)
+        self.identity = checked_identity()
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
         self._live: set[str] = set()
         self._lock = threading.Lock()
@@ -89,8 +110,8 @@ class DockerBackend:
     def has_nvidia_runtime(self) -> bool:
         return "nvidia" in (self.client.info().get("Runtimes") or {})
 
-    def create_container(self, job: SandboxJob) -> Any:
-        """Create (not start) the container for ``job``."""
+    def create_container(self, job: SandboxJob, channel_socket: Path) -> Any:
+        """Create (not start) the container for ``job``, reporting on ``channel_socket``."""
         from docker.types import LogConfig, Mount, Ulimit
 
         limits = job.limits
@@ -100,15 +121,19 @@ class DockerBackend:
         command = [
             "python3",
             "-I",
-            IMAGE_HARNESS,
-            *harness_arguments(
+            "-B",
+            INSIDE_SUPERVISOR,
+            *supervisor_arguments(
+                channel=INSIDE_CHANNEL,
                 submission_dir="/submission",
                 input_dir="/inputs",
-                output_dir="/output",
+                output_dir=INSIDE_OUTPUT,
                 limits=limits,
                 apply_memory_rlimit=False,  # the container's memory cgroup is exact
             ),
         ]
+        user = self.identity.docker_user
+        owner = f"uid={self.identity.uid},gid={self.identity.gid}"
         options: dict[str, Any] = {}
         if use_gpu:
             assert self.gpus is not None
@@ -117,12 +142,15 @@ class DockerBackend:
         return self.client.containers.create(
             self.image_name,
             command=command,
-            user=NOBODY,
+            user=user,
             network_mode="none",
             cap_drop=["ALL"],
             security_opt=["no-new-privileges"],
             read_only=True,
-            tmpfs={"/tmp": f"rw,size={SCRATCH_MB}m,uid=65534,gid=65534,mode=1777"},
+            tmpfs={
+                "/tmp": f"rw,size={SCRATCH_MB}m,{owner},mode=1777",
+                INSIDE_OUTPUT: f"rw,size={OUTPUT_SCRATCH_MB}m,{owner},mode=0700",
+            },
             mem_limit=f"{limits.memory_mb}m",
             memswap_limit=f"{limits.memory_mb}m",
             pids_limit=PIDS_MAX,
@@ -134,11 +162,14 @@ class DockerBackend:
             mounts=[
                 Mount("/submission", str(job.submission_dir), type="bind", read_only=True),
                 Mount("/inputs", str(job.input_dir), type="bind", read_only=True),
-                Mount("/output", str(job.output_dir), type="bind", read_only=False),
+                Mount(INSIDE_CODE_DIR, str(CODE_DIR), type="bind", read_only=True),
+                Mount(INSIDE_CHANNEL, str(channel_socket), type="bind", read_only=False),
             ],
             working_dir="/tmp",
             environment=env,
-            stdin_open=True,
+            # The supervisor must be pid 1 (an engine configured with "init": true would
+            # put docker-init there), so that kill(-1) ends every process of the run.
+            init=False,
             labels={LABEL: "1", OWNER_LABEL: self.owner},
             **options,
         )
@@ -147,35 +178,40 @@ class DockerBackend:
         import docker.errors
         import requests
 
-        _make_writable_for_nobody(job.output_dir)
-        container = self.create_container(job)
-        with self._lock:
-            self._live.add(container.id)
-        start = time.perf_counter()
-        timed_out = False
+        folder = Path(tempfile.mkdtemp(prefix="medgrade-channel-"))
+        channel = ListeningChannel(job.output_dir, job.nonce, folder=folder, uid=self.identity.uid)
         try:
-            stdin = container.attach_socket(params={"stdin": 1, "stream": 1})
+            container = self.create_container(job, channel.path)
+            with self._lock:
+                self._live.add(container.id)
+            channel.start()
+            start = time.perf_counter()
+            timed_out = False
             try:
-                container.start()
-            except docker.errors.APIError as error:
-                if "could not select device driver" in str(error):
-                    raise SandboxUnavailableError(NO_NVIDIA_RUNTIME) from None
-                raise
-            _send(stdin, (job.nonce + "\n").encode())
-            try:
-                status = container.wait(timeout=job.limits.wall_time_s)
-            except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
-                timed_out = True
-                with contextlib.suppress(docker.errors.APIError):
-                    container.kill()
-                status = container.wait(timeout=30)
-            wall_time = time.perf_counter() - start
-            container.reload()
-            state = container.attrs["State"]
-            stdout = container.logs(stdout=True, stderr=False)
-            stderr = container.logs(stdout=False, stderr=True)
+                try:
+                    container.start()
+                except docker.errors.APIError as error:
+                    if "could not select device driver" in str(error):
+                        raise SandboxUnavailableError(NO_NVIDIA_RUNTIME) from None
+                    raise
+                try:
+                    status = container.wait(timeout=job.limits.wall_time_s + HOST_GRACE_S)
+                except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+                    timed_out = True
+                    with contextlib.suppress(docker.errors.APIError):
+                        container.kill()
+                    status = container.wait(timeout=30)
+                wall_time = time.perf_counter() - start
+                channel.finish()
+                container.reload()
+                state = container.attrs["State"]
+                stdout = container.logs(stdout=True, stderr=False)
+                stderr = container.logs(stdout=False, stderr=True)
+            finally:
+                self._remove(container.id)
         finally:
-            self._remove(container.id)
+            channel.close()
+            shutil.rmtree(folder, ignore_errors=True)
         keep = job.limits.max_log_bytes // 2
         exit_code = int(status.get("StatusCode", -1))
         return SandboxResult(
@@ -189,7 +225,13 @@ class DockerBackend:
             stderr_tail=stderr[-keep:].decode("utf-8", "replace"),
             log_bytes_dropped=max(0, len(stdout) - keep) + max(0, len(stderr) - keep),
             oom_killed=bool(state.get("OOMKilled")),
-            details={"image": self.image_name, "image_id": self.image_id},
+            report_error=channel.error,
+            started=channel.started,
+            details={
+                "image": self.image_name,
+                "image_id": self.image_id,
+                "host_uid": str(self.identity.uid),
+            },
         )
 
     def _remove(self, container_id: str) -> None:
@@ -208,27 +250,22 @@ class DockerBackend:
             self._remove(container_id)
 
 
+def _seccomp_enforced(security_options: list[str]) -> bool:
+    """Whether ``docker info``'s SecurityOptions (``name=seccomp,profile=default``) give
+    containers a seccomp profile (anything but ``unconfined``)."""
+    for option in security_options:
+        fields = dict(part.partition("=")[::2] for part in option.split(","))
+        if fields.get("name") == "seccomp":
+            return fields.get("profile", "default") != "unconfined"
+    return False
+
+
 def _device_request(gpus: GpuSelection) -> Any:
     from docker.types import DeviceRequest
 
     if gpus.device_ids:
         return DeviceRequest(device_ids=list(gpus.device_ids), capabilities=[["gpu"]])
     return DeviceRequest(count=gpus.count if gpus.count is not None else -1, capabilities=[["gpu"]])
-
-
-def _send(stdin: Any, data: bytes) -> None:
-    raw = getattr(stdin, "_sock", stdin)
-    raw.sendall(data)
-    with contextlib.suppress(OSError):
-        raw.shutdown(socket.SHUT_WR)
-    stdin.close()
-
-
-def _make_writable_for_nobody(folder: Path) -> None:
-    if os.geteuid() == 0:
-        os.chown(folder, 65534, 65534)
-    else:
-        folder.chmod(0o777)
 
 
 def remove_orphaned_containers(client: Any) -> int:

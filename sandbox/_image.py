@@ -8,7 +8,6 @@ base image can be made locally from Debian packages.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import subprocess
 import sys
@@ -16,7 +15,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from sandbox._backend import HARNESS_PATH, SandboxUnavailableError
+from sandbox._backend import SandboxUnavailableError
 from sandbox._docker import DEFAULT_IMAGE, _client
 
 IMAGES_DIR = Path(__file__).resolve().parent / "images"
@@ -101,16 +100,14 @@ def build_image(
         else:
             download_wheels(requirements, wheels)
         (wheels / "requirements.txt").write_text("\n".join(requirements) + "\n")
-        shutil.copy2(HARNESS_PATH, context / "harness.py")
         shutil.copy2(
             IMAGES_DIR / ("Dockerfile.cuda" if cuda else "Dockerfile"), context / "Dockerfile"
         )
-        harness_sha256 = hashlib.sha256(HARNESS_PATH.read_bytes()).hexdigest()
         try:
             image, _ = client.images.build(
                 path=str(context),
                 tag=tag,
-                buildargs={"BASE_IMAGE": base_image, "HARNESS_SHA256": harness_sha256},
+                buildargs={"BASE_IMAGE": base_image},
                 rm=True,
                 forcerm=True,
                 network_mode="none",

@@ -10,7 +10,7 @@ import subprocess
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -81,28 +81,34 @@ def kill_live_groups() -> None:
 def run_process_group(
     command: Sequence[str],
     *,
-    stdin_data: bytes,
     env: Mapping[str, str],
     cwd: Path,
     timeout_s: float,
     max_log_bytes: int,
     backend: str,
+    pass_fds: Sequence[int] = (),
+    started: Callable[[], None] | None = None,
 ) -> SandboxResult:
     """Run ``command`` in a new session; on timeout or at the end, SIGKILL the whole group.
 
-    ``os.wait4`` gives the child's own peak RSS, which ``Popen.wait`` would discard.
+    ``pass_fds`` stay open in the command (its report channel, say); ``started`` is called
+    once it runs.  ``os.wait4`` gives the child's own peak RSS, which ``Popen.wait`` would
+    discard.
     """
     start = time.perf_counter()
     process = subprocess.Popen(
         list(command),
-        stdin=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=dict(env),
         cwd=cwd,
         start_new_session=True,
         close_fds=True,
+        pass_fds=tuple(pass_fds),
     )
+    if started is not None:
+        started()
     with _LIVE_LOCK:
         _LIVE_GROUPS.add(process.pid)
     stdout, stderr = TailBuffer(max_log_bytes // 2), TailBuffer(max_log_bytes // 2)
@@ -122,10 +128,6 @@ def run_process_group(
     timer = threading.Timer(timeout_s, kill_on_timeout)
     timer.start()
     try:
-        assert process.stdin is not None
-        with contextlib.suppress(BrokenPipeError):
-            process.stdin.write(stdin_data)
-            process.stdin.close()
         # Wait without reaping: until the leader is reaped its pid (the group id) cannot be
         # reused, so the kills below can never hit another run's processes.
         os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOWAIT)

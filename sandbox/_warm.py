@@ -7,13 +7,15 @@ A cold bwrap run spends most of its time starting Python and importing numpy and
 submission, which isolates itself in namespaces of its own before any submission code runs
 (see the fork server's docstring for what each child gets).  Every child is used once.
 
-The server's sandbox sees the batch's scratch folder (``root``) at ``/pool``; each job's
-folders must lie inside it, and the child binds only its own.  A job that does not fit the
-pool (folders elsewhere, other limits, a GPU run on a pool without GPUs) runs cold, and so
-does every job once the server has failed: the pool never changes what a run sees, only how
-fast it starts.  When launched as root each run still gets its own cgroup (memory and pids
-limits, peak memory, OOM kills, a kill of everything at the end): the child is moved into it
-before it is let go.
+The server's sandbox sees the batch's scratch folder (``root``) at ``/pool``, read-only;
+each job's submission and inputs must lie inside it, and the child binds only its own
+(when the grader is root, the folders on the way get the sandbox identity's group, with
+search permission only, so that the unprivileged server can reach them).  A job that does
+not fit the pool (folders elsewhere, other limits, a GPU run on a pool without GPUs) runs
+cold, and so does every job once the server has failed: the pool never changes what a run
+sees, only how fast it starts.  When launched as root each run still gets its own cgroup
+(memory, pids and CPU limits, peak memory, CPU time, OOM kills, a kill of everything at
+the end): the child is moved into it before it is let go.
 """
 
 from __future__ import annotations
@@ -35,21 +37,34 @@ from queue import Empty, Queue
 from typing import Any
 
 from sandbox._backend import (
-    HARNESS_PATH,
+    HOST_GRACE_S,
+    INSIDE_CODE_DIR,
+    INSIDE_OUTPUT,
     SandboxBackend,
     SandboxJob,
     SandboxLimits,
     SandboxResult,
-    harness_arguments,
+    supervisor_arguments,
 )
-from sandbox._bwrap import PIDS_MAX, BubblewrapBackend, nvidia_device_nodes, python_roots
+from sandbox._bwrap import (
+    PIDS_MAX,
+    BubblewrapBackend,
+    Sources,
+    launcher_command,
+    nvidia_device_nodes,
+    python_roots,
+)
 from sandbox._cgroups import RunCgroup, create_run_cgroup
+from sandbox._channel import ReportChannel
+from sandbox._identity import grant_traversal
 from sandbox._process import TailBuffer, minimal_environment
+from sandbox._seccomp import filter_program
 
-FORKSERVER_PATH = Path(__file__).resolve().parent / "forkserver.py"
-_INSIDE = "/opt/medgrade"
 _POOL = "/pool"
 _HOST_PROC = "/run/medgrade-proc"
+_KEPT_VIEWS = "/run/medgrade-kept"
+#: The descriptor a child's supervisor finds its channel on (see the fork server).
+_CHANNEL_FD = 4
 
 #: Imported once by the server when the sandbox's Python has them; a submission importing
 #: anything else imports it itself.  (scikit-learn's estimators live in submodules.)
@@ -185,29 +200,32 @@ class WarmBubblewrap:
         # A child's fresh /tmp would hide an environment that lives under /tmp (a CI venv):
         # the server keeps a second view of it, which each child binds back in place.
         kept = [
-            (f"{_INSIDE}/kept/{index}", root)
+            (f"{_KEPT_VIEWS}/{index}", root)
             for index, root in enumerate(python_roots(self.cold.python))
             if root == "/tmp" or root.startswith("/tmp/")
         ]
-        command = [
+        sources = Sources(self.cold.stage)
+        bwrap = [
             self.cold.executable,
-            *self.cold.common_arguments(cpus=self.limits.cpus),
-            "--dir", "/submission", "--dir", "/inputs", "--dir", "/output",
-            "--bind", str(self.root), _POOL,
+            *self.cold.common_arguments(cpus=self.limits.cpus, sources=sources),
+            "--dir", "/submission", "--dir", "/inputs", "--dir", INSIDE_OUTPUT,
+            "--ro-bind", sources(self.root), _POOL,
             # Lent to the server so that each child can make its own namespaces and
-            # mounts; children drop every capability before the harness starts.
+            # mounts; children drop every capability before the supervisor starts.
             "--ro-bind", "/proc", _HOST_PROC,
             "--disable-userns", "--cap-add", "CAP_SYS_ADMIN", "--cap-add", "CAP_SETPCAP",
-            "--ro-bind", str(HARNESS_PATH), f"{_INSIDE}/harness.py",
-            "--ro-bind", str(FORKSERVER_PATH), f"{_INSIDE}/forkserver.py",
-            *[part for view, root in kept for part in ("--ro-bind", root, view)],
+            *[part for view, root in kept for part in ("--ro-bind", sources(root), view)],
             *(self.cold.gpu_arguments() if self.limits.gpu else []),
-            *self.cold.identity_arguments(),
-            self.cold.python, "-I", f"{_INSIDE}/forkserver.py",
+            *self.cold.closing_arguments(),
+            self.cold.python, "-I", "-B", f"{INSIDE_CODE_DIR}/forkserver.py",
             "--control-fd", str(theirs.fileno()),
             "--preload", json.dumps(self.preload),
             "--kept", json.dumps(kept),
+            "--seccomp", filter_program().hex(),
         ]  # fmt: skip
+        command = launcher_command(
+            bwrap, identity=self.cold.identity, stage=self.cold.stage, binds=sources.binds
+        )
         try:
             server = subprocess.Popen(
                 command,
@@ -301,29 +319,28 @@ class WarmBubblewrap:
 
     # -- one run ------------------------------------------------------------------------
 
-    def _pool_folders(self, job: SandboxJob) -> list[tuple[str, str, str]] | None:
+    def _pool_folders(self, job: SandboxJob) -> list[tuple[str, str]] | None:
         """The job's binds relative to the pool, or None when it must run cold."""
         limits = job.limits
         if limits.cpus != self.limits.cpus or (limits.gpu and not self.limits.gpu):
             return None
         binds = []
-        for folder, target, mode in (
-            (job.submission_dir, "/submission", "ro"),
-            (job.input_dir, "/inputs", "ro"),
-            (job.output_dir, "/output", "rw"),
-        ):
+        for folder, target in ((job.submission_dir, "/submission"), (job.input_dir, "/inputs")):
             resolved = Path(folder).resolve()
             if not resolved.is_relative_to(self.root) or resolved == self.root:
                 return None
-            binds.append((str(resolved.relative_to(self.root)), target, mode))
+            binds.append((str(resolved.relative_to(self.root)), target))
         return binds
 
-    def _run_warm(self, job: SandboxJob, binds: list[tuple[str, str, str]]) -> SandboxResult:
+    def _run_warm(self, job: SandboxJob, binds: list[tuple[str, str]]) -> SandboxResult:
         limits = job.limits
         run_id = uuid.uuid4().hex
         pending = _PendingRun()
         self._pending[run_id] = pending
-        stdin_read, stdin_write = os.pipe()
+        if self.cold.identity is not None:
+            for folder in (job.submission_dir, job.input_dir):
+                grant_traversal(self.root, Path(folder), self.cold.identity)
+        channel = ReportChannel(job.output_dir, job.nonce)
         stdout_read, stdout_write = os.pipe()
         stderr_read, stderr_write = os.pipe()
         cgroup: RunCgroup | None = None
@@ -347,13 +364,15 @@ class WarmBubblewrap:
         if not limits.gpu and self.limits.gpu:
             masked += nvidia_device_nodes()
         try:
-            root_user = os.geteuid() == 0
-            if root_user:
-                cgroup = create_run_cgroup(memory_mb=limits.memory_mb, pids_max=PIDS_MAX)
-            argv = harness_arguments(
+            if os.geteuid() == 0:
+                cgroup = create_run_cgroup(
+                    memory_mb=limits.memory_mb, pids_max=PIDS_MAX, cpus=limits.cpus
+                )
+            argv = supervisor_arguments(
+                channel=_CHANNEL_FD,
                 submission_dir="/submission",
                 input_dir="/inputs",
-                output_dir="/output",
+                output_dir=INSIDE_OUTPUT,
                 limits=limits,
                 apply_memory_rlimit=cgroup is None,
             )
@@ -366,11 +385,16 @@ class WarmBubblewrap:
                 "masked": masked,
             }
             try:
-                self._send(message, (stdin_read, stdout_write, stderr_write))
+                self._send(message, (stdout_write, stderr_write, channel.sandbox_fd))
             finally:
-                for fd in (stdin_read, stdout_write, stderr_write):
+                for fd in (stdout_write, stderr_write):
                     os.close(fd)
-            forked = self._wait(pending, ("forked", "error"), timeout_s=60.0)
+                channel.handed_over()
+            try:
+                forked = self._wait(pending, ("forked", "error"), timeout_s=60.0)
+            except TimeoutError:
+                self._send({"op": "kill", "id": run_id})
+                raise WarmPoolError("the fork server did not fork a run within 60 s") from None
             if forked["op"] == "error":
                 raise WarmPoolError(forked.get("message", "the fork server could not fork"))
             if cgroup is not None:
@@ -382,14 +406,13 @@ class WarmBubblewrap:
                 for procs in cgroup.procs_files:
                     procs.write_text(str(host_pid))
             started = time.perf_counter()
+            channel.start()
             self._send({"op": "go", "id": run_id})
-            with contextlib.suppress(BrokenPipeError):
-                os.write(stdin_write, (job.nonce + "\n").encode())
-            os.close(stdin_write)
-            stdin_write = -1
             timed_out = False
             try:
-                exited = self._wait(pending, ("exited",), timeout_s=limits.wall_time_s)
+                exited = self._wait(
+                    pending, ("exited",), timeout_s=limits.wall_time_s + HOST_GRACE_S
+                )
             except TimeoutError:
                 timed_out = True
                 self._send({"op": "kill", "id": run_id})
@@ -400,11 +423,10 @@ class WarmBubblewrap:
             wall_time = time.perf_counter() - started
         finally:
             self._pending.pop(run_id, None)
-            if stdin_write >= 0:
-                os.close(stdin_write)
-            peak, oom = None, False
+            channel.finish()
+            peak, oom, cpu = None, False, None
             if cgroup is not None:
-                peak, oom = cgroup.peak_memory_mb(), cgroup.oom_killed()
+                peak, oom, cpu = cgroup.peak_memory_mb(), cgroup.oom_killed(), cgroup.cpu_time_s()
                 cgroup.kill_all()
                 cgroup.remove()
             finished.set()
@@ -422,11 +444,10 @@ class WarmBubblewrap:
             stderr_tail=stderr.text(),
             log_bytes_dropped=stdout.dropped + stderr.dropped,
             oom_killed=oom,
-            details={
-                "python": self.cold.python,
-                "cgroup": f"v{cgroup.version}" if cgroup else "none (not root)",
-                "warm": "forked from a warm server",
-            },
+            cpu_time_s=cpu,
+            report_error=channel.error,
+            started=channel.started,
+            details=self.cold.details(cgroup) | {"warm": "forked from a warm server"},
         )
 
     def _wait(

@@ -4,35 +4,39 @@ Runs as the command of one long-lived bubblewrap sandbox (:mod:`sandbox._warm` s
 It imports the heavy libraries once (numpy, torch, scikit-learn...), then forks one child
 per submission.  Student code never runs in the server itself, and a child serves exactly
 one submission, so nothing of one student's run can reach another's; what the children
-share is the server's memory as it was before any of them ran, copy-on-write.
+share is the server's memory as it was before any of them ran, copy-on-write, and a root
+file system that is read-only for the server too (nothing writes bytecode: ``-B``).
 
 The server holds ``CAP_SYS_ADMIN`` and ``CAP_SETPCAP``, in its sandbox's own user namespace
 only, to build each child's namespaces and mounts; it also sees the machine's ``/proc``,
 read-only, at ``HOST_PROC`` (the kernel mounts a new proc in a user namespace only where a
-fully visible one exists).  Each child isolates itself before the harness runs the
-submission:
+fully visible one exists).  Each child isolates itself before the supervisor starts:
 
 - new mount, pid, network, IPC and UTS namespaces inside the server's sandbox;
-- its own submission, inputs and output folders bound at ``/submission`` (read-only),
-  ``/inputs`` (read-only) and ``/output``; the batch's scratch tree they come from, seen by
-  the server at ``/pool``, hidden under an empty read-only tmpfs;
-- a fresh ``/tmp`` and ``/dev/shm``, a read-only ``/proc`` of its own pid namespace (it is
-  pid 1 there, so the kernel kills every process it leaves when it ends), and no user
-  namespaces (the server's sandbox allows none);
+- its own submission and inputs bound read-only at ``/submission`` and ``/inputs``; the
+  batch's scratch tree they come from, seen by the server at ``/pool``, hidden under an
+  empty read-only tmpfs;
+- everything it inherits read-only (the root, ``/dev``, the Python installation, medgrade's
+  code), and fresh, size-limited ``/tmp``, ``/dev/shm`` and ``/output``: the only places
+  it can write, gone when it ends; a ``/dev/pts`` of its own; a read-only ``/proc`` of its own pid namespace (its
+  supervisor is pid 1 there, so the kernel kills every process it leaves when it ends),
+  and no user namespaces (the server's sandbox allows none);
 - files holding the task's labels masked, GPUs it was not given masked;
-- every capability dropped (bounding set included) and ``no_new_privs`` set.
+- a fresh anonymous session keyring, every capability dropped (bounding set included),
+  ``no_new_privs`` set, and the seccomp filter the host gave the server installed.
 
 The protocol on the control socket (``SOCK_SEQPACKET``, one JSON document per message):
-the host sends ``run`` (with the run's stdin, stdout and stderr pipes as attached file
-descriptors), then ``go`` once it has placed the child in the run's cgroup, and ``kill`` on a
-timeout; the server answers ``ready`` once, then ``forked`` (the child's pid in the
-server's pid namespace) and ``exited`` (its wait status and peak RSS) for each run.
-Closing the socket stops the server and kills every child.
+the host sends ``run`` (with the run's stdout and stderr pipes and its report channel as
+attached file descriptors), then ``go`` once it has placed the child in the run's cgroup,
+and ``kill`` past the run's deadline; the server answers ``ready`` once, then ``forked``
+(the child's pid in the server's pid namespace) and ``exited`` (its wait status and peak
+RSS) for each run.  Closing the socket stops the server and kills every child.
 
 Like the harness, this uses only the standard library (ctypes for the system calls that
-``os`` lacks in Python 3.11) and imports nothing from medgrade.
+``os`` lacks in Python 3.11) and imports nothing from medgrade but its in-sandbox siblings,
+by path.
 
-Usage: python -I forkserver.py --control-fd N --preload JSON
+Usage: python -I -B forkserver.py --control-fd N --preload JSON --kept JSON --seccomp HEX
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ import array
 import contextlib
 import ctypes
 import importlib
+import importlib.util
 import json
 import os
 import platform
@@ -54,8 +59,13 @@ from typing import Any
 #: Where the host's batch scratch tree is bound in the server's sandbox.
 POOL = "/pool"
 HOST_PROC = "/run/medgrade-proc"
+#: Second views of folders under /tmp that the Python environment needs (see _KEPT).
+KEPT_VIEWS = "/run/medgrade-kept"
 MAX_MESSAGE = 1 << 20
 SCRATCH_SIZE = "256m"
+OUTPUT_SIZE = "256m"
+#: The descriptors a run's child is given: its stdout, stderr, the go pipe, its channel.
+GO_FD, CHANNEL_FD = 3, 4
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000
@@ -76,10 +86,14 @@ MS_PRIVATE = 1 << 18
 MS_RELATIME = 1 << 21
 
 PR_SET_PDEATHSIG = 1
+PR_SET_SECCOMP = 22
 PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
 PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_CLEAR_ALL = 4
+SECCOMP_MODE_FILTER = 2
+KEYCTL_JOIN_SESSION_KEYRING = 1
+_KEYCTL = {"x86_64": 250, "aarch64": 219}
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 # statvfs f_flag bits, mapped to the mount flags a remount must keep (a user namespace may
@@ -97,6 +111,12 @@ _libc = ctypes.CDLL(None, use_errno=True)
 #: (second view, original path) of folders under /tmp the Python environment needs, which a
 #: child's fresh /tmp would hide: each child binds them back.
 _KEPT: list[tuple[str, str]] = []
+#: The seccomp filter (``struct sock_filter[]``) every child installs.
+_SECCOMP: list[bytes] = []
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = (("len", ctypes.c_ushort), ("filter", ctypes.c_void_p))
 
 
 class IsolationError(RuntimeError):
@@ -108,15 +128,28 @@ def main() -> None:
     parser.add_argument("--control-fd", type=int, required=True)
     parser.add_argument("--preload", default="[]")
     parser.add_argument("--kept", default="[]")
+    parser.add_argument("--seccomp", required=True)
     arguments = parser.parse_args()
     _KEPT[:] = [tuple(pair) for pair in json.loads(arguments.kept)]
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import harness  # noqa: F401 - imported once here, so every child starts with it
-
+    _SECCOMP[:] = [bytes.fromhex(arguments.seccomp)]
+    _load_supervisor()  # once here, so that every child starts with it (and the harness)
     preloaded, missing = _preload(json.loads(arguments.preload))
     with socket.socket(fileno=arguments.control_fd) as control:
         _send(control, {"op": "ready", "preloaded": preloaded, "missing": missing})
         _serve(control)
+
+
+def _load_supervisor() -> Any:
+    """The supervisor's module, imported by path from this file's (read-only) folder; it
+    imports the harness and the wire the same way."""
+    if "medgrade_supervisor" not in sys.modules:
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "supervisor.py")
+        spec = importlib.util.spec_from_file_location("medgrade_supervisor", path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["medgrade_supervisor"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["medgrade_supervisor"]
 
 
 def _preload(names: list[str]) -> tuple[list[str], dict[str, str]]:
@@ -202,7 +235,7 @@ def _handle(
 
 def _fork(control: socket.socket, message: dict[str, Any], fds: list[int]) -> _Child:
     if len(fds) != 3:
-        raise OSError(f"a run needs stdin, stdout and stderr descriptors, got {len(fds)}")
+        raise OSError(f"a run needs stdout, stderr and channel descriptors, got {len(fds)}")
     go_read, go_write = os.pipe()
     sys.stdout.flush()
     sys.stderr.flush()
@@ -210,9 +243,12 @@ def _fork(control: socket.socket, message: dict[str, Any], fds: list[int]) -> _C
     if pid == 0:  # the child: never returns
         try:
             os.close(go_write)
-            for target, fd in enumerate((*fds, go_read)):
+            null = os.open(os.devnull, os.O_RDONLY)
+            stdout, stderr, channel = fds
+            for target, fd in ((0, null), (1, stdout), (2, stderr), (GO_FD, go_read)):
                 os.dup2(fd, target)
-            os.closerange(4, os.sysconf("SC_OPEN_MAX"))
+            os.dup2(channel, CHANNEL_FD)
+            os.closerange(CHANNEL_FD + 1, os.sysconf("SC_OPEN_MAX"))
             _run_child(message)
         except BaseException as error:  # report and leave, whatever it was
             with contextlib.suppress(Exception):
@@ -224,15 +260,15 @@ def _fork(control: socket.socket, message: dict[str, Any], fds: list[int]) -> _C
 
 
 def _run_child(message: dict[str, Any]) -> None:
-    """Wait for the host's go, isolate, then run the harness in a grandchild that is pid 1
-    of a new pid namespace; exit with its status."""
+    """Wait for the host's go, isolate, then run the supervisor in a grandchild that is
+    pid 1 of a new pid namespace; exit with its status."""
     server = os.getppid()
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != server:
         os._exit(121)
-    if os.read(3, 1) != b"g":
+    if os.read(GO_FD, 1) != b"g":
         os._exit(122)  # the host gave up on this run before it started
-    os.close(3)
+    os.close(GO_FD)
     # The server's sandbox lends it CAP_SYS_ADMIN (in its own user namespace, which allows
     # no nested ones) for exactly this; the run gives it up before any submission code.
     _check(
@@ -246,10 +282,7 @@ def _run_child(message: dict[str, Any]) -> None:
             os.environ.clear()
             os.environ.update(message["env"])
             _reseed()
-            import harness
-
-            sys.argv = ["harness.py", *message["argv"]]
-            harness.main()
+            _load_supervisor().main(message["argv"])
         except BaseException as error:
             with contextlib.suppress(Exception):
                 os.write(2, f"medgrade sandbox: {error}\n".encode())
@@ -269,17 +302,27 @@ def _isolate(message: dict[str, Any]) -> None:
     if os.getppid() != parent:
         os._exit(121)
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
-    for source, target, mode in message["binds"]:
-        _bind(os.path.join(POOL, source), target, read_only=mode == "ro")
-    for scratch in ("/tmp", "/dev/shm"):
-        _mount("tmpfs", scratch, "tmpfs", MS_NOSUID | MS_NODEV, f"size={SCRATCH_SIZE},mode=1777")
+    for source, target in message["binds"]:
+        _bind(os.path.join(POOL, source), target, read_only=True)
+    # The server's /dev is a tmpfs every child would share: read-only here, with a /dev/shm
+    # of the run's own.  The root and every other inherited mount are read-only already.
+    _remount("/dev", MS_RDONLY)
+    # The server's devpts is one instance for every child: a run could open another's
+    # terminal.  Each child gets a devpts of its own.
+    _mount(
+        "devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=620"
+    )
+    if not os.path.islink("/dev/ptmx"):  # bubblewrap's /dev links it to pts/ptmx already
+        _mount("/dev/pts/ptmx", "/dev/ptmx", None, MS_BIND)
+    for scratch, size in (
+        ("/tmp", SCRATCH_SIZE),
+        ("/dev/shm", SCRATCH_SIZE),
+        ("/output", OUTPUT_SIZE),
+    ):
+        _mount("tmpfs", scratch, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size},mode=1777")
     for view, original in _KEPT:
         os.makedirs(original, exist_ok=True)
         _bind(view, original, read_only=True)
-        # The second view shows the environment unmasked: it goes like /pool.
-        _mount(
-            "tmpfs", view, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0"
-        )
     # Last, over every other mount: a label file inside an environment under /tmp would
     # otherwise come back with the environment's binds above.
     for path in message["masked"]:
@@ -291,24 +334,43 @@ def _isolate(message: dict[str, Any]) -> None:
     # mounted already, and read-only if that one is; bwrap's /proc has covers, so the
     # server's sandbox carries the machine's /proc, read-only, at HOST_PROC for this mount.
     _mount("proc", "/proc", "proc", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
-    for hidden in (POOL, HOST_PROC):
-        _mount(
-            "tmpfs", hidden, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=0"
-        )
+    # The second views show the environment unmasked: they go like /pool.
+    for hidden in (POOL, HOST_PROC, KEPT_VIEWS):
+        if os.path.isdir(hidden):
+            _mount(
+                "tmpfs",
+                hidden,
+                "tmpfs",
+                MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                "size=4k,mode=0",
+            )
     host = b"medgrade-sandbox"
     _check(_libc.sethostname(host, len(host)), "sethostname")
     os.chdir("/tmp")
+    _join_new_session_keyring()
     _drop_privileges()
 
 
 def _bind(source: str, target: str, *, read_only: bool) -> None:
     _mount(source, target, None, MS_BIND | MS_REC)
-    flags = MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | (MS_RDONLY if read_only else 0)
+    _remount(target, MS_NOSUID | MS_NODEV | (MS_RDONLY if read_only else 0))
+
+
+def _remount(target: str, flags: int) -> None:
+    """Remount the mount at ``target`` with ``flags`` and the ones it must keep."""
     kept = os.statvfs(target).f_flag
     for bit, flag in _KEPT_FLAGS.items():
         if kept & bit:
             flags |= flag
-    _mount(None, target, None, flags)
+    _mount(None, target, None, MS_REMOUNT | MS_BIND | flags)
+
+
+def _join_new_session_keyring() -> None:
+    """An anonymous session keyring of the run's own (the filter then denies keyrings)."""
+    number = _KEYCTL.get(platform.machine())
+    if number is None:
+        raise IsolationError(f"no keyctl system call number for {platform.machine()}")
+    _check(_libc.syscall(number, KEYCTL_JOIN_SESSION_KEYRING, None), "joining a new keyring")
 
 
 def _drop_privileges() -> None:
@@ -320,6 +382,12 @@ def _drop_privileges() -> None:
     data = (ctypes.c_uint32 * 6)()
     _check(_libc.capset(header, data), "capset")
     _check(_prctl(PR_SET_NO_NEW_PRIVS, 1), "no_new_privs")
+    program = ctypes.create_string_buffer(_SECCOMP[0], len(_SECCOMP[0]))
+    filter_program = _SockFprog(len(_SECCOMP[0]) // 8, ctypes.cast(program, ctypes.c_void_p))
+    _check(
+        _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(filter_program), 0, 0),
+        "installing the seccomp filter",
+    )
 
 
 def _reseed() -> None:

@@ -1,29 +1,25 @@
-"""medgrade's in-sandbox harness: the entry point that runs a submission.
+"""medgrade's in-sandbox harness: what the worker process does with a submission.
 
 Runs inside every backend, so it uses only the standard library and numpy (plus nbformat,
 nbclient and ipykernel for notebook submissions), and it imports nothing from medgrade.
-It reads the inputs from a read-only folder, imports the submission, calls
+The supervisor (:mod:`supervisor`, the sandbox's entry point) forks a worker that calls
+:func:`work`: it reads the inputs from a read-only folder, imports the submission, calls
 ``load_model(artifacts_dir)`` and then ``predict(model, inputs)`` (in batches when the
-task says so), and writes ``predictions.npy`` and ``run.json`` to the output folder.
-``predictions.npy`` keeps the shape predict returned, one row per case: ``(n,)`` for a
-binary task, ``(n, n_classes)`` for class probabilities; the grader checks the rest.
-For volume inputs ``inputs`` is a list of ``{"image", "spacing_mm"}`` dicts, and each
-case's label map is written as ``label_maps/<case>.npy``.
-``run.json`` carries the nonce the grader sent on standard input: a run that ends early
-(``sys.exit``/``os._exit``, a crash, a kill) leaves no record with that nonce, so it can
-never pass for a finished one.
+task says so), writes the predictions into the sandbox's scratch output folder and returns
+its record.  ``predictions.npy`` keeps the shape predict returned, one row per case:
+``(n,)`` for a binary task, ``(n, n_classes)`` for class probabilities; the grader checks
+the rest.  For volume inputs ``inputs`` is a list of ``{"image", "spacing_mm"}`` dicts,
+and each case's label map is written as ``label_maps/<case>.npy``.  Everything here runs
+beside the submission's code, so nothing it writes or says is trusted by the grader.
 
 A notebook submission runs top to bottom in a Jupyter kernel (nbclient), except cells
 tagged ``skip-grading``; then the same ``load_model``/``predict`` calls run in that
 kernel.  The executed notebook is written to the output folder as ``notebook.ipynb``.
-
-Usage: python -I harness.py --submission DIR --inputs DIR --output DIR [--rlimits JSON]
-       [--notebook-limits JSON]
 """
 
 from __future__ import annotations
 
-import argparse
+import contextlib
 import importlib.util
 import inspect
 import json
@@ -39,18 +35,22 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+if __package__:  # imported as sandbox.harness by the grader
+    from sandbox import wire
+else:  # loaded by path by the supervisor, in a sandbox
+    wire = sys.modules["medgrade_wire"]
+
 RECORD_FORMAT = 1
 ENTRY_FILE = "predict.py"
 NOTEBOOK_SUFFIX = ".ipynb"
-EXECUTED_NOTEBOOK = "notebook.ipynb"
-#: Volume tasks: one predicted label map per case, ``LABEL_MAPS_DIR/{position:05d}.npy``.
-LABEL_MAPS_DIR = "label_maps"
 #: Cells with this tag (training loops, plots of the training curves) never run at grading.
 SKIP_TAG = "skip-grading"
 MAX_MESSAGE = 2000
 MAX_TRACEBACK = 6000
 MAX_RECORDED_CELLS = 300
-MAX_NOTEBOOK_BYTES = 64 * 2**20
+#: The grader reads a notebook on the host before any sandbox starts: these bound its work.
+MAX_NOTEBOOK_BYTES = 32 * 2**20
+MAX_NOTEBOOK_CELLS = 2000
 #: Outputs kept in the executed notebook: per cell, and for the whole notebook.
 MAX_CELL_OUTPUT_BYTES = 2 * 2**20
 MAX_EXECUTED_OUTPUT_BYTES = 16 * 2**20
@@ -67,52 +67,39 @@ class SubmissionFailure(Exception):
         self.message = message
         self.detail = detail
 
+    def to_record(self) -> dict[str, str]:
+        """The failure as the run record carries it (bounded, valid UTF-8)."""
+        return {
+            "kind": self.kind,
+            "message": _printable(self.message)[:MAX_MESSAGE],
+            "detail": _printable(self.detail)[-MAX_TRACEBACK:],
+        }
 
-def main() -> None:
-    arguments = _parse_arguments()
-    # Read the nonce before any submission code runs, and leave nothing readable behind.
-    nonce = sys.stdin.readline().strip()
-    sys.stdin = open(os.devnull)  # noqa: SIM115 - replaces the process's stdin for good
-    _apply_rlimits(json.loads(arguments.rlimits))
-    output_dir = Path(arguments.output)
+
+def work(
+    *,
+    submission: str,
+    inputs: str,
+    output: str,
+    rlimits: dict[str, int],
+    notebook_limits: dict[str, float],
+) -> dict[str, Any]:
+    """Run the submission in ``submission`` on ``inputs``, writing its predictions into
+    ``output``; return the run's record (status, failure, timings, environment)."""
+    _apply_rlimits(rlimits)
     started = time.perf_counter()
-    record: dict[str, Any] = {"format": RECORD_FORMAT, "nonce": nonce, "timings": {}}
+    record: dict[str, Any] = {"format": RECORD_FORMAT, "timings": {}}
     try:
-        _run(
-            Path(arguments.submission),
-            Path(arguments.inputs),
-            output_dir,
-            record,
-            json.loads(arguments.notebook_limits),
-        )
+        _run(Path(submission), Path(inputs), Path(output), record, notebook_limits)
         record["status"] = "completed"
         record["failure"] = None
     except SubmissionFailure as failure:
         record["status"] = "failed"
-        record["failure"] = {
-            "kind": failure.kind,
-            "message": _printable(failure.message)[:MAX_MESSAGE],
-            "detail": _printable(failure.detail)[-MAX_TRACEBACK:],
-        }
+        record["failure"] = failure.to_record()
     record["timings"]["total_s"] = round(time.perf_counter() - started, 4)
     record["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     record["environment"] = record.get("environment") or _environment()
-    _write_json_atomically(output_dir / "run.json", record)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # Exit at once: a thread or atexit hook left by the submission must not run after the
-    # record is written, nor keep the process alive.
-    os._exit(0)
-
-
-def _parse_arguments() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="medgrade in-sandbox harness")
-    parser.add_argument("--submission", required=True)
-    parser.add_argument("--inputs", required=True)
-    parser.add_argument("--output", required=True)
-    parser.add_argument("--rlimits", default="{}")
-    parser.add_argument("--notebook-limits", default="{}")
-    return parser.parse_args()
+    return record
 
 
 def _apply_rlimits(limits: dict[str, int]) -> None:
@@ -205,13 +192,13 @@ def _predict_and_save(
     record["n_cases"] = len(inputs)
     record["batch_size"] = batch_size
     if volumes:
-        folder = output_dir / LABEL_MAPS_DIR
+        folder = output_dir / wire.LABEL_MAPS_DIR
         folder.mkdir(exist_ok=True)
         for position, label_map in enumerate(m for batch in batches for m in batch):
             _save_predictions(folder / f"{position:05d}.npy", label_map)
     else:
         predictions = batches[0] if len(batches) == 1 else _concatenate(batches)
-        _save_predictions(output_dir / "predictions.npy", predictions)
+        _save_predictions(output_dir / wire.PREDICTIONS, predictions)
 
 
 def _read_array(path: Path) -> Any:
@@ -276,18 +263,23 @@ def _import_submission(entry: Path) -> ModuleType:
 
 
 def read_notebook(path: Path) -> Any:
-    """Parse and validate a notebook with nbformat; only version 4 notebooks are run."""
+    """Parse and validate a notebook with nbformat; only version 4 notebooks are run.
+
+    The outputs saved with it are dropped before anything else: grading runs the cells
+    again, and validating hundreds of thousands of saved outputs costs minutes.
+    """
     import nbformat
 
-    if path.stat().st_size > MAX_NOTEBOOK_BYTES:
+    size = path.stat().st_size
+    if size > MAX_NOTEBOOK_BYTES:
         raise SubmissionFailure(
             "invalid_submission",
-            f"{path.name} is {path.stat().st_size // 2**20} MiB; notebooks of at most "
+            f"{path.name} is {size // 2**20} MiB; notebooks of at most "
             f"{MAX_NOTEBOOK_BYTES // 2**20} MiB are run (clear its outputs and save it again)",
         )
     try:
-        text = path.read_text(encoding="utf-8")
-        document = json.loads(text)
+        with path.open(encoding="utf-8") as handle:
+            document = json.loads(handle.read(MAX_NOTEBOOK_BYTES + 1))
     except (ValueError, UnicodeDecodeError, RecursionError) as error:
         raise SubmissionFailure(
             "invalid_submission", f"{path.name} is not a readable notebook (not JSON: {error})"
@@ -299,8 +291,18 @@ def read_notebook(path: Path) -> Any:
             f"{path.name} is a version {version} notebook; medgrade runs version 4 notebooks "
             "(open and save it in a current Jupyter)",
         )
+    cells = document.get("cells")
+    if isinstance(cells, list) and len(cells) > MAX_NOTEBOOK_CELLS:
+        raise SubmissionFailure(
+            "invalid_submission",
+            f"{path.name} has {len(cells)} cells; notebooks of at most {MAX_NOTEBOOK_CELLS} "
+            "cells are run",
+        )
+    for cell in cells if isinstance(cells, list) else ():
+        if isinstance(cell, dict) and cell.get("cell_type") == "code":
+            cell["outputs"], cell["execution_count"] = [], None
     try:
-        notebook = nbformat.reads(text, as_version=4)  # joins multi-line sources
+        notebook = nbformat.reads(json.dumps(document), as_version=4)  # joins multi-line sources
         nbformat.validate(notebook)
         for cell in notebook.cells:
             cell.source.encode("utf-8")  # a lone surrogate cannot reach the kernel
@@ -349,12 +351,16 @@ _medgrade_sys.modules["grader"] = _medgrade_stub
 del _medgrade_sys, _medgrade_types, _medgrade_stub
 """
 
+# The supervisor's module loads this one and the wire module by path, as in the sandbox.
 _PREDICT_IN_KERNEL = """\
 import importlib.util as _medgrade_util
-_medgrade_spec = _medgrade_util.spec_from_file_location("medgrade_harness", {harness!r})
-_medgrade_harness = _medgrade_util.module_from_spec(_medgrade_spec)
-_medgrade_spec.loader.exec_module(_medgrade_harness)
-_medgrade_harness.predict_in_kernel(globals(), {entry!r}, {submission!r}, {inputs!r}, {output!r})
+_medgrade_spec = _medgrade_util.spec_from_file_location("medgrade_supervisor", {supervisor!r})
+_medgrade_supervisor = _medgrade_util.module_from_spec(_medgrade_spec)
+_medgrade_spec.loader.exec_module(_medgrade_supervisor)
+_medgrade_supervisor.harness.predict_in_kernel(
+    globals(), {entry!r}, {submission!r}, {inputs!r}, {output!r}
+)
+del _medgrade_util, _medgrade_spec, _medgrade_supervisor
 """
 
 
@@ -373,10 +379,12 @@ def _run_notebook(
         from nbclient import NotebookClient
         from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
     except ImportError as error:
+        # Said as a crash: only the host's own observations make a sandbox_error, never a
+        # claim from inside the sandbox, where the submission could make the same one.
         raise SubmissionFailure(
-            "sandbox_error",
+            "crashed",
             f"this sandbox cannot run notebooks ({error}); the grading environment needs "
-            "nbclient and ipykernel (medgrade image build installs them)",
+            "nbclient and ipykernel (medgrade image build installs them): tell the course staff",
         ) from None
     # Every code cell starts as "not run"; the loop below updates the ones it reaches.
     code_cells = [
@@ -495,12 +503,14 @@ def _run_notebook(
         ) from None
     except Exception as error:  # the kernel did not start, or nbclient failed
         raise SubmissionFailure(
-            "sandbox_error",
-            f"the notebook kernel failed: {type(error).__name__}: {_ANSI_ESCAPE.sub('', str(error))}",
+            "crashed",
+            f"the notebook kernel failed: {type(error).__name__}: "
+            f"{_ANSI_ESCAPE.sub('', str(error))} (if every notebook fails so, tell the course "
+            "staff)",
         ) from None
     finally:
         _mark_cells(code_cells, cells)
-        _save_executed_notebook(notebook, output_dir / EXECUTED_NOTEBOOK)
+        _save_executed_notebook(notebook, output_dir / wire.EXECUTED_NOTEBOOK)
 
 
 def _call_in_kernel(
@@ -516,7 +526,7 @@ def _call_in_kernel(
 ) -> None:
     """Run load_model and predict in the notebook's kernel, where the functions live."""
     code = _PREDICT_IN_KERNEL.format(
-        harness=os.path.abspath(__file__),
+        supervisor=os.path.join(os.path.dirname(os.path.abspath(__file__)), "supervisor.py"),
         entry=entry.name,
         submission=str(submission_dir),
         inputs=str(input_dir),
@@ -601,11 +611,7 @@ def predict_in_kernel(
         except BaseException:  # reading the inputs, say: sorted as a call would be
             _call_submission("load_model and predict", _reraise)
     except SubmissionFailure as failure:
-        result["failure"] = {
-            "kind": failure.kind,
-            "message": _printable(failure.message)[:MAX_MESSAGE],
-            "detail": _printable(failure.detail)[-MAX_TRACEBACK:],
-        }
+        result["failure"] = failure.to_record()
     result["environment"] = _environment()
     display({_RESULT_MIME: result}, raw=True)
 
@@ -618,7 +624,7 @@ def _save_executed_notebook(notebook: Any, path: Path) -> None:
     import nbformat
 
     try:
-        with open(path.with_suffix(".tmp"), "w", encoding="utf-8") as handle:
+        with os.fdopen(_new_file(path.with_suffix(".tmp")), "w", encoding="utf-8") as handle:
             nbformat.write(notebook, handle)
         os.replace(path.with_suffix(".tmp"), path)
     except (OSError, ValueError):
@@ -770,8 +776,9 @@ def _save_predictions(path: Path, predictions: Any) -> None:
     import numpy as np
 
     try:
-        with open(path.with_suffix(".tmp"), "wb") as handle:
+        with os.fdopen(_new_file(path.with_suffix(".tmp")), "wb") as handle:
             np.save(handle, np.ascontiguousarray(predictions), allow_pickle=False)
+        os.replace(path.with_suffix(".tmp"), path)
     except MemoryError:
         raise SubmissionFailure(
             "out_of_memory", "ran out of memory saving the predictions"
@@ -780,13 +787,14 @@ def _save_predictions(path: Path, predictions: Any) -> None:
         raise SubmissionFailure(
             "invalid_output", f"the predictions cannot be saved: {error}"
         ) from None
-    os.replace(path.with_suffix(".tmp"), path)
 
 
-def _write_json_atomically(path: Path, document: dict[str, Any]) -> None:
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(document, default=str))
-    os.replace(temporary, path)
+def _new_file(path: Path) -> int:
+    """A file descriptor of a file created new at ``path``: whatever the submission left
+    there (a link, a FIFO) is removed, never written through."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
 
 
 def _environment() -> dict[str, Any]:
@@ -810,7 +818,3 @@ def _environment() -> dict[str, Any]:
         except Exception as error:
             device = {"kind": "cpu", "cuda_error": str(error)[:200]}
     return {"versions": versions, "device": device, "platform": platform.platform()}
-
-
-if __name__ == "__main__":
-    main()

@@ -29,7 +29,7 @@ def _class(folder: Path) -> Path:
     examples = journeys.demo_submissions()
     folder.mkdir()
     for example in examples:
-        shutil.copytree(example.path, folder / example.path.name)
+        shutil.copytree(example.path, folder / example.student_id)
     shutil.make_archive(str(folder / "zipped"), "zip", folder / "reference")
     return folder
 

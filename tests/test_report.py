@@ -71,7 +71,8 @@ def test_a_graded_report_shows_marks_metrics_with_ci_and_both_charts(graded_repo
         ElementTree.fromstring(svg)  # well-formed
     assert "ROC curve" in svgs[0] and "Reliability diagram" in svgs[2]
     assert "pointwise bootstrap band" not in html and "Decision curve" not in html
-    assert "Calibration slope" in text and "Smooth ECE" in text
+    # The calibration slope and intercept are left to the self-check (grader.disclosure).
+    assert "Calibration slope" not in text and "Smooth ECE" in text
 
 
 def test_a_report_is_self_contained(graded_reports):
@@ -99,6 +100,7 @@ def test_a_self_check_report_says_it_is_not_the_final_mark_and_shows_every_view(
     assert "Self-check on the validation split" in html
     assert evaluation.curves.min_cases_per_point == 1
     assert "pointwise bootstrap band" in html and "Decision curve" in html
+    assert "Calibration slope" in html and "Calibration intercept" in html
     assert len(re.findall(r"<svg", html)) == 4
 
 

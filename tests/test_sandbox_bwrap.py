@@ -24,17 +24,15 @@ def test_a_python_environment_under_tmp_stays_visible_inside(tmp_path: Path) -> 
     folders = {name: tmp_path / name for name in ("submission", "inputs", "output")}
     for folder in folders.values():
         folder.mkdir()
+    (folders["submission"] / "predict.py").write_text("import sys\nprint('PREFIX', sys.prefix)\n")
     job = SandboxJob(
         submission_dir=folders["submission"],
         input_dir=folders["inputs"],
         output_dir=folders["output"],
         limits=SandboxLimits(wall_time_s=30, memory_mb=512),
-        nonce="unused",
+        nonce="0" * 32,
     )
     backend = BubblewrapBackend(python=python)
-    inside = [str(python), "-I", "-c", "import sys; print(sys.prefix)"]
-    done = subprocess.run(
-        [backend.executable, *backend.arguments(job), *inside], capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == str(venv)
+    result = backend.run(job)
+    backend.close()
+    assert f"PREFIX {venv}" in result.stdout_tail, result.stderr_tail

@@ -11,12 +11,14 @@ import os
 import secrets
 import subprocess
 import sys
+import time
 
 import pytest
 
 from grader.evaluation import evaluate
 from sandbox import GpuSelection, SandboxJob, SandboxLimits, SandboxUnavailableError, get_backend
-from sandbox._docker import LABEL, NO_NVIDIA_RUNTIME
+from sandbox._docker import INSIDE_CHANNEL, LABEL, NO_NVIDIA_RUNTIME
+from sandbox._identity import sandbox_identity
 from tests.conftest import EXAMPLES, TASK_ID
 
 
@@ -43,7 +45,9 @@ def job(tmp_path, validation_split, *, gpu: bool = False) -> SandboxJob:
 
 
 def test_every_container_is_hardened(docker_backend, tmp_path, validation_split):
-    container = docker_backend.create_container(job(tmp_path, validation_split))
+    channel = tmp_path / "channel.sock"
+    channel.touch()
+    container = docker_backend.create_container(job(tmp_path, validation_split), channel)
     try:
         host = container.attrs["HostConfig"]
         config = container.attrs["Config"]
@@ -57,11 +61,14 @@ def test_every_container_is_hardened(docker_backend, tmp_path, validation_split)
         assert {"Name": "core", "Soft": 0, "Hard": 0} in host["Ulimits"]
         assert host["LogConfig"]["Config"]["max-size"]
         assert "/tmp" in host["Tmpfs"] and "size=256m" in host["Tmpfs"]["/tmp"]
-        assert config["User"] == "65534:65534"
+        assert "/output" in host["Tmpfs"] and "size=256m" in host["Tmpfs"]["/output"]
+        identity = sandbox_identity()
+        assert config["User"] == f"{identity.uid}:{identity.gid}" and identity.uid != 0
         mounts = {m["Target"]: m for m in host["Mounts"]}
         assert mounts["/submission"]["ReadOnly"] and mounts["/inputs"]["ReadOnly"]
-        assert not mounts["/output"].get("ReadOnly", False)  # the engine omits a false flag
-        assert set(mounts) == {"/submission", "/inputs", "/output"}
+        assert mounts["/opt/medgrade"]["ReadOnly"]
+        # The host's output folder is never mounted: the report comes over the channel.
+        assert set(mounts) == {"/submission", "/inputs", "/opt/medgrade", INSIDE_CHANNEL}
         assert not host.get("DeviceRequests")
         assert config["Labels"][LABEL] == "1"
     finally:
@@ -81,8 +88,12 @@ def test_a_gpu_run_carries_its_device_request_and_shared_memory(
     docker_backend, tmp_path, validation_split, selection, expected
 ):
     docker_backend.gpus = selection
+    channel = tmp_path / "channel.sock"
+    channel.touch()
     try:
-        container = docker_backend.create_container(job(tmp_path, validation_split, gpu=True))
+        container = docker_backend.create_container(
+            job(tmp_path, validation_split, gpu=True), channel
+        )
         try:
             host = container.attrs["HostConfig"]
             (request,) = host["DeviceRequests"]
@@ -157,3 +168,48 @@ def test_containers_of_a_killed_grader_are_removed_by_the_next_one(
     fresh = get_backend("docker")
     fresh.close()
     assert stale.id not in {c.id for c in docker_backend.client.containers.list(all=True)}
+
+
+def test_a_container_ends_at_its_limit_even_when_its_grader_is_killed(docker_backend, tmp_path):
+    """The supervisor, the container's pid 1, ends a run at the task's wall-time limit: a
+    grader killed with SIGKILL cannot leave a submission running past it."""
+    sleeper = tmp_path / "sleeper"
+    sleeper.mkdir()
+    (sleeper / "predict.py").write_text(
+        "import time\ndef load_model(a):\n    time.sleep(3600)\ndef predict(m, x):\n    return x\n"
+    )
+    checker = subprocess.Popen(
+        [sys.executable, "-m", "grader", "check", str(sleeper), "--task", TASK_ID,
+         "--backend", "docker", "--out", str(tmp_path / "out")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    client = docker_backend.client
+    deadline = time.monotonic() + 60
+    running: list = []
+    while not running and time.monotonic() < deadline:
+        running = client.containers.list(filters={"label": LABEL, "status": "running"})
+        time.sleep(0.2)
+    assert running, "the check never started its container"
+    checker.kill()
+    checker.wait()
+    container = running[0]
+    try:
+        limit = 20  # breast-cancer-wdbc's wall_time_s
+        container.wait(timeout=limit + 15)
+        container.reload()
+        assert container.status == "exited"
+        started = _docker_time(container.attrs["State"]["StartedAt"])
+        finished = _docker_time(container.attrs["State"]["FinishedAt"])
+        assert finished - started < limit + 5
+    finally:
+        container.remove(force=True)
+
+
+def _docker_time(text: str) -> float:
+    """Seconds since the epoch of Docker's RFC 3339 timestamp (nanoseconds dropped)."""
+    import datetime as dt
+
+    stamp, _, rest = text.partition(".")
+    fraction = rest.rstrip("Z").split("+")[0][:6]
+    moment = dt.datetime.fromisoformat(stamp).replace(tzinfo=dt.UTC)
+    return moment.timestamp() + (float(f"0.{fraction}") if fraction else 0.0)

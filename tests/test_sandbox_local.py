@@ -275,3 +275,19 @@ def test_an_infrastructure_fault_is_a_sandbox_error_not_a_crash_of_the_grader(
     assert evaluation.failure.kind == "sandbox_error"
     assert "the container engine went away" in evaluation.failure.message
     assert "not your fault" in evaluation.failure.explanation
+
+
+def test_a_sandbox_that_dies_before_its_supervisor_starts_is_the_infrastructures_fault(
+    make_submission, validation_split
+):
+    """No submission code runs before the supervisor says it started, so a sandbox that
+    ends without saying so is a sandbox_error (and is run again on resume), never the
+    student's failure."""
+    evaluation = evaluate(
+        make_submission(GOOD),
+        student_id="s",
+        prepared=validation_split,
+        backend=LocalBackend("/bin/false"),
+    )
+    assert evaluation.failure.kind == "sandbox_error"
+    assert "ended before the run started" in evaluation.failure.message

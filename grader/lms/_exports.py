@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Literal, get_args
 
 from grader.errors import MedgradeError
-from grader.gradebook import write_text_atomically
+from grader.gradebook import spreadsheet_text, write_text_atomically
 from grader.lms._roster import Student
 from grader.store import ResultStore, StoredGrade
 from grader.tasks import Task
@@ -169,11 +169,16 @@ def write_canvas_gradebook(
     for student, grade in sorted(rows, key=lambda row: row[0].student_id):
         writer.writerow(
             [
-                student.name,
-                student.student_id,
-                student.sis_id,
-                student.sis_login_id,
-                student.section,
+                *map(
+                    spreadsheet_text,
+                    (
+                        student.name,
+                        student.student_id,
+                        student.sis_id,
+                        student.sis_login_id,
+                        student.section,
+                    ),
+                ),
                 grade,
             ]
         )
@@ -209,15 +214,17 @@ def write_moodle_worksheet(
         writer.writerow(
             {
                 "Identifier": f"{MOODLE_PARTICIPANT}{student.student_id}",
-                "Full name": student.name,
-                "Email address": student.email,
+                "Full name": spreadsheet_text(student.name),
+                "Email address": spreadsheet_text(student.email),
                 "Status": "No submission" if grade is None else "Submitted for grading",
                 "Grade": "" if grade is None else _lms_grade(grade),
                 "Maximum Grade": maximum,
                 "Grade can be changed": "Yes",
                 "Last modified (submission)": "-",
                 "Last modified (grade)": exported,
-                "Feedback comments": "" if grade is None else feedback_comment(grade),
+                "Feedback comments": ""
+                if grade is None
+                else spreadsheet_text(feedback_comment(grade)),
             }
         )
     write_text_atomically(path, handle.getvalue())
@@ -226,6 +233,11 @@ def write_moodle_worksheet(
 
 def write_gradescope_results(grades: Sequence[StoredGrade], task: Task, folder: Path) -> Path:
     """``<folder>/<student>/results.json`` in the Gradescope autograder format."""
+    unusable = [
+        g.student_id for g in grades if (folder / g.student_id).resolve().parent != folder.resolve()
+    ]
+    if unusable:  # ids are checked at intake; nothing is written if one slipped through
+        raise ValueError(f"student ids {unusable!r} cannot name folders")
     for grade in grades:
         student_folder = folder / grade.student_id
         student_folder.mkdir(parents=True, exist_ok=True)

@@ -35,7 +35,12 @@ from pathlib import Path
 from typing import Literal
 
 from grader.errors import SubmissionError
-from grader.submission import IGNORED_NAMES, Submission, student_id_from_name
+from grader.submission import (
+    IGNORED_NAMES,
+    Submission,
+    student_id_from_name,
+    unusable_student_id,
+)
 
 Layout = Literal["folders", "canvas", "moodle", "moodle-files"]
 
@@ -129,12 +134,19 @@ def read_download(directory: Path) -> Download:
         for entry in sorted(directory.iterdir())
         if not entry.name.startswith(".") and entry.name not in IGNORED_NAMES
     ]
+    links = [entry.name for entry in entries if entry.is_symlink()]
+    if links:
+        raise SubmissionError(
+            f"{directory}: {', '.join(links[:5])} "
+            f"{'is a symbolic link' if len(links) == 1 else 'are symbolic links'}; medgrade "
+            "grades only what lies in the class folder itself: copy the submissions in"
+        )
     for layout, reader in _LMS_READERS.items():
         matching = [entry for entry in entries if reader.matches(entry)]
         if not matching:
             continue
         if len(matching) == len(entries):
-            return reader.read(directory, entries)
+            return _checked(reader.read(directory, entries))
         if 2 * len(matching) > len(entries):
             strays = [entry.name for entry in entries if entry not in matching]
             shown = ", ".join(strays[:5]) + (
@@ -145,7 +157,19 @@ def read_download(directory: Path) -> Download:
                 f"entries are not named as that LMS names them: {shown}; move them out of the "
                 "folder"
             )
-    return _read_folders(directory, entries)
+    return _checked(_read_folders(directory, entries))
+
+
+def _checked(download: Download) -> Download:
+    """``download``, once every student id it gives can name the student's files."""
+    for student in download.students:
+        problem = unusable_student_id(student.student_id)
+        if problem is not None:
+            raise SubmissionError(
+                f"{download.directory}: the student id {student.student_id!r} cannot name a "
+                f"student because {problem}: rename the entry to the student's id"
+            )
+    return download
 
 
 def _read_folders(directory: Path, entries: Iterable[Path]) -> Download:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from grader.errors import SpecError
-from grader.submission import Submission
+from grader.submission import Submission, unusable_student_id
 
 
 @dataclass(frozen=True)
@@ -71,8 +71,14 @@ def read_roster(path: Path) -> dict[str, Student]:
                     if column in header
                 }
                 student_id = values["student_id"]
+                unusable = unusable_student_id(student_id)
                 if not student_id:
                     problems.append(f"row {line}, column student_id: empty")
+                elif unusable is not None:
+                    problems.append(
+                        f"row {line}, column student_id: {student_id!r} cannot name a student: "
+                        f"{unusable}"
+                    )
                 elif student_id in first_row:
                     problems.append(
                         f"row {line}, column student_id: {student_id!r} is already on row "

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from pathlib import Path
 
 import jinja2
 
+from grader.disclosure import DECIMALS, hidden_round
 from grader.evaluation import Evaluation
 from grader.metrics import METRICS
 from grader.report._svg import (
@@ -27,13 +29,27 @@ METRIC_TITLES = {"fpr": "False-positive rate", "selection_rate": "Selection rate
 
 @cache
 def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
+    environment = jinja2.Environment(
         loader=jinja2.PackageLoader("grader.report", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    environment.filters["shown"] = _shown
+    return environment
+
+
+_FINE_NUMBER = re.compile(r"\d+\.\d{3,}")
+
+
+@jinja2.pass_context
+def _shown(context: jinja2.runtime.Context, text: str | None) -> str:
+    """A method's or reason's text as the report shows it: on a hidden split, a number it
+    carries (smECE's bandwidth is the metric itself) rounded like every other number."""
+    if text is None or not context["e"].labels_hidden:
+        return text or ""
+    return _FINE_NUMBER.sub(lambda match: f"{float(match.group()):.{DECIMALS}f}", text)
 
 
 def _charts(evaluation: Evaluation, task: Task) -> tuple[list[str], list[str]]:
@@ -42,7 +58,8 @@ def _charts(evaluation: Evaluation, task: Task) -> tuple[list[str], list[str]]:
     if curves is None:
         return [], []
     auc = evaluation.metrics.get("roc_auc")
-    label = f"AUC {auc.value:.3f}" if auc is not None and auc.defined else "model"
+    decimals = DECIMALS if evaluation.labels_hidden else 3
+    label = f"AUC {auc.value:.{decimals}f}" if auc is not None and auc.defined else "model"
     band = curves.roc_band or {}
     discrimination = [
         roc_chart(
@@ -125,22 +142,20 @@ def _confusion(evaluation: Evaluation) -> dict[str, object]:
 
 
 def _subgroup_sections(evaluation: Evaluation) -> list[dict[str, object]]:
+    def shown(value: float | None) -> float:
+        value = float("nan") if value is None else value
+        return hidden_round(value) if evaluation.labels_hidden else value  # type: ignore[return-value]
+
     sections = []
     for report in evaluation.subgroups:
         title = f"{METRIC_TITLES.get(report.metric, report.metric)} by {report.attribute}"
         estimable = [g for g in report.groups if g.estimable]
         chart = subgroup_chart(
             [g.label for g in report.groups],
-            [g.result.value for g in report.groups],
-            [
-                g.result.ci_low if g.result.ci_low is not None else float("nan")
-                for g in report.groups
-            ],
-            [
-                g.result.ci_high if g.result.ci_high is not None else float("nan")
-                for g in report.groups
-            ],
-            overall=report.overall.value if report.overall.defined else None,
+            [shown(g.result.value) for g in report.groups],
+            [shown(g.result.ci_low) for g in report.groups],
+            [shown(g.result.ci_high) for g in report.groups],
+            overall=shown(report.overall.value) if report.overall.defined else None,
             metric_title=METRIC_TITLES.get(report.metric, report.metric),
             not_estimable=[g.label for g in report.groups if not g.estimable],
             attribute=report.attribute,
@@ -157,6 +172,8 @@ def render_report(
     """The report as one HTML page, or (``embedded``) as a fragment with scoped styles for
     a notebook's output or an exported notebook."""
     charts, calibration_charts = _charts(evaluation, task)
+    # A hidden split's numbers are rounded (grader.disclosure); a self-check's are not.
+    d4, d3 = (DECIMALS, DECIMALS) if evaluation.labels_hidden else (4, 3)
     record = evaluation.run.record if evaluation.run else {}
     notebook = record.get("notebook")
     if notebook:
@@ -175,6 +192,8 @@ def render_report(
         .render(
             e=evaluation,
             task=task,
+            d4=d4,
+            d3=d3,
             embedded=embedded,
             notebook=notebook,
             n_cases=n_cases,

@@ -1,0 +1,307 @@
+"""medgrade's in-sandbox supervisor: the entry point of every sandbox run.
+
+The supervisor never runs submission code.  It forks a *worker*, which runs the harness
+(:mod:`harness`: import the submission, ``load_model``, ``predict``, or the notebook) and
+writes what it produced into the sandbox's own scratch ``/output``; the supervisor waits
+for it (killing it at the run's deadline, so that a run never outlives its limit even if
+the grader is gone), then kills every process the run left, collects the files a report
+may carry, and sends the report over the run's channel (:mod:`wire`).
+
+What student code cannot reach: the channel (the worker closes its copy before anything
+else, and a Docker channel's listener is closed before the go arrives), the nonce (it is
+read from the channel only after every submission process is gone), and the supervisor's
+memory and descriptors (it makes itself non-dumpable at once, so no process of the same
+uid may ptrace it or open its ``/proc`` entries).  In a sandbox it is pid 1 of the run's
+pid namespace, which its processes cannot kill; ``kill(-1)`` then ends all of them.
+
+What the worker says of itself (status, failure, timings) is passed on as untrusted; what
+the supervisor saw (how the worker ended, whether it ran out of time, the CPU time of
+every process of the run) it reports beside it.
+
+Like the harness, this uses only the standard library and imports nothing from medgrade
+(its siblings are imported by path from its own, read-only, folder).
+
+Usage: python -I -B supervisor.py (--channel-fd N | --channel-path PATH) --deadline-s S
+       --submission DIR --inputs DIR --output DIR [--rlimits JSON] [--notebook-limits JSON]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import importlib.util
+import json
+import os
+import resource
+import selectors
+import signal
+import socket
+import stat
+import sys
+import time
+from types import ModuleType
+from typing import Any
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PR_SET_DUMPABLE = 4
+#: How long the supervisor waits for the processes it killed to be gone.
+_REAP_S = 2.0
+_IGNORED_SIGNALS = (
+    signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
+    signal.SIGUSR2, signal.SIGPIPE, signal.SIGALRM,
+)  # fmt: skip
+
+
+def sibling(name: str) -> ModuleType:
+    """Another of medgrade's in-sandbox modules, imported by path from this file's folder
+    (read-only in every sandbox), so that nothing on ``sys.path`` can stand in for it."""
+    qualified = f"medgrade_{name}"
+    if qualified not in sys.modules:
+        spec = importlib.util.spec_from_file_location(qualified, os.path.join(HERE, f"{name}.py"))
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[qualified] = module
+        spec.loader.exec_module(module)
+    return sys.modules[qualified]
+
+
+wire = sibling("wire")
+harness = sibling("harness")
+
+
+def main(argv: list[str] | None = None) -> None:
+    arguments = _parse_arguments(argv)
+    channel = _open_channel(arguments)
+    wire.receive_go(channel)
+    started = time.monotonic()
+    status_read, status_write = os.pipe()
+    go_read, go_write = os.pipe()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    worker = os.fork()
+    if worker == 0:
+        _work(arguments, channel, status_write, go_read, closing=(status_read, go_write))
+    os.close(status_write)
+    os.close(go_read)
+    # Before the worker may start: from now on no process of this uid can ptrace this one
+    # or read its memory, descriptors or environment through /proc.
+    ctypes.CDLL(None).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    # As pid 1 the supervisor gets only the signals it handles: it handles none.
+    for number in _IGNORED_SIGNALS:
+        signal.signal(number, signal.SIG_IGN)
+    os.write(go_write, b"g")
+    os.close(go_write)
+    observed, status = _supervise(worker, status_read, deadline=started + arguments.deadline_s)
+    _end_every_process(worker)
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    observed["cpu_s"] = round(usage.ru_utime + usage.ru_stime, 4)
+    observed["maxrss_mb"] = round(usage.ru_maxrss / 1024, 1)
+    observed["wall_s"] = round(time.monotonic() - started, 4)
+    record, observed["record_error"] = _decode(status)
+    nonce = wire.receive_nonce(channel)
+    files, skipped = _collect(arguments.output)
+    channel.settimeout(120)
+    wire.send_report(
+        channel,
+        {"nonce": nonce, "record": record, "observed": observed, "skipped": skipped},
+        files,
+    )
+    os._exit(0)
+
+
+def _parse_arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="medgrade in-sandbox supervisor")
+    channel = parser.add_mutually_exclusive_group(required=True)
+    channel.add_argument("--channel-fd", type=int)
+    channel.add_argument("--channel-path")
+    parser.add_argument("--deadline-s", type=float, required=True)
+    parser.add_argument("--submission", required=True)
+    parser.add_argument("--inputs", required=True)
+    parser.add_argument("--output", required=True)
+    parser.add_argument("--rlimits", default="{}")
+    parser.add_argument("--notebook-limits", default="{}")
+    return parser.parse_args(argv)
+
+
+def _open_channel(arguments: argparse.Namespace) -> socket.socket:
+    if arguments.channel_fd is not None:
+        return socket.socket(fileno=arguments.channel_fd)
+    channel = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    channel.connect(arguments.channel_path)
+    return channel
+
+
+def _work(
+    arguments: argparse.Namespace,
+    channel: socket.socket,
+    status_write: int,
+    go_read: int,
+    *,
+    closing: tuple[int, ...],
+) -> None:
+    """The worker: give up everything of the supervisor's, wait for the go, run the
+    harness, and say how it went on the status pipe; never returns."""
+    try:
+        channel.close()
+        for descriptor in closing:
+            os.close(descriptor)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.close(null)
+        sys.stdin = open(os.devnull)  # noqa: SIM115 - the process's stdin for good
+        # Its own process group: where the supervisor is not pid 1 (the local backend)
+        # it kills this group at the end.
+        os.setpgid(0, 0)
+        if os.read(go_read, 1) != b"g":
+            os._exit(122)
+        os.close(go_read)
+        record = harness.work(
+            submission=arguments.submission,
+            inputs=arguments.inputs,
+            output=arguments.output,
+            rlimits=json.loads(arguments.rlimits),
+            notebook_limits=json.loads(arguments.notebook_limits),
+        )
+        with os.fdopen(status_write, "wb") as status:
+            status.write(json.dumps(record, default=str).encode())
+    except BaseException as error:  # a failure of the harness itself: no report
+        with contextlib.suppress(Exception):
+            os.write(2, f"medgrade harness: {type(error).__name__}: {error}\n".encode())
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        # At once: a thread or atexit hook left by the submission must not run after the
+        # record is written, nor keep the process alive.
+        os._exit(0)
+
+
+def _supervise(
+    worker: int, status_read: int, *, deadline: float
+) -> tuple[dict[str, Any], bytes | None]:
+    """Wait for the worker, reading its status as it comes; kill it at the deadline.
+
+    Returns how it ended and its status: empty when it gave none, None when it wrote more
+    than a record may hold.
+    """
+    selector = selectors.DefaultSelector()
+    pidfd = os.pidfd_open(worker)
+    selector.register(pidfd, selectors.EVENT_READ)
+    selector.register(status_read, selectors.EVENT_READ)
+    chunks: list[bytes] | None = []
+    size = 0
+    timed_out = False
+    exited = False
+    while not exited:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            timed_out = True
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(worker, signal.SIGKILL)
+            break
+        for key, _ in selector.select(remaining):
+            if key.fd == pidfd:
+                exited = True
+            elif chunks is not None:
+                data = os.read(status_read, 65536)
+                if not data:
+                    selector.unregister(status_read)
+                    continue
+                chunks.append(data)
+                size += len(data)
+                if size > wire.MAX_RECORD_BYTES:
+                    chunks = None
+                    selector.unregister(status_read)
+    _, status, _ = os.wait4(worker, 0)
+    os.close(pidfd)
+    if chunks is not None and not timed_out:
+        os.set_blocking(status_read, False)
+        with contextlib.suppress(BlockingIOError, OSError):
+            while size <= wire.MAX_RECORD_BYTES and (data := os.read(status_read, 65536)):
+                chunks.append(data)
+                size += len(data)
+    os.close(status_read)
+    observed: dict[str, Any] = {
+        "exit_code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
+        "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
+        "timed_out": timed_out,
+    }
+    if timed_out:
+        return observed, b""  # whatever it wrote before the kill is not a status
+    if chunks is None or size > wire.MAX_RECORD_BYTES:
+        return observed, None
+    return observed, b"".join(chunks)
+
+
+def _end_every_process(worker: int) -> None:
+    """Kill every process the run left and reap them."""
+    if os.getpid() == 1:  # the run's own pid namespace: -1 is every process but this one
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(-1, signal.SIGKILL)
+    else:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(worker, signal.SIGKILL)
+    deadline = time.monotonic() + _REAP_S
+    while time.monotonic() < deadline:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            time.sleep(0.005)
+
+
+def _decode(status: bytes | None) -> tuple[Any, str | None]:
+    if status is None:
+        return None, f"the worker wrote more than {wire.MAX_RECORD_BYTES} bytes of status"
+    if not status:
+        return None, None
+    try:
+        return json.loads(status), None
+    except (ValueError, RecursionError) as error:
+        return None, f"the worker's status is not JSON ({type(error).__name__})"
+
+
+def _collect(output: str) -> tuple[list[tuple[str, str, int]], list[str]]:
+    """The files a report may carry, as the worker left them in ``output``: plain files
+    only, never through a link, each within its limit (no other process is left to change
+    them before they are sent)."""
+    names = [wire.PREDICTIONS, wire.EXECUTED_NOTEBOOK]
+    with contextlib.suppress(OSError):
+        maps = os.path.join(output, wire.LABEL_MAPS_DIR)
+        if stat.S_ISDIR(os.lstat(maps).st_mode):
+            found = sorted(os.listdir(maps))[: wire.MAX_LABEL_MAPS + 1]
+            names += [f"{wire.LABEL_MAPS_DIR}/{name}" for name in found]
+    files: list[tuple[str, str, int]] = []
+    skipped: list[str] = []
+    total = 0
+    for name in names:
+        limit = wire.allowed_file(name)
+        if limit is None or len(files) > wire.MAX_LABEL_MAPS:
+            skipped.append(f"{name[:80]}: not a file a report carries")
+            continue
+        try:
+            descriptor = os.open(
+                os.path.join(output, name), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
+            )
+        except FileNotFoundError:
+            continue
+        except OSError as error:
+            skipped.append(f"{name}: {error.strerror}")
+            continue
+        status = os.fstat(descriptor)
+        os.close(descriptor)
+        if not stat.S_ISREG(status.st_mode) or status.st_size > limit:
+            skipped.append(f"{name}: not a regular file of at most {limit} bytes")
+            continue
+        total += status.st_size
+        if total > wire.MAX_REPORT_BYTES:
+            skipped.append(f"{name}: the report would exceed {wire.MAX_REPORT_BYTES} bytes")
+            continue
+        files.append((name, os.path.join(output, name), status.st_size))
+    return files, skipped
+
+
+if __name__ == "__main__":
+    main()
