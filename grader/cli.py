@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -34,6 +34,9 @@ from grader.evaluation import Evaluation
 from grader.submission import SUBMISSION_CONTRACT
 from sandbox import GpuSelection, SandboxUnavailableError
 
+if TYPE_CHECKING:
+    from grader.environment import GradingEnvironment
+
 app = typer.Typer(
     help="medgrade: sandboxed autograding of deep-learning mini-projects in healthcare courses.",
     no_args_is_help=True,
@@ -52,6 +55,15 @@ DataDirOption = Annotated[
     typer.Option("--data-dir", help="Folder with downloaded datasets (default: $MEDGRADE_DATA)."),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+ReferencesOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--references",
+        file_okay=False,
+        help="Staff-only folder of trained references, one sub-folder per task id (default: "
+        "$MEDGRADE_REFERENCES); their weights never ship with medgrade.",
+    ),
+]
 BackendOption = Annotated[
     str,
     typer.Option(
@@ -216,6 +228,11 @@ def _print_evaluation(evaluation: Evaluation) -> None:
     if e.failure is not None:
         stdout.print(f"[bold red]failed: {e.failure.kind}[/] - {escape(e.failure.message)}")
         stdout.print(escape(e.failure.explanation))
+        if e.failure.detail:
+            lines = e.failure.detail.rstrip().splitlines()
+            stdout.print(escape("\n".join(lines[-40:])), highlight=False)
+    for hint in e.hints:
+        stdout.print(f"[bold yellow]hint:[/] {escape(hint)}")
     if e.metrics:
         table = Table(title="Metrics")
         for column in ("metric", "value", "95% CI"):
@@ -305,6 +322,17 @@ def grade(
     regrade_all: Annotated[
         bool, typer.Option("--regrade-all", help="Run every submission again, reusing none.")
     ] = False,
+    verify_determinism: Annotated[
+        int,
+        typer.Option(
+            "--verify-determinism",
+            metavar="K",
+            min=0,
+            help="Run K submissions (a sample fixed by their ids) again with predict called "
+            "twice, and flag those whose outputs differ.",
+        ),
+    ] = 0,
+    references: ReferencesOption = None,
     roster: Annotated[
         Path | None,
         typer.Option(
@@ -391,6 +419,8 @@ def grade(
                 manual_marks=manual_marks,
                 regrade=regrade or (),
                 regrade_all=regrade_all,
+                verify_determinism=verify_determinism,
+                references=references,
                 roster=roster,
                 submission_times=submission_times,
                 lms=lms or (),
@@ -474,9 +504,7 @@ def demo(
             )
     stdout.print(_summary_table(result.evaluations, "Demo results"))
     _print_outputs(result)
-    stdout.print(
-        f"Open {result.out / 'reports' / 'reference.html'} in a browser to see a full report."
-    )
+    stdout.print(f"Open {result.out / 'reports' / 'good.html'} in a browser to see a full report.")
 
 
 @app.command()
@@ -582,6 +610,126 @@ def image_base(
     stdout.print(f"made {tag}; now: medgrade image build --base-image {tag}")
 
 
+env_app = typer.Typer(
+    help="A task's grading environment: the packages its sandbox offers, on every backend.",
+    no_args_is_help=True,
+)
+app.add_typer(env_app, name="env")
+TaskArgument = Annotated[str, typer.Argument(help="Task id, folder or task.yaml.")]
+
+
+def _declared(task: str) -> GradingEnvironment:
+    from grader.environment import declared_environment
+    from grader.tasks import load_task
+
+    loaded = load_task(task)
+    environment = declared_environment(loaded)
+    if environment is None:
+        raise MedgradeError(
+            f"{loaded.spec_path} declares no environment: add 'environment:' with a "
+            "requirements 'file' or a list of 'packages' (medgrade task schema)"
+        )
+    return environment
+
+
+@env_app.command("lock")
+def env_lock(
+    task: TaskArgument,
+    find_links: Annotated[
+        list[Path] | None,
+        typer.Option("--find-links", help="A folder of wheels to resolve from too (repeat)."),
+    ] = None,
+    offline: Annotated[
+        bool, typer.Option(help="Resolve from the --find-links folders alone.")
+    ] = False,
+) -> None:
+    """Resolve the task's declared packages into its lock (exact versions, hashes), once."""
+    from grader.environment import describe, lock_environment
+
+    with _errors_exit():
+        environment = _declared(task)
+        with console.status(f"resolving {len(environment.requirements)} requirements..."):
+            lock = lock_environment(environment, find_links=find_links or (), offline=offline)
+    stdout.print(f"wrote {lock} ({len(environment.packages())} packages, {environment.digest})")
+    stdout.print(escape(describe(environment)))
+
+
+@env_app.command("build")
+def env_build(
+    task: TaskArgument,
+    wheelhouse: Annotated[
+        Path | None,
+        typer.Option(
+            help="A folder holding the lock's wheels (offline); without it they are "
+            "downloaded through pip and its configuration."
+        ),
+    ] = None,
+    base_image: Annotated[
+        str, typer.Option(help="Base image with CPython 3.11 (offline: 'medgrade image base').")
+    ] = "python:3.11-slim",
+    image: Annotated[
+        bool, typer.Option(help="Build the Docker image (where a Docker engine answers).")
+    ] = True,
+    venv: Annotated[
+        bool, typer.Option(help="Build the virtual environment bubblewrap and local runs use.")
+    ] = True,
+) -> None:
+    """Install the task's lock as a virtual environment (bubblewrap, local) and as a Docker
+    image, from one set of wheels with one installer: every backend runs the same packages."""
+    import tempfile
+    import time
+
+    from grader.environment import build_image, build_venv, fetch_wheels
+    from sandbox._docker import _client
+
+    with _errors_exit(), tempfile.TemporaryDirectory(prefix="medgrade-wheels-") as scratch:
+        environment = _declared(task)
+        digest = environment.digest
+        if wheelhouse is None:
+            wheelhouse = Path(scratch)
+            with console.status(f"downloading the wheels of {environment.lock.name}..."):
+                fetch_wheels(environment, wheelhouse)
+        if venv:
+            started = time.perf_counter()
+            with console.status("building the virtual environment..."):
+                python = build_venv(environment, wheelhouse)
+            stdout.print(
+                f"built {python.parent.parent} ({digest}) in {time.perf_counter() - started:.1f} s"
+            )
+        if image:
+            try:
+                _client()
+            except SandboxUnavailableError as error:
+                _note(f"no Docker image built: {error}")
+            else:
+                started = time.perf_counter()
+                with console.status(f"building {environment.image} on {base_image}..."):
+                    build_image(environment, wheelhouse, base_image=base_image)
+                stdout.print(f"built {environment.image} in {time.perf_counter() - started:.1f} s")
+
+
+@env_app.command("show")
+def env_show(task: TaskArgument) -> None:
+    """The task's packages, and where its environment is built on this machine."""
+    from grader.environment import describe, task_runtime
+    from grader.tasks import load_task
+
+    with _errors_exit():
+        found = task_runtime(load_task(task))
+        environment = found.declared
+        stdout.print(escape(describe(environment)))
+        if environment is None or not environment.locked:
+            return
+        stdout.print(f"digest {environment.digest}, lock {environment.lock}")
+        venv = environment.venv()
+        stdout.print(
+            f"bubblewrap/local: {venv}" if found.venv_built else "bubblewrap/local: not built"
+        )
+        stdout.print(f"docker: {environment.image}" if found.image_built else "docker: not built")
+        if not (found.venv_built and found.image_built):
+            stdout.print(f"build it: medgrade env build {environment.task_id}")
+
+
 data_app = typer.Typer(help="Get the datasets tasks read.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
@@ -641,6 +789,7 @@ def task_list() -> None:
 @task_app.command("show")
 def task_show(task: Annotated[str, typer.Argument(help="Task id, folder or task.yaml.")]) -> None:
     """Describe a task: what to build, the data, the submission contract, metrics and marks."""
+    from grader.environment import declared_environment, describe
     from grader.metrics import METRICS
     from grader.rubric import AutomaticCriterion
     from grader.tasks import load_task
@@ -668,8 +817,12 @@ def task_show(task: Annotated[str, typer.Argument(help="Task id, folder or task.
     stdout.print(f"\n[bold]Submission contract[/]\n{escape(SUBMISSION_CONTRACT)}")
     limits = spec.limits
     stdout.print(
-        f"\n[bold]Limits[/]: {limits.wall_time_s:g} s wall time, {limits.memory_mb} MiB, "
+        f"\n[bold]Limits[/]: {limits.cpu_time_s:g} s of CPU time (a run that hangs is stopped "
+        f"after {limits.wall_time_s:g} s), {limits.memory_mb} MiB, "
         f"{limits.cpus:g} CPU(s), GPU {'wanted' if limits.gpu else 'not used'}"
+    )
+    stdout.print(
+        f"\n[bold]Packages[/] in the sandbox: {escape(describe(declared_environment(loaded), dependencies=False))}"
     )
     stdout.print("\n[bold]Metrics[/]: " + ", ".join(METRICS[m.name].title for m in spec.metrics))
     table = Table(
@@ -693,7 +846,7 @@ def task_show(task: Annotated[str, typer.Argument(help="Task id, folder or task.
         table.add_row(
             escape(penalty.title),
             f"-{penalty.points:g}",
-            f"run time over {penalty.run_time_over_s:g} s",
+            f"CPU time over {penalty.cpu_time_over_s:g} s",
         )
     late = loaded.rubric.late_policy
     if late is not None:
@@ -706,7 +859,10 @@ def task_show(task: Annotated[str, typer.Argument(help="Task id, folder or task.
         )
     stdout.print(table)
     stdout.print(f"\nSelf-check: medgrade check YOUR_FOLDER --task {spec.id}")
-    stdout.print(f"Reference: {loaded.reference_dir()} (retrain: {spec.reference.train_command})")
+    stdout.print(
+        f"Reference: `{spec.reference.train_command}` trains it; its weights never ship with "
+        "medgrade (staff keep them, see --references)"
+    )
 
 
 @task_app.command("export-student")
@@ -731,6 +887,7 @@ def task_validate(
     task: Annotated[str, typer.Argument(help="Task id, folder or task.yaml.")],
     backend: BackendOption = "local",
     data_dir: DataDirOption = None,
+    references: ReferencesOption = None,
 ) -> None:
     """Prove a task is fair: the reference reaches full marks, a null model gets the floor."""
     from grader.tasks import load_task
@@ -738,10 +895,15 @@ def task_validate(
 
     with _errors_exit():
         loaded = load_task(task)
-        from sandbox import get_backend
+        from grader.environment import choose_task_backend
 
+        choice = choose_task_backend(loaded, backend, purpose="check")
+        for note in choice.notes:
+            _note(note)
         with console.status("running the reference and a null model through the sandbox..."):
-            report = validate_task(loaded, backend=get_backend(backend), data_dir=data_dir)
+            report = validate_task(
+                loaded, backend=choice.backend, data_dir=data_dir, references=references
+            )
     for name, ok, detail in report.checks:
         mark = "[green]pass[/]" if ok else "[red]FAIL[/]"
         stdout.print(f"{mark}  {name}: {escape(detail)}")

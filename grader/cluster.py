@@ -22,12 +22,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from grader.environment import choose_task_backend
 from grader.errors import MedgradeError
 from grader.evaluation import Evaluation, PreparedSplit, evaluate, prepare_split, sandbox_limits
 from grader.store import decode_evaluation, encode_evaluation
 from grader.submission import IGNORED_NAMES, Submission
 from grader.tasks import Task, load_task
-from sandbox import GpuSelection, SandboxBackend, choose_backend, place_on_gpus, warm
+from sandbox import GpuSelection, SandboxBackend, place_on_gpus, warm
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -97,6 +98,7 @@ def evaluate_remotely(
     setup: WorkerSetup,
     submission: Submission,
     manual_points: Mapping[str, float] | None,
+    repeat_predict: bool = False,
 ) -> Evaluation:
     """Grade ``submission`` on a worker of ``client`` and wait for its evaluation."""
     name, blob = pack_submission(submission.path)
@@ -107,6 +109,7 @@ def evaluate_remotely(
         name,
         blob,
         dict(manual_points or {}),
+        repeat_predict,
         pure=False,  # the same submission graded twice is two runs
     )
     document, notebook = future.result()
@@ -130,8 +133,14 @@ def _prepared(setup: WorkerSetup) -> tuple[PreparedSplit, SandboxBackend, Path]:
             task = load_task(setup.task)
             data_dir = Path(setup.data_dir) if setup.data_dir else None
             prepared = prepare_split(task, "test", data_dir=data_dir, workdir=workdir)
-            backend = choose_backend(
-                setup.backend, purpose="grade", unsafe_local=setup.unsafe_local, gpus=setup.gpus
+            # Each worker's own build of the task's environment (the report says where a
+            # worker has none).
+            backend = choose_task_backend(
+                task,
+                setup.backend,
+                purpose="grade",
+                unsafe_local=setup.unsafe_local,
+                gpus=setup.gpus,
             ).backend
             if setup.warm_pool:
                 backend = warm(backend, root=workdir, limits=sandbox_limits(task))
@@ -153,6 +162,7 @@ def _evaluate_on_worker(
     name: str,
     blob: bytes,
     manual_points: dict[str, float],
+    repeat_predict: bool,
 ) -> tuple[str, str | None]:
     prepared, backend, workdir = _prepared(setup)
     with tempfile.TemporaryDirectory(prefix="medgrade-submission-", dir=workdir) as scratch:
@@ -165,5 +175,6 @@ def _evaluate_on_worker(
             backend=backend,
             manual_points=manual_points or None,
             workdir=Path(scratch),
+            repeat_predict=repeat_predict,
         )
     return encode_evaluation(evaluation), evaluation.executed_notebook

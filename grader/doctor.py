@@ -10,6 +10,7 @@ import shutil
 from dataclasses import dataclass
 from typing import Literal
 
+from grader.errors import MedgradeError
 from sandbox import BubblewrapBackend, SandboxUnavailableError, choose_backend
 from sandbox._cgroups import cgroup_version
 from sandbox._docker import DEFAULT_IMAGE, NO_NVIDIA_RUNTIME, _client
@@ -35,6 +36,7 @@ def diagnose() -> list[Finding]:
         _bwrap(),
         _cgroups(),
         _notebooks(),
+        *_environments(),
         _pdf_export(),
     ]
     for purpose in ("check", "grade"):
@@ -126,6 +128,45 @@ def _notebooks() -> Finding:
             "notebook submissions", "missing", f"{', '.join(missing)} not installed here"
         )
     return Finding("notebook submissions", "ok", "nbclient and ipykernel installed")
+
+
+def _environments() -> list[Finding]:
+    """Whether the bundled tasks' grading environments are built here, per backend."""
+    from grader.environment import task_runtime
+    from grader.tasks import load_task, task_ids
+
+    findings = []
+    seen: set[str] = set()
+    for task_id in task_ids():
+        try:
+            runtime = task_runtime(load_task(task_id))
+        except MedgradeError as error:
+            findings.append(Finding(f"environment of {task_id}", "missing", str(error)))
+            continue
+        declared = runtime.declared
+        if declared is None or not declared.locked or declared.digest in seen:
+            continue
+        seen.add(declared.digest)
+        tasks = f"{declared.lock.name} ({declared.digest})"
+        built = [
+            name
+            for name, done in (("bwrap/local", runtime.venv_built), ("docker", runtime.image_built))
+            if done
+        ]
+        if len(built) == 2:
+            findings.append(
+                Finding(f"environment {tasks}", "ok", "built for bwrap/local and docker")
+            )
+        else:
+            findings.append(
+                Finding(
+                    f"environment {tasks}",
+                    "warn",
+                    (f"built for {built[0]} only" if built else "not built")
+                    + f": run 'medgrade env build {task_id}'",
+                )
+            )
+    return findings
 
 
 def _pdf_export() -> Finding:

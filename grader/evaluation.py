@@ -8,6 +8,7 @@ inputs are written where a sandbox can read them.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import math
 import os
@@ -24,8 +25,15 @@ import grader
 from grader import disclosure
 from grader._fs import remove_tree
 from grader._resources import answer_folders
-from grader.data import load_dataset, save_volume_archive
-from grader.errors import SubmissionError
+from grader.data import Dataset, load_dataset, save_volume_archive
+from grader.environment import (
+    EnvironmentCheck,
+    check_environment,
+    declared_environment,
+    with_available_packages,
+)
+from grader.errors import MedgradeError, SubmissionError
+from grader.hints import hints
 from grader.metrics import (
     METRICS,
     MetricResult,
@@ -53,6 +61,7 @@ from grader.outcome import (
     interpret_run,
     read_regular_file,
 )
+from grader.reference import answer_files
 from grader.rubric import Marks, Rubric, score
 from grader.submission import Submission, content_sha256, stage_submission
 from grader.tasks import Task
@@ -96,11 +105,20 @@ class PreparedSplit:
         return len(self.case_ids)
 
 
-def prepare_split(task: Task, split: str, *, data_dir: Path | None, workdir: Path) -> PreparedSplit:
-    """Load ``split`` of ``task`` and write its inputs, never its labels, under ``workdir``."""
+def prepare_split(
+    task: Task,
+    split: str,
+    *,
+    data_dir: Path | None,
+    workdir: Path,
+    dataset: Dataset | None = None,
+) -> PreparedSplit:
+    """Load ``split`` of ``task`` (from ``dataset`` when given: a student bundle's) and
+    write its inputs, never its labels, under ``workdir``."""
     manifest = task.split_manifest()
     spec = task.spec
-    dataset = load_dataset(spec.dataset.loader, spec.dataset.params, data_dir)
+    if dataset is None:
+        dataset = load_dataset(spec.dataset.loader, spec.dataset.params, data_dir)
     case_ids = manifest.case_ids[split]
     rows = dataset.rows(case_ids)
     needed = [*spec.subgroups, *([spec.cluster_key] if spec.cluster_key else [])]
@@ -270,6 +288,20 @@ class Evaluation:
     report_path: str | None = None
     #: On a hidden split: the most its report can tell of the labels.
     disclosure: disclosure.Disclosure | None = None
+    #: What the student most likely got wrong, and how to fix it (:mod:`grader.hints`).
+    hints: tuple[str, ...] = ()
+    #: For the marker: what to look at (a copy of the reference, predictions that change
+    #: from call to call).
+    flags: tuple[str, ...] = ()
+    #: The submission's model files (not code) and the predictions, by sha256: what
+    #: copies of one another or of the reference share.
+    file_sha256: tuple[tuple[str, str], ...] = ()
+    predictions_sha256: str | None = None
+    #: A run near a penalty's threshold is measured again on its own: the CPU time of each
+    #: run (None: it reported none); the lower one counts (this run is that one).
+    cpu_time_measurements: tuple[float | None, ...] = ()
+    #: The run's packages compared with the task's declared environment.
+    environment: EnvironmentCheck | None = None
     #: A notebook submission's notebook as the sandbox ran it (cell outputs included).
     executed_notebook: str | None = field(default=None, repr=False)
 
@@ -304,6 +336,10 @@ class Evaluation:
             "created_at": self.created_at,
             "report": self.report_path,
             "disclosure": None if self.disclosure is None else self.disclosure.to_dict(),
+            "hints": list(self.hints),
+            "flags": list(self.flags),
+            "environment": None if self.environment is None else self.environment.to_dict(),
+            "cpu_time_measurements": list(self.cpu_time_measurements),
         }
 
 
@@ -315,8 +351,12 @@ def evaluate(
     backend: SandboxBackend,
     manual_points: Mapping[str, float] | None = None,
     workdir: Path | None = None,
+    repeat_predict: bool = False,
 ) -> Evaluation:
     """Run one submission on a prepared split and score it; never raises for the student's faults.
+
+    With ``repeat_predict`` the harness calls predict twice and the run's record says
+    whether the two outputs differ (:attr:`Evaluation.nondeterminism`).
 
     The staged copy and the sandbox's output live in a temporary folder under ``workdir``
     (default: the system's), which a batch points at its own scratch folder so that a
@@ -327,6 +367,7 @@ def evaluate(
         try:
             submission_dir = stage_submission(submission_path, scratch_dir / "submission")
             sha256 = content_sha256(submission_dir)
+            files = tuple(answer_files(submission_dir).items())
         except SubmissionError as error:
             return failed_evaluation(
                 prepared,
@@ -336,20 +377,23 @@ def evaluate(
             )
         is_notebook, failure = _check_entry(submission_dir)
         if failure is not None:
-            return _finish(
+            evaluation = _finish(
                 prepared, student_id, submission_path, sha256, failure, None, None, manual_points
             )
+            return replace(evaluation, file_sha256=files)
         output_dir = scratch_dir / "output"
         output_dir.mkdir()
         _make_read_only(submission_dir)
-        predictions, failure, run = _run_in_sandbox(submission_dir, output_dir, prepared, backend)
+        predictions, failure, run = _run_in_sandbox(
+            submission_dir, output_dir, prepared, backend, repeat_predict=repeat_predict
+        )
         executed = _executed_notebook(output_dir) if is_notebook else None
     finally:
         remove_tree(scratch_dir)
     evaluation = _finish(
         prepared, student_id, submission_path, sha256, failure, predictions, run, manual_points
     )
-    return replace(evaluation, executed_notebook=executed)
+    return replace(evaluation, executed_notebook=executed, file_sha256=files)
 
 
 def _check_entry(submission_dir: Path) -> tuple[bool, Failure | None]:
@@ -391,6 +435,7 @@ def sandbox_limits(task: Task) -> SandboxLimits:
     limits = task.spec.limits
     return SandboxLimits(
         wall_time_s=limits.wall_time_s,
+        cpu_time_s=limits.cpu_time_s,
         memory_mb=limits.memory_mb,
         cpus=limits.cpus,
         gpu=limits.gpu,
@@ -400,7 +445,12 @@ def sandbox_limits(task: Task) -> SandboxLimits:
 
 
 def _run_in_sandbox(
-    submission_dir: Path, output_dir: Path, prepared: PreparedSplit, backend: SandboxBackend
+    submission_dir: Path,
+    output_dir: Path,
+    prepared: PreparedSplit,
+    backend: SandboxBackend,
+    *,
+    repeat_predict: bool,
 ) -> tuple[Predictions | None, Failure | None, RunInfo | None]:
     limits = prepared.task.spec.limits
     nonce = secrets.token_hex(16)
@@ -411,6 +461,8 @@ def _run_in_sandbox(
         limits=sandbox_limits(prepared.task),
         nonce=nonce,
         masked_paths=prepared.masked_paths,
+        seed=prepared.task.spec.split.seed,
+        repeat_predict=repeat_predict,
     )
     try:
         result = backend.run(job)
@@ -424,12 +476,16 @@ def _run_in_sandbox(
         n_cases=prepared.n_cases,
         wall_time_limit_s=limits.wall_time_s,
         memory_limit_mb=limits.memory_mb,
+        cpu_time_limit_s=limits.cpu_time_s,
         shapes=[label_map.shape for label_map in prepared.labels]
         if prepared.task.spec.output.kind == "label_map"
         else None,
     )
     run = RunInfo.from_result(result, outcome.record, outcome.observed)
-    return outcome.predictions, outcome.failure, run
+    failure = outcome.failure
+    if failure is not None and run.packages:
+        failure = replace(failure, message=with_available_packages(failure.message, run.packages))
+    return outcome.predictions, failure, run
 
 
 def _finish(
@@ -494,6 +550,44 @@ def _finish(
         worst_cases=worst_cases,
         classes=classes,
         disclosure=told,
+        hints=hints(
+            failure=failure,
+            metrics=metrics,
+            record=None if run is None else run.record,
+            positive_label=task.spec.output.positive_label,
+        ),
+        flags=_determinism_flags(None if run is None else run.record),
+        environment=_environment_check(task, run),
+        predictions_sha256=None if predictions is None else predictions_digest(predictions),
+    )
+
+
+def _environment_check(task: Task, run: RunInfo | None) -> EnvironmentCheck | None:
+    if run is None or not run.packages:
+        return None
+    try:
+        declared = declared_environment(task)
+    except MedgradeError:  # an unreadable declaration: the run is still what it was
+        declared = None
+    return check_environment(declared, run.packages)
+
+
+def predictions_digest(predictions: Predictions) -> str:
+    """The sha256 of predictions as the grader scored them (shape and float64 values)."""
+    digest = hashlib.sha256()
+    for array in predictions if isinstance(predictions, list) else [predictions]:
+        values = np.ascontiguousarray(array, dtype=np.float64)
+        digest.update(repr(values.shape).encode() + values.tobytes())
+    return digest.hexdigest()
+
+
+def _determinism_flags(record: Mapping[str, Any] | None) -> tuple[str, ...]:
+    determinism = (record or {}).get("determinism") or {}
+    if not determinism.get("cases_changed"):
+        return ()
+    return (
+        f"Its predict is not deterministic: {determinism['cases_changed']} of "
+        f"{determinism.get('n_cases', '?')} cases changed between two calls on the same inputs",
     )
 
 
@@ -597,14 +691,15 @@ def mark_run(
     *,
     labels_hidden: bool = False,
 ) -> Marks:
-    """The rubric applied to a run: its metrics (none count when it failed), its host-measured
-    wall time for penalties, the marker's manual points, and when it was handed in.  On a
-    hidden split the explanations give the metrics as the report does, rounded."""
+    """The rubric applied to a run: its metrics (none count when it failed), its CPU time
+    (as the sandbox's supervisor counted it) for penalties, the marker's manual points, and
+    when it was handed in.  On a hidden split the explanations give the metrics as the
+    report does, rounded."""
     return score(
         rubric,
         metrics=metrics if failure is None else None,
         failure_reason=None if failure is None else f"the submission failed ({failure.kind})",
-        run_time_s=None if run is None else run.wall_time_s,
+        cpu_time_s=None if run is None else run.cpu_time_s,
         manual_points=manual_points,
         submitted_at=submitted_at,
         value_decimals=disclosure.DECIMALS if labels_hidden else 4,

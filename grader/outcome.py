@@ -102,6 +102,12 @@ class _RecordCell(BaseModel):
     seconds: float
 
 
+class _RecordDeterminism(BaseModel):
+    max_difference: float
+    cases_changed: int
+    n_cases: int
+
+
 class _RecordNotebook(BaseModel):
     file: str = Field(max_length=300)
     kernel: str = Field(max_length=100)
@@ -121,12 +127,18 @@ class RunRecord(BaseModel):
     n_cases: int | None = None
     batch_size: int | None = None
     notebook: _RecordNotebook | None = None
+    #: With predict called twice (``check``, ``grade --verify-determinism``): how the two
+    #: outputs differ.
+    determinism: _RecordDeterminism | None = None
 
     @model_validator(mode="after")
     def _failure_matches_status(self) -> RunRecord:
         if (self.status == "failed") != (self.failure is not None):
             raise ValueError("a failed run needs a failure, a completed one none")
         return self
+
+
+_Name = Annotated[str, Field(max_length=200)]
 
 
 class Observed(BaseModel):
@@ -136,10 +148,16 @@ class Observed(BaseModel):
     exit_code: int | None
     signal: int | None
     timed_out: bool
+    cpu_exceeded: bool = False
+    #: Where the worker last said it was (untrusted: only ever part of a message).
+    progress: str | None = Field(default=None, max_length=400)
     cpu_s: float | None = None
     maxrss_mb: float | None = None
     wall_s: float | None = None
     record_error: str | None = Field(default=None, max_length=400)
+    #: ``(distribution, version)`` of every package the run's Python had, as the
+    #: supervisor listed them before the submission's code started.
+    packages: list[tuple[_Name, _Name]] | None = Field(default=None, max_length=5000)
 
 
 class Report(BaseModel):
@@ -182,15 +200,20 @@ class RunInfo:
     log_bytes_dropped: int
     record: dict[str, Any] = field(default_factory=dict)
     details: dict[str, str] = field(default_factory=dict)
-    #: CPU time of every process of the run: from its cgroup where the host has one, else
-    #: as the supervisor counted it (the CPU time of every process it reaped).
+    #: CPU time of every process of the submission's, as the sandbox's supervisor counted
+    #: it from the moment the submission's code could start; what penalties read.
     cpu_time_s: float | None = None
+    #: ``(distribution, version)`` of the packages the run's Python had (the supervisor's
+    #: listing; empty when it did not report).
+    packages: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def from_result(
         cls, result: SandboxResult, record: dict[str, Any] | None, observed: Observed | None
     ) -> RunInfo:
-        cpu = result.cpu_time_s if result.cpu_time_s is not None else (observed and observed.cpu_s)
+        # The supervisor's count starts where the submission's code may (the cgroup's would
+        # include the sandbox's own start), so it is the one marks use.
+        cpu = observed.cpu_s if observed is not None and observed.cpu_s is not None else None
         return cls(
             cpu_time_s=None if cpu is None else round(cpu, 3),
             backend=result.backend,
@@ -205,6 +228,7 @@ class RunInfo:
             log_bytes_dropped=result.log_bytes_dropped,
             record=record or {},
             details=dict(result.details),
+            packages=tuple(observed.packages or ()) if observed is not None else (),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -231,6 +255,7 @@ def interpret_run(
     n_cases: int,
     wall_time_limit_s: float,
     memory_limit_mb: int,
+    cpu_time_limit_s: float | None = None,
     shapes: list[tuple[int, ...]] | None = None,
 ) -> Interpretation:
     """The predictions of a valid run, else its failure.
@@ -273,6 +298,14 @@ def interpret_run(
     if report.nonce != nonce:
         return Interpretation(None, Failure("no_output", "the run's report is not this run's"))
     observed = report.observed
+    if observed.cpu_exceeded:
+        where = f" while running {observed.progress}" if observed.progress else ""
+        failure = Failure(
+            "timeout",
+            f"used up the task's {cpu_time_limit_s or 0:g} s of CPU time{where}"
+            + ("; tag training cells 'skip-grading'" if "cell" in where else ""),
+        )
+        return Interpretation(None, failure, None, observed)
     if observed.timed_out:
         return Interpretation(None, _timeout(wall_time_limit_s), None, observed)
     if report.record is None:
@@ -304,7 +337,9 @@ def interpret_run(
 
 def _timeout(wall_time_limit_s: float) -> Failure:
     return Failure(
-        "timeout", f"did not finish within the task's {wall_time_limit_s:g} s wall-time limit"
+        "timeout",
+        f"had not finished after {wall_time_limit_s:g} s of wall-clock time, the task's guard "
+        "against runs that hang (waiting, sleeping or deadlocked rather than computing)",
     )
 
 

@@ -13,7 +13,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -92,9 +92,21 @@ class Penalty(_Strict):
     id: str = Field(pattern=r"^[a-z0-9_]+$")
     title: str
     points: Annotated[float, Field(gt=0)] = Field(description="Points deducted.")
-    run_time_over_s: Annotated[float, Field(gt=0)] = Field(
-        description="Deduct when the run's wall time (measured by the host) exceeds this."
+    cpu_time_over_s: Annotated[float, Field(gt=0)] = Field(
+        description="Deduct when the run's CPU time (every process of the submission's, "
+        "counted by the sandbox's supervisor; see the task's limits) exceeds this."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _wall_time_is_gone(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "run_time_over_s" in data:
+            raise ValueError(
+                "run_time_over_s is gone: it counted wall time, which depends on how busy the "
+                f"machine is; write cpu_time_over_s: {data['run_time_over_s']} (CPU seconds of "
+                "the submission's processes) instead"
+            )
+        return data
 
 
 class LatePolicy(_Strict):
@@ -222,7 +234,7 @@ def score(
     *,
     metrics: Mapping[str, MetricResult] | None,
     failure_reason: str | None,
-    run_time_s: float | None,
+    cpu_time_s: float | None,
     manual_points: Mapping[str, float] | None = None,
     submitted_at: dt.datetime | None = None,
     value_decimals: int = 4,
@@ -254,9 +266,9 @@ def score(
             )
         else:
             marks.append(_automatic_mark(criterion, metrics[criterion.metric], value_decimals))
-    if metrics is not None and run_time_s is not None:
+    if metrics is not None and cpu_time_s is not None:
         for penalty in rubric.penalties:
-            if run_time_s > penalty.run_time_over_s:
+            if cpu_time_s > penalty.cpu_time_over_s:
                 marks.append(
                     Mark(
                         penalty.id,
@@ -264,7 +276,7 @@ def score(
                         "penalty",
                         -penalty.points,
                         0.0,
-                        f"run time {run_time_s:.1f} s > {penalty.run_time_over_s:g} s: "
+                        f"CPU time {cpu_time_s:.1f} s > {penalty.cpu_time_over_s:g} s: "
                         f"-{penalty.points:g} points",
                     )
                 )

@@ -9,6 +9,7 @@ predictions (the grader does that outside).
 from sandbox._backend import (
     HARNESS_PATH,
     GpuSelection,
+    Runtime,
     SandboxBackend,
     SandboxJob,
     SandboxLimits,
@@ -33,6 +34,7 @@ __all__ = [
     "GpuPlacement",
     "GpuSelection",
     "LocalBackend",
+    "Runtime",
     "SandboxBackend",
     "SandboxJob",
     "SandboxLimits",

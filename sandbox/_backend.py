@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,7 +65,21 @@ class GpuSelection:
 
 
 @dataclass(frozen=True)
+class Runtime:
+    """Where a backend finds the Python (and the packages) submissions run with: a
+    task's built environment (``medgrade env build``) or, by default, the grader's own
+    Python for bubblewrap and the default grading image for Docker."""
+
+    python: str = sys.executable
+    image: str | None = None
+
+
+@dataclass(frozen=True)
 class SandboxLimits:
+    """One run's limits: ``cpu_time_s`` is the CPU time of all the submission's processes,
+    counted by the supervisor from the moment submission code may start (None: only the
+    per-process rlimit); ``wall_time_s`` is only a guard against runs that hang."""
+
     wall_time_s: float
     memory_mb: int
     cpus: float = 1.0
@@ -78,6 +93,7 @@ class SandboxLimits:
     #: The GPUs a batch placed this run on (:class:`sandbox.GpuPlacement`); empty: all of
     #: the backend's selection.
     gpu_devices: tuple[str, ...] = ()
+    cpu_time_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -99,6 +115,11 @@ class SandboxJob:
     limits: SandboxLimits
     nonce: str
     masked_paths: tuple[Path, ...] = ()
+    #: Python's, numpy's and torch's random generators are seeded with this before the
+    #: submission's code runs (None: left as they are).
+    seed: int | None = None
+    #: Call predict a second time on the same inputs and report whether the outputs differ.
+    repeat_predict: bool = False
 
 
 @dataclass(frozen=True)
@@ -143,19 +164,43 @@ class SandboxBackend(Protocol):
         ...
 
 
+#: Imported by the supervisor's worker before the submission's code, when the submission
+#: imports them (and once by the warm pool's server), so that library imports never count
+#: towards a run's CPU time.  (scikit-learn's estimators live in submodules.)
+PRELOADED = (
+    "numpy",
+    "scipy",
+    "pandas",
+    "torch",
+    "torch.nn",
+    "torchvision",
+    "sklearn",
+    "sklearn.linear_model",
+    "sklearn.ensemble",
+    "sklearn.preprocessing",
+    "sklearn.pipeline",
+    "sklearn.neighbors",
+    "sklearn.svm",
+    "sklearn.tree",
+)
+
+
 def supervisor_arguments(
+    job: SandboxJob,
     *,
     channel: int | str,
-    submission_dir: Path | str,
-    input_dir: Path | str,
-    output_dir: Path | str,
-    limits: SandboxLimits,
+    submission_dir: Path | str = "/submission",
+    input_dir: Path | str = "/inputs",
+    output_dir: Path | str = INSIDE_OUTPUT,
     apply_memory_rlimit: bool = True,
 ) -> list[str]:
-    """Arguments after ``python -I -B supervisor.py`` (paths as seen inside the sandbox);
-    ``channel`` is the report channel's descriptor, or its socket's path."""
+    """Arguments after ``python -I -B supervisor.py`` for ``job`` (paths as seen inside
+    the sandbox); ``channel`` is the report channel's descriptor, or its socket's path."""
+    limits = job.limits
+    cpu_budget = limits.cpu_time_s or limits.wall_time_s * max(1.0, limits.cpus)
     rlimits = {
-        "cpu_s": int(limits.wall_time_s * max(1.0, limits.cpus)) + 5,
+        # Per process, a backstop: the supervisor counts all the run's processes together.
+        "cpu_s": int(cpu_budget) + 5,
         "fsize_mb": limits.max_file_mb,
         "nofile": 1024,
     }
@@ -167,6 +212,7 @@ def supervisor_arguments(
         "total_s": total_s,
         "cell_s": limits.notebook_cell_time_s or total_s,
         "wall_s": limits.wall_time_s,
+        **({"cpu_s": limits.cpu_time_s} if limits.cpu_time_s else {}),
     }
     channel_arguments = (
         ["--channel-fd", str(channel)] if isinstance(channel, int) else ["--channel-path", channel]
@@ -175,6 +221,11 @@ def supervisor_arguments(
         *channel_arguments,
         "--deadline-s",
         str(limits.wall_time_s),
+        *(["--cpu-limit-s", str(limits.cpu_time_s)] if limits.cpu_time_s else []),
+        *(["--seed", str(job.seed)] if job.seed is not None else []),
+        *(["--repeat-predict"] if job.repeat_predict else []),
+        "--preload",
+        json.dumps(PRELOADED, separators=(",", ":")),
         "--submission",
         str(submission_dir),
         "--inputs",

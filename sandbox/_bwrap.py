@@ -152,11 +152,8 @@ class BubblewrapBackend:
             "-B",
             INSIDE_SUPERVISOR,
             *supervisor_arguments(
+                job,
                 channel=channel.sandbox_fd,
-                submission_dir="/submission",
-                input_dir="/inputs",
-                output_dir=INSIDE_OUTPUT,
-                limits=limits,
                 # With a memory cgroup the limit is exact; without one, fall back to RLIMIT_AS.
                 apply_memory_rlimit=cgroup is None,
             ),

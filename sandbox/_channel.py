@@ -69,6 +69,9 @@ class ReportChannel:
 
     def finish(self) -> dict[str, Any] | None:
         """Wait for the report (the run has ended); the header, or None without one."""
+        # A sandbox that never started never took its end: the host's copy goes, so that
+        # the exchange sees the channel close instead of waiting out its time.
+        self._sandbox.close()
         if self._thread is not None:
             self._thread.join(_FINISH_S)
         self.close()

@@ -73,6 +73,15 @@ def _client() -> Any:
     return client
 
 
+def image_exists(tag: str) -> bool:
+    """Whether the Docker engine (if one answers) has the image ``tag``."""
+    try:
+        _client().images.get(tag)
+    except Exception:
+        return False
+    return True
+
+
 class DockerBackend:
     name = "docker"
     isolating = True
@@ -124,11 +133,8 @@ class DockerBackend:
             "-B",
             INSIDE_SUPERVISOR,
             *supervisor_arguments(
+                job,
                 channel=INSIDE_CHANNEL,
-                submission_dir="/submission",
-                input_dir="/inputs",
-                output_dir=INSIDE_OUTPUT,
-                limits=limits,
                 apply_memory_rlimit=False,  # the container's memory cgroup is exact
             ),
         ]

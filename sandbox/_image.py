@@ -8,12 +8,14 @@ base image can be made locally from Debian packages.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from sandbox._backend import SandboxUnavailableError
 from sandbox._docker import DEFAULT_IMAGE, _client
@@ -103,15 +105,60 @@ def build_image(
         shutil.copy2(
             IMAGES_DIR / ("Dockerfile.cuda" if cuda else "Dockerfile"), context / "Dockerfile"
         )
-        try:
-            image, _ = client.images.build(
-                path=str(context),
-                tag=tag,
-                buildargs={"BASE_IMAGE": base_image},
-                rm=True,
-                forcerm=True,
-                network_mode="none",
-            )
-        except Exception as error:
-            raise SandboxUnavailableError(f"building {tag} failed: {error}") from None
+        return _build(client, context, tag=tag, base_image=base_image)
+
+
+def build_environment_image(
+    *,
+    lock: Path,
+    wheelhouse: Path,
+    uv: Path,
+    tag: str,
+    base_image: str = DEFAULT_BASE,
+    labels: dict[str, str] | None = None,
+) -> str:
+    """Build the image of a task's environment (:mod:`grader.environment`) and return its
+    id: exactly ``lock``, installed from ``wheelhouse`` by ``uv`` (the same tool, options
+    and wheels that build the environment's virtual environment for bubblewrap)."""
+    client = _client()
+    with tempfile.TemporaryDirectory(prefix="medgrade-image-") as scratch:
+        context = Path(scratch)
+        wheels = context / "wheels"
+        wheels.mkdir()
+        for wheel in Path(wheelhouse).glob("*.whl"):
+            _link_or_copy(wheel, wheels / wheel.name)
+        shutil.copy2(lock, wheels / "requirements.txt")
+        shutil.copy2(uv, context / "uv")
+        shutil.copy2(IMAGES_DIR / "Dockerfile.env", context / "Dockerfile")
+        return _build(client, context, tag=tag, base_image=base_image, labels=labels)
+
+
+def _link_or_copy(source: Path, destination: Path) -> None:
+    # A wheelhouse holds gigabytes (torch): a hard link costs nothing where it can be made.
+    try:
+        os.link(source, destination)
+    except OSError:
+        shutil.copy2(source, destination)
+
+
+def _build(
+    client: Any,
+    context: Path,
+    *,
+    tag: str,
+    base_image: str,
+    labels: dict[str, str] | None = None,
+) -> str:
+    try:
+        image, _ = client.images.build(
+            path=str(context),
+            tag=tag,
+            buildargs={"BASE_IMAGE": base_image},
+            labels=labels or {},
+            rm=True,
+            forcerm=True,
+            network_mode="none",
+        )
+    except Exception as error:
+        raise SandboxUnavailableError(f"building {tag} failed: {error}") from None
     return str(image.id)

@@ -42,11 +42,11 @@ class LocalBackend:
                 "-B",
                 str(CODE_DIR / "supervisor.py"),
                 *supervisor_arguments(
+                    job,
                     channel=channel.sandbox_fd,
                     submission_dir=job.submission_dir,
                     input_dir=job.input_dir,
                     output_dir=output,
-                    limits=job.limits,
                 ),
             ]
             channel.start()

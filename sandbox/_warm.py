@@ -40,6 +40,7 @@ from sandbox._backend import (
     HOST_GRACE_S,
     INSIDE_CODE_DIR,
     INSIDE_OUTPUT,
+    PRELOADED,
     SandboxBackend,
     SandboxJob,
     SandboxLimits,
@@ -66,24 +67,6 @@ _KEPT_VIEWS = "/run/medgrade-kept"
 #: The descriptor a child's supervisor finds its channel on (see the fork server).
 _CHANNEL_FD = 4
 
-#: Imported once by the server when the sandbox's Python has them; a submission importing
-#: anything else imports it itself.  (scikit-learn's estimators live in submodules.)
-DEFAULT_PRELOAD = (
-    "numpy",
-    "scipy",
-    "pandas",
-    "torch",
-    "torch.nn",
-    "torchvision",
-    "sklearn",
-    "sklearn.linear_model",
-    "sklearn.ensemble",
-    "sklearn.preprocessing",
-    "sklearn.pipeline",
-    "sklearn.neighbors",
-    "sklearn.svm",
-    "sklearn.tree",
-)
 _START_TIMEOUT_S = 300.0
 _KILL_GRACE_S = 10.0
 
@@ -115,7 +98,7 @@ class WarmBubblewrap:
         *,
         root: Path,
         limits: SandboxLimits,
-        preload: Sequence[str] = DEFAULT_PRELOAD,
+        preload: Sequence[str] = PRELOADED,
     ) -> None:
         self.cold = cold
         self.root = Path(root).resolve()
@@ -369,11 +352,8 @@ class WarmBubblewrap:
                     memory_mb=limits.memory_mb, pids_max=PIDS_MAX, cpus=limits.cpus
                 )
             argv = supervisor_arguments(
+                job,
                 channel=_CHANNEL_FD,
-                submission_dir="/submission",
-                input_dir="/inputs",
-                output_dir=INSIDE_OUTPUT,
-                limits=limits,
                 apply_memory_rlimit=cgroup is None,
             )
             message = {

@@ -19,18 +19,20 @@ kernel.  The executed notebook is written to the output folder as ``notebook.ipy
 
 from __future__ import annotations
 
+import ast
 import contextlib
+import importlib
 import importlib.util
 import inspect
 import json
-import math
 import os
 import platform
-import re
 import resource
 import sys
 import time
 import traceback
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -47,15 +49,9 @@ NOTEBOOK_SUFFIX = ".ipynb"
 SKIP_TAG = "skip-grading"
 MAX_MESSAGE = 2000
 MAX_TRACEBACK = 6000
-MAX_RECORDED_CELLS = 300
 #: The grader reads a notebook on the host before any sandbox starts: these bound its work.
 MAX_NOTEBOOK_BYTES = 32 * 2**20
 MAX_NOTEBOOK_CELLS = 2000
-#: Outputs kept in the executed notebook: per cell, and for the whole notebook.
-MAX_CELL_OUTPUT_BYTES = 2 * 2**20
-MAX_EXECUTED_OUTPUT_BYTES = 16 * 2**20
-_RESULT_MIME = "application/vnd.medgrade.result+json"
-_ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 class SubmissionFailure(Exception):
@@ -83,23 +79,94 @@ def work(
     output: str,
     rlimits: dict[str, int],
     notebook_limits: dict[str, float],
+    preload: Sequence[str] = (),
+    seed: int | None = None,
+    repeat_predict: bool = False,
+    started: Callable[[], None] = lambda: None,
+    progress: Callable[[str], None] = lambda text: None,
 ) -> dict[str, Any]:
     """Run the submission in ``submission`` on ``inputs``, writing its predictions into
-    ``output``; return the run's record (status, failure, timings, environment)."""
+    ``output``; return the run's record (status, failure, timings, environment).
+
+    Before any of the submission's code runs, the libraries of ``preload`` that it imports
+    are imported and the random generators seeded with ``seed``; then ``started`` is
+    called (the supervisor's CPU clock starts there).  ``progress`` hears where the run is.
+    With ``repeat_predict`` predict is called twice and the record says whether the two
+    outputs differ.
+    """
     _apply_rlimits(rlimits)
-    started = time.perf_counter()
+    context = RunContext(tuple(preload), seed, repeat_predict, started, progress)
+    begun = time.perf_counter()
     record: dict[str, Any] = {"format": RECORD_FORMAT, "timings": {}}
     try:
-        _run(Path(submission), Path(inputs), Path(output), record, notebook_limits)
+        _run(Path(submission), Path(inputs), Path(output), record, notebook_limits, context)
         record["status"] = "completed"
         record["failure"] = None
     except SubmissionFailure as failure:
         record["status"] = "failed"
         record["failure"] = failure.to_record()
-    record["timings"]["total_s"] = round(time.perf_counter() - started, 4)
+    record["timings"]["total_s"] = round(time.perf_counter() - begun, 4)
     record["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     record["environment"] = record.get("environment") or _environment()
     return record
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """How the worker starts the submission: see :func:`work`."""
+
+    preload: tuple[str, ...] = ()
+    seed: int | None = None
+    repeat_predict: bool = False
+    started: Callable[[], None] = lambda: None
+    progress: Callable[[str], None] = lambda text: None
+
+
+def imported_libraries(sources: Iterable[str], candidates: Sequence[str]) -> list[str]:
+    """The ``candidates`` (preloaded libraries) that ``sources`` import, in candidate order.
+
+    Importing them before the submission's code starts keeps library imports out of its
+    CPU time, in a cold sandbox as in the warm pool (whose server imported them all)."""
+    names: set[str] = set()
+    for source in sources:
+        # IPython's magics and shell escapes are no Python.
+        lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]
+        try:
+            tree = ast.parse("\n".join(lines))
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names.add(node.module)
+                names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return [
+        candidate
+        for candidate in candidates
+        if candidate in names or any(name.startswith(candidate + ".") for name in names)
+    ]
+
+
+def _preimport(libraries: Sequence[str]) -> None:
+    for name in libraries:
+        with contextlib.suppress(Exception):  # not installed: the submission will say so
+            importlib.import_module(name)
+
+
+def seed_generators(seed: int | None) -> None:
+    """Seed Python's, numpy's and (if imported) torch's global random generators."""
+    if seed is None:
+        return
+    import random
+
+    random.seed(seed)
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        numpy.random.seed(seed)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.manual_seed(seed)
 
 
 def _apply_rlimits(limits: dict[str, int]) -> None:
@@ -122,16 +189,34 @@ def _run(
     output_dir: Path,
     record: dict[str, Any],
     notebook_limits: dict[str, float],
+    context: RunContext,
 ) -> None:
     entry = find_entry(submission_dir)
     if entry.suffix.lower() == NOTEBOOK_SUFFIX:
-        _run_notebook(entry, submission_dir, input_dir, output_dir, record, notebook_limits)
+        # The notebook runner (its own module, loaded beside this one by the supervisor).
+        sys.modules["medgrade_notebook"].run_notebook(
+            entry, submission_dir, input_dir, output_dir, record, notebook_limits, context
+        )
         return
+    sources = [path.read_text(errors="replace") for path in sorted(submission_dir.glob("*.py"))]
+    _preimport(imported_libraries(sources, context.preload))
+    seed_generators(context.seed)
+    context.started()
+    context.progress(f"importing {ENTRY_FILE}")
     started = time.perf_counter()
     module = _import_submission(entry)
     namespace = vars(module)
     record["timings"]["import_s"] = round(time.perf_counter() - started, 4)
-    _predict_and_save(namespace, ENTRY_FILE, submission_dir, input_dir, output_dir, record)
+    _predict_and_save(
+        namespace,
+        ENTRY_FILE,
+        submission_dir,
+        input_dir,
+        output_dir,
+        record,
+        repeat=context.repeat_predict,
+        progress=context.progress,
+    )
 
 
 def find_entry(submission_dir: Path) -> Path:
@@ -166,6 +251,9 @@ def _predict_and_save(
     input_dir: Path,
     output_dir: Path,
     record: dict[str, Any],
+    *,
+    repeat: bool = False,
+    progress: Callable[[str], None] = lambda text: None,
 ) -> None:
     manifest = json.loads((input_dir / "manifest.json").read_text())
     volumes = manifest["input"]["kind"] == "volume"
@@ -174,21 +262,31 @@ def _predict_and_save(
     load_model = _entry_point(namespace, defined_in, "load_model", ("artifacts_dir",))
     predict = _entry_point(namespace, defined_in, "predict", ("model", "inputs"))
 
+    progress("load_model")
     started = time.perf_counter()
     model = _call_submission("load_model", load_model, str(submission_dir))
     timings["load_model_s"] = round(time.perf_counter() - started, 4)
 
+    progress("predict")
     started = time.perf_counter()
     batch_size = manifest.get("batch_size") or len(inputs)
-    batches = []
-    for first in range(0, len(inputs), batch_size):
-        batch = inputs[first : first + batch_size]
-        result = _call_submission("predict", predict, model, batch)
-        if volumes:
-            batches.append(_as_label_maps(result, batch, first))
-        else:
-            batches.append(_as_array(result, len(batch)))
+
+    def predict_all() -> list[Any]:
+        batches = []
+        for first in range(0, len(inputs), batch_size):
+            batch = inputs[first : first + batch_size]
+            result = _call_submission("predict", predict, model, batch)
+            if volumes:
+                batches.append(_as_label_maps(result, batch, first))
+            else:
+                batches.append(_as_array(result, len(batch)))
+        return batches
+
+    batches = predict_all()
     timings["predict_s"] = round(time.perf_counter() - started, 4)
+    if repeat:
+        progress("predict, a second time")
+        record["determinism"] = _compare(batches, predict_all(), volumes=volumes)
     record["n_cases"] = len(inputs)
     record["batch_size"] = batch_size
     if volumes:
@@ -199,6 +297,29 @@ def _predict_and_save(
     else:
         predictions = batches[0] if len(batches) == 1 else _concatenate(batches)
         _save_predictions(output_dir / wire.PREDICTIONS, predictions)
+
+
+def _compare(first: list[Any], second: list[Any], *, volumes: bool) -> dict[str, Any]:
+    """How two calls of predict on the same inputs differ: the largest difference of a
+    prediction (or share of a label map's voxels), and how many cases changed."""
+    import numpy as np
+
+    cases = [c for batch in first for c in batch] if volumes else list(_concatenate(first))
+    again = [c for batch in second for c in batch] if volumes else list(_concatenate(second))
+    largest, changed = 0.0, 0
+    for one, other in zip(cases, again, strict=True):
+        one, other = np.asarray(one), np.asarray(other)
+        if one.shape != other.shape:
+            largest, changed = float("inf"), changed + 1
+            continue
+        if volumes:
+            difference = float(np.mean(one != other))
+        else:
+            difference = float(np.max(np.abs(one.astype(np.float64) - other), initial=0.0))
+        if not np.isfinite(difference) or difference > 0:
+            changed += 1
+        largest = max(largest, difference) if np.isfinite(difference) else float("inf")
+    return {"max_difference": largest, "cases_changed": changed, "n_cases": len(cases)}
 
 
 def _read_array(path: Path) -> Any:
@@ -322,313 +443,6 @@ def read_notebook(path: Path) -> Any:
             "notebooks",
         )
     return notebook
-
-
-def first_line(source: str, width: int = 60) -> str:
-    lines = [line.strip() for line in source.splitlines() if line.strip()]
-    first = _printable(lines[0] if lines else "")
-    return first if len(first) <= width else first[: width - 3] + "..."
-
-
-def describe_cell(position: int, source: str, tags: list[str]) -> str:
-    """How a failure message names a cell: its position, first line and tags."""
-    tagged = f", tags {', '.join(tags)}" if tags else ""
-    return f"cell {position} ({first_line(source)!r}{tagged})"
-
-
-def _cell_tags(cell: Any) -> list[str]:
-    tags = cell.metadata.get("tags", [])
-    return [_printable(str(tag))[:100] for tag in tags[:10]] if isinstance(tags, list) else []
-
-
-# Run in the kernel before the student's cells: ``from grader import check`` cells are
-# part of a student's notebook, and the self-check must not run again inside the grading.
-_SELF_CHECK_STUB = """\
-import sys as _medgrade_sys, types as _medgrade_types
-_medgrade_stub = _medgrade_types.ModuleType("grader")
-_medgrade_stub.check = lambda *args, **kwargs: print("medgrade: self-check skipped while grading")
-_medgrade_sys.modules["grader"] = _medgrade_stub
-del _medgrade_sys, _medgrade_types, _medgrade_stub
-"""
-
-# The supervisor's module loads this one and the wire module by path, as in the sandbox.
-_PREDICT_IN_KERNEL = """\
-import importlib.util as _medgrade_util
-_medgrade_spec = _medgrade_util.spec_from_file_location("medgrade_supervisor", {supervisor!r})
-_medgrade_supervisor = _medgrade_util.module_from_spec(_medgrade_spec)
-_medgrade_spec.loader.exec_module(_medgrade_supervisor)
-_medgrade_supervisor.harness.predict_in_kernel(
-    globals(), {entry!r}, {submission!r}, {inputs!r}, {output!r}
-)
-del _medgrade_util, _medgrade_spec, _medgrade_supervisor
-"""
-
-
-def _run_notebook(
-    entry: Path,
-    submission_dir: Path,
-    input_dir: Path,
-    output_dir: Path,
-    record: dict[str, Any],
-    limits: dict[str, float],
-) -> None:
-    started = time.perf_counter()
-    notebook = read_notebook(entry)
-    try:
-        from jupyter_client.manager import AsyncKernelManager
-        from nbclient import NotebookClient
-        from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
-    except ImportError as error:
-        # Said as a crash: only the host's own observations make a sandbox_error, never a
-        # claim from inside the sandbox, where the submission could make the same one.
-        raise SubmissionFailure(
-            "crashed",
-            f"this sandbox cannot run notebooks ({error}); the grading environment needs "
-            "nbclient and ipykernel (medgrade image build installs them): tell the course staff",
-        ) from None
-    # Every code cell starts as "not run"; the loop below updates the ones it reaches.
-    code_cells = [
-        (position, cell)
-        for position, cell in enumerate(notebook.cells, start=1)
-        if cell.cell_type == "code" and cell.source.strip()
-    ]
-    cells = [
-        {
-            "cell": position,
-            "first_line": first_line(cell.source, width=120),
-            "tags": _cell_tags(cell),
-            "status": "skipped" if SKIP_TAG in _cell_tags(cell) else "not run",
-            "seconds": 0.0,
-        }
-        for position, cell in code_cells
-    ]
-    kernel = notebook.metadata.get("kernelspec", {}).get("name", "")
-    record["notebook"] = {
-        "file": _printable(entry.name)[:300],
-        "kernel": _printable(str(kernel))[:100],
-        "cells": cells[:MAX_RECORDED_CELLS],
-    }
-    timings = record["timings"]
-    scratch = Path(os.environ.get("TMPDIR", "/tmp"))
-    for variable, folder in (
-        ("JUPYTER_RUNTIME_DIR", "jupyter-runtime"),
-        ("JUPYTER_DATA_DIR", "jupyter-data"),
-        ("IPYTHONDIR", "ipython"),
-        ("MPLCONFIGDIR", "matplotlib"),
-    ):
-        os.environ[variable] = str(scratch / folder)
-    os.environ["JUPYTER_PLATFORM_DIRS"] = "1"
-    os.environ.setdefault("MPLBACKEND", "Agg")
-    total_s = float(limits.get("total_s", 3600))
-    cell_s = float(limits.get("cell_s", total_s))
-    # load_model and predict must end before the backend's hard kill, so that the run
-    # still leaves its record and notebook.
-    wall_deadline = time.monotonic() + float(limits.get("wall_s", 2 * total_s)) - 1.5
-    client = NotebookClient(
-        notebook,
-        # The sandbox's own Python, whatever the notebook was saved with; over local IPC
-        # sockets in the scratch folder rather than TCP on the loopback device.
-        km=AsyncKernelManager(kernel_name="python3", transport="ipc", ip=str(scratch / "kernel")),
-        kernel_name="python3",
-        timeout=None,
-        startup_timeout=120,
-        shutdown_kernel="immediate",
-        skip_cells_with_tag=SKIP_TAG,
-        force_raise_errors=True,  # a cell tagged raises-exception fails like any other
-        resources={"metadata": {"path": str(submission_dir)}},
-    )
-    deadline = time.monotonic() + total_s  # the kernel's start-up counts too
-    try:
-        with client.setup_kernel():
-            _execute_extra_cell(client, notebook, _SELF_CHECK_STUB)
-            timings["kernel_start_s"] = round(time.perf_counter() - started, 4)
-            cells_started = time.perf_counter()
-            for (position, cell), cell_record in zip(code_cells, cells, strict=True):
-                if cell_record["status"] == "skipped":
-                    continue
-                named = describe_cell(position, cell.source, cell_record["tags"])
-                remaining = deadline - time.monotonic()
-                if min(cell_s, remaining) < 0.5:
-                    raise SubmissionFailure(
-                        "timeout",
-                        f"the notebook used up its {total_s:g} s for running cells before "
-                        f"{named}; tag training cells {SKIP_TAG!r}",
-                    )
-                client.timeout = max(1, math.floor(min(cell_s, remaining)))
-                which = "per-cell" if cell_s <= remaining else "whole-notebook"
-                limit = cell_s if which == "per-cell" else total_s
-                cell_started = time.perf_counter()
-                cell_record["status"] = "ran"
-                try:
-                    client.execute_cell(cell, position - 1)
-                except CellTimeoutError:
-                    cell_record["status"] = "timed out"
-                    raise SubmissionFailure(
-                        "timeout",
-                        f"{named} did not finish within the {which} limit of {limit:g} s; tag "
-                        f"training cells {SKIP_TAG!r} so that grading skips them",
-                    ) from None
-                except DeadKernelError:
-                    cell_record["status"] = "kernel died"
-                    raise SubmissionFailure(
-                        "crashed",
-                        f"the kernel died while running {named} (a crash, os._exit() or "
-                        "running out of memory)",
-                    ) from None
-                except CellExecutionError as error:
-                    cell_record["status"] = "error"
-                    raise SubmissionFailure(
-                        "out_of_memory"
-                        if _is_out_of_memory_text(error.ename, error.evalue)
-                        else "crashed",
-                        f"{named} raised {error.ename}: {error.evalue}",
-                        _ANSI_ESCAPE.sub("", error.traceback),
-                    ) from None
-                finally:
-                    cell_record["seconds"] = round(time.perf_counter() - cell_started, 4)
-            timings["cells_s"] = round(time.perf_counter() - cells_started, 4)
-            _call_in_kernel(
-                client, notebook, entry, submission_dir, input_dir, output_dir, record,
-                timeout_s=wall_deadline - time.monotonic(),
-            )  # fmt: skip
-    except SubmissionFailure:
-        raise
-    except CellTimeoutError:
-        raise SubmissionFailure(
-            "timeout", "load_model and predict did not finish within the task's wall time"
-        ) from None
-    except DeadKernelError:
-        raise SubmissionFailure(
-            "crashed", "the kernel died while load_model or predict ran (a crash or os._exit())"
-        ) from None
-    except Exception as error:  # the kernel did not start, or nbclient failed
-        raise SubmissionFailure(
-            "crashed",
-            f"the notebook kernel failed: {type(error).__name__}: "
-            f"{_ANSI_ESCAPE.sub('', str(error))} (if every notebook fails so, tell the course "
-            "staff)",
-        ) from None
-    finally:
-        _mark_cells(code_cells, cells)
-        _save_executed_notebook(notebook, output_dir / wire.EXECUTED_NOTEBOOK)
-
-
-def _call_in_kernel(
-    client: Any,
-    notebook: Any,
-    entry: Path,
-    submission_dir: Path,
-    input_dir: Path,
-    output_dir: Path,
-    record: dict[str, Any],
-    *,
-    timeout_s: float,
-) -> None:
-    """Run load_model and predict in the notebook's kernel, where the functions live."""
-    code = _PREDICT_IN_KERNEL.format(
-        supervisor=os.path.join(os.path.dirname(os.path.abspath(__file__)), "supervisor.py"),
-        entry=entry.name,
-        submission=str(submission_dir),
-        inputs=str(input_dir),
-        output=str(output_dir),
-    )
-    client.timeout = max(1, math.floor(timeout_s))
-    cell = _execute_extra_cell(client, notebook, code)
-    results = [
-        output["data"][_RESULT_MIME]
-        for output in cell.outputs
-        if output.get("output_type") == "display_data" and _RESULT_MIME in output.get("data", {})
-    ]
-    if len(results) != 1 or not isinstance(results[0], dict):
-        raise SubmissionFailure(
-            "crashed", "load_model and predict did not report back from the notebook's kernel"
-        )
-    result = results[0]
-    record["timings"].update(result.get("timings", {}))
-    for key in ("n_cases", "batch_size", "environment"):
-        if key in result:
-            record[key] = result[key]
-    import nbclient
-
-    record["environment"]["versions"]["nbclient"] = nbclient.__version__
-    failure = result.get("failure")
-    if failure:
-        raise SubmissionFailure(failure["kind"], failure["message"], failure.get("detail", ""))
-
-
-def _mark_cells(code_cells: list[tuple[int, Any]], cells: list[dict[str, Any]]) -> None:
-    """Say in the notebook what grading did with each cell; outputs saved on the student's
-    machine never pass for outputs at grading time."""
-    budget = MAX_EXECUTED_OUTPUT_BYTES
-    for (_, cell), cell_record in zip(code_cells, cells, strict=True):
-        status = cell_record["status"]
-        cell.metadata["medgrade"] = {"status": status}
-        if status in ("skipped", "not run"):
-            why = f"tagged {SKIP_TAG}" if status == "skipped" else "an earlier cell failed"
-            cell.outputs = [_note(f"[medgrade] not run at grading ({why})")]
-            cell.execution_count = None
-            continue
-        size = len(json.dumps(cell.outputs, default=str))
-        if size > min(MAX_CELL_OUTPUT_BYTES, budget):
-            cell.outputs = [_note(f"[medgrade] {size // 1024} KiB of output left out")]
-            size = 0
-        budget -= size
-
-
-def _note(text: str) -> Any:
-    import nbformat
-
-    return nbformat.v4.new_output("stream", name="stderr", text=text + "\n")
-
-
-def _execute_extra_cell(client: Any, notebook: Any, code: str) -> Any:
-    """Run medgrade's own code in the kernel; the cell is not left in the notebook."""
-    import nbformat
-
-    cell = nbformat.v4.new_code_cell(code)
-    notebook.cells.append(cell)  # nbclient stores the executed cell back at its index
-    try:
-        client.execute_cell(cell, len(notebook.cells) - 1, store_history=False)
-    finally:
-        notebook.cells.pop()
-    return cell
-
-
-def predict_in_kernel(
-    namespace: dict[str, Any], entry: str, submission: str, inputs: str, output: str
-) -> None:
-    """Inside the notebook's kernel: call the notebook's functions and report back."""
-    from IPython.display import display
-
-    result: dict[str, Any] = {"timings": {}}
-    try:
-        try:
-            _predict_and_save(
-                namespace, entry, Path(submission), Path(inputs), Path(output), result
-            )
-        except SubmissionFailure:
-            raise
-        except BaseException:  # reading the inputs, say: sorted as a call would be
-            _call_submission("load_model and predict", _reraise)
-    except SubmissionFailure as failure:
-        result["failure"] = failure.to_record()
-    result["environment"] = _environment()
-    display({_RESULT_MIME: result}, raw=True)
-
-
-def _reraise() -> None:
-    raise  # the exception being handled, so that _call_submission sorts it
-
-
-def _save_executed_notebook(notebook: Any, path: Path) -> None:
-    import nbformat
-
-    try:
-        with os.fdopen(_new_file(path.with_suffix(".tmp")), "w", encoding="utf-8") as handle:
-            nbformat.write(notebook, handle)
-        os.replace(path.with_suffix(".tmp"), path)
-    except (OSError, ValueError):
-        pass  # outputs too large for the sandbox's file limit: the run record still stands
 
 
 def _entry_point(

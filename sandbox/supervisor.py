@@ -47,6 +47,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PR_SET_DUMPABLE = 4
 #: How long the supervisor waits for the processes it killed to be gone.
 _REAP_S = 2.0
+#: How often the supervisor reads the run's CPU time.
+_CPU_SAMPLE_S = 0.05
 _IGNORED_SIGNALS = (
     signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1,
     signal.SIGUSR2, signal.SIGPIPE, signal.SIGALRM,
@@ -67,7 +69,9 @@ def sibling(name: str) -> ModuleType:
 
 
 wire = sibling("wire")
+cputime = sibling("cputime")
 harness = sibling("harness")
+notebook = sibling("notebook")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -75,6 +79,7 @@ def main(argv: list[str] | None = None) -> None:
     channel = _open_channel(arguments)
     wire.receive_go(channel)
     started = time.monotonic()
+    packages = installed_packages()
     status_read, status_write = os.pipe()
     go_read, go_write = os.pipe()
     sys.stdout.flush()
@@ -91,13 +96,19 @@ def main(argv: list[str] | None = None) -> None:
     for number in _IGNORED_SIGNALS:
         signal.signal(number, signal.SIG_IGN)
     os.write(go_write, b"g")
-    os.close(go_write)
-    observed, status = _supervise(worker, status_read, deadline=started + arguments.deadline_s)
+    clock = _RunClock(worker, limit_s=arguments.cpu_limit_s)
+    try:
+        observed, status = _supervise(
+            worker, status_read, go_write, clock, deadline=started + arguments.deadline_s
+        )
+    finally:
+        os.close(go_write)
     _end_every_process(worker)
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    observed["cpu_s"] = round(usage.ru_utime + usage.ru_stime, 4)
+    observed["cpu_s"] = round(max(0.0, usage.ru_utime + usage.ru_stime - clock.baseline), 4)
     observed["maxrss_mb"] = round(usage.ru_maxrss / 1024, 1)
     observed["wall_s"] = round(time.monotonic() - started, 4)
+    observed["packages"] = packages
     record, observed["record_error"] = _decode(status)
     nonce = wire.receive_nonce(channel)
     files, skipped = _collect(arguments.output)
@@ -110,12 +121,37 @@ def main(argv: list[str] | None = None) -> None:
     os._exit(0)
 
 
+def installed_packages() -> list[list[str]]:
+    """``[name, version]`` of every distribution on ``sys.path``, from the names of their
+    ``.dist-info`` folders (standardised by the wheel spec; a directory listing costs
+    under a millisecond where importlib.metadata takes a fifth of a second), read before
+    any submission code runs: the environment the run had, as the grader compares it
+    with the task's declaration."""
+    found: dict[str, str] = {}
+    for entry in sys.path:
+        if not entry or os.path.realpath(entry) == HERE:
+            continue
+        try:
+            names = sorted(os.listdir(entry))
+        except OSError:
+            continue
+        for name in names:
+            if name.endswith(".dist-info"):
+                project, _, version = name.removesuffix(".dist-info").partition("-")
+                found.setdefault(project, version)
+    return [[project, version] for project, version in sorted(found.items())]
+
+
 def _parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="medgrade in-sandbox supervisor")
     channel = parser.add_mutually_exclusive_group(required=True)
     channel.add_argument("--channel-fd", type=int)
     channel.add_argument("--channel-path")
     parser.add_argument("--deadline-s", type=float, required=True)
+    parser.add_argument("--cpu-limit-s", type=float)
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--repeat-predict", action="store_true")
+    parser.add_argument("--preload", default="[]")
     parser.add_argument("--submission", required=True)
     parser.add_argument("--inputs", required=True)
     parser.add_argument("--output", required=True)
@@ -141,7 +177,22 @@ def _work(
     closing: tuple[int, ...],
 ) -> None:
     """The worker: give up everything of the supervisor's, wait for the go, run the
-    harness, and say how it went on the status pipe; never returns."""
+    harness, and say how it went on the status pipe; never returns.
+
+    The status pipe carries one JSON document per line: ``{"start": true}`` once, just
+    before the submission's code may run (the CPU clock starts when the supervisor has
+    answered it); ``{"progress": ...}`` as the run goes; ``{"record": ...}`` at the end.
+    """
+
+    def say(document: dict[str, Any]) -> None:
+        data = json.dumps(document, default=str).encode() + b"\n"
+        while data:
+            data = data[os.write(status_write, data) :]
+
+    def start() -> None:
+        say({"start": True})
+        os.read(go_read, 1)  # the supervisor has read the clock
+
     try:
         channel.close()
         for descriptor in closing:
@@ -155,16 +206,19 @@ def _work(
         os.setpgid(0, 0)
         if os.read(go_read, 1) != b"g":
             os._exit(122)
-        os.close(go_read)
         record = harness.work(
             submission=arguments.submission,
             inputs=arguments.inputs,
             output=arguments.output,
             rlimits=json.loads(arguments.rlimits),
             notebook_limits=json.loads(arguments.notebook_limits),
+            preload=json.loads(arguments.preload),
+            seed=arguments.seed,
+            repeat_predict=arguments.repeat_predict,
+            started=start,
+            progress=lambda text: say({"progress": str(text)[: wire.MAX_PROGRESS_CHARS]}),
         )
-        with os.fdopen(status_write, "wb") as status:
-            status.write(json.dumps(record, default=str).encode())
+        say({"record": record})
     except BaseException as error:  # a failure of the harness itself: no report
         with contextlib.suppress(Exception):
             os.write(2, f"medgrade harness: {type(error).__name__}: {error}\n".encode())
@@ -177,61 +231,130 @@ def _work(
         os._exit(0)
 
 
-def _supervise(
-    worker: int, status_read: int, *, deadline: float
-) -> tuple[dict[str, Any], bytes | None]:
-    """Wait for the worker, reading its status as it comes; kill it at the deadline.
+class _RunClock:
+    """The CPU time of the worker and every process it started, read from ``/proc``:
+    the reaped ones' from this process's children's usage, the live ones' (with what they
+    reaped themselves) from their ``stat``.  As pid 1 of the run's namespace every process
+    but this one is the run's; elsewhere, those of the worker's process group."""
 
-    Returns how it ended and its status: empty when it gave none, None when it wrote more
-    than a record may hold.
+    def __init__(self, worker: int, *, limit_s: float | None) -> None:
+        self.worker = worker
+        self.limit_s = limit_s
+        self.baseline = 0.0
+        self.started = False
+
+    def read(self) -> float:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        everyone = os.getpid() == 1
+        return (
+            usage.ru_utime
+            + usage.ru_stime
+            + sum(
+                process.seconds
+                for process in cputime.process_times()
+                if process.pid != os.getpid() and (everyone or process.group == self.worker)
+            )
+        )
+
+    def start(self) -> None:
+        self.baseline = self.read()
+        self.started = True
+
+    def exceeded(self) -> bool:
+        return (
+            self.started and self.limit_s is not None and self.read() - self.baseline > self.limit_s
+        )
+
+
+def _supervise(
+    worker: int, status_read: int, go_write: int, clock: _RunClock, *, deadline: float
+) -> tuple[dict[str, Any], bytes | None]:
+    """Wait for the worker, reading its status as it comes; kill it at the deadline or
+    when it has used up its CPU time.
+
+    Returns how it ended and its record's bytes: empty when it gave none, None when it
+    wrote more than a record may hold.
     """
     selector = selectors.DefaultSelector()
     pidfd = os.pidfd_open(worker)
     selector.register(pidfd, selectors.EVENT_READ)
     selector.register(status_read, selectors.EVENT_READ)
-    chunks: list[bytes] | None = []
-    size = 0
-    timed_out = False
+    lines = _StatusLines()
+    stopped: str | None = None
     exited = False
     while not exited:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            timed_out = True
+            stopped = "wall"
+        elif clock.exceeded():
+            stopped = "cpu"
+        if stopped is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(worker, signal.SIGKILL)
             break
-        for key, _ in selector.select(remaining):
+        for key, _ in selector.select(min(remaining, _CPU_SAMPLE_S)):
             if key.fd == pidfd:
                 exited = True
-            elif chunks is not None:
-                data = os.read(status_read, 65536)
-                if not data:
-                    selector.unregister(status_read)
-                    continue
-                chunks.append(data)
-                size += len(data)
-                if size > wire.MAX_RECORD_BYTES:
-                    chunks = None
-                    selector.unregister(status_read)
+            elif not lines.feed(os.read(status_read, 65536)):
+                selector.unregister(status_read)
+            elif lines.start_pending:
+                lines.start_pending = False
+                clock.start()
+                with contextlib.suppress(OSError):
+                    os.write(go_write, b"g")
     _, status, _ = os.wait4(worker, 0)
     os.close(pidfd)
-    if chunks is not None and not timed_out:
+    if stopped is None:
         os.set_blocking(status_read, False)
-        with contextlib.suppress(BlockingIOError, OSError):
-            while size <= wire.MAX_RECORD_BYTES and (data := os.read(status_read, 65536)):
-                chunks.append(data)
-                size += len(data)
+        with contextlib.suppress(OSError):
+            while lines.feed(os.read(status_read, 65536)):
+                pass
     os.close(status_read)
     observed: dict[str, Any] = {
         "exit_code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
         "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
-        "timed_out": timed_out,
+        "timed_out": stopped == "wall",
+        "cpu_exceeded": stopped == "cpu",
+        "progress": lines.progress,
     }
-    if timed_out:
-        return observed, b""  # whatever it wrote before the kill is not a status
-    if chunks is None or size > wire.MAX_RECORD_BYTES:
-        return observed, None
-    return observed, b"".join(chunks)
+    if stopped is not None:
+        return observed, b""  # whatever it wrote before the kill is not a record
+    return observed, lines.record
+
+
+class _StatusLines:
+    """The worker's status lines, as they arrive: the start, the last progress, the record."""
+
+    def __init__(self) -> None:
+        self.buffer = b""
+        self.start_pending = False
+        self.progress: str | None = None
+        self.record: bytes | None = b""
+        self._seen_start = False
+        self._size = 0
+
+    def feed(self, data: bytes) -> bool:
+        """Take ``data``; False once the pipe is done (closed, or over its size)."""
+        if not data or self.record is None:
+            return False
+        self._size += len(data)
+        if self._size > wire.MAX_RECORD_BYTES + 64 * 1024:
+            self.record = None
+            return False
+        self.buffer += data
+        *complete, self.buffer = self.buffer.split(b"\n")
+        for line in complete:
+            self._line(line)
+        return True
+
+    def _line(self, line: bytes) -> None:
+        if line.startswith(b'{"start"') and not self._seen_start:
+            self._seen_start = self.start_pending = True
+        elif line.startswith(b'{"progress"') and len(line) <= 4 * wire.MAX_PROGRESS_CHARS:
+            with contextlib.suppress(ValueError, RecursionError, AttributeError):
+                self.progress = str(json.loads(line).get("progress"))[: wire.MAX_PROGRESS_CHARS]
+        elif line.startswith(b'{"record"'):
+            self.record = line
 
 
 def _end_every_process(worker: int) -> None:
@@ -258,9 +381,12 @@ def _decode(status: bytes | None) -> tuple[Any, str | None]:
     if not status:
         return None, None
     try:
-        return json.loads(status), None
+        document = json.loads(status)
     except (ValueError, RecursionError) as error:
         return None, f"the worker's status is not JSON ({type(error).__name__})"
+    if not isinstance(document, dict):
+        return None, "the worker's status is not a JSON object"
+    return document.get("record"), None
 
 
 def _collect(output: str) -> tuple[list[tuple[str, str, int]], list[str]]:

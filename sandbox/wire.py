@@ -49,6 +49,8 @@ NONCE_BYTES = 16
 #: What the worker may say of itself (its status, failure, timings, notebook cells).
 MAX_RECORD_BYTES = 256 * 1024
 MAX_HEADER_BYTES = 2 * MAX_RECORD_BYTES
+#: How much of the worker's last progress note (where it was) a report keeps.
+MAX_PROGRESS_CHARS = 300
 #: Each file of a report, the number of label maps, and all files together.
 MAX_FILE_BYTES = {PREDICTIONS: 64 * 2**20, EXECUTED_NOTEBOOK: 32 * 2**20}
 MAX_LABEL_MAP_BYTES = 64 * 2**20

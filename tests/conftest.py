@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
+import subprocess
+import sys
 import tempfile
 import textwrap
 from collections.abc import Callable, Iterator
@@ -109,3 +113,30 @@ def make_submission(tmp_path: Path) -> Callable[..., Path]:
         return folder
 
     return make
+
+
+#: The hog's processes end by themselves after this long, should the test be killed.
+HOG_LIFETIME_S = 1800
+
+
+@contextlib.contextmanager
+def cpu_hog() -> Iterator[int]:
+    """One busy process per core (and one more) for as long as the block runs; yields how many."""
+    busy = (
+        f"import time\nend = time.monotonic() + {HOG_LIFETIME_S}\n"
+        "while time.monotonic() < end:\n    sum(range(10000))\n"
+    )
+    hogs = [
+        subprocess.Popen([sys.executable, "-c", busy])
+        for _ in range(len(os.sched_getaffinity(0)) + 1)
+    ]
+    try:
+        yield len(hogs)
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+
+
+def loadavg() -> str:
+    return Path("/proc/loadavg").read_text().strip()

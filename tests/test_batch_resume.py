@@ -41,9 +41,10 @@ from tests.conftest import EXAMPLES, REPO, TASK_ID
 #: The isolating backend where this machine has it; the examples are known code, so the
 #: local backend is an acceptable stand-in elsewhere.
 BACKEND = "bwrap" if BubblewrapBackend.unavailable_reason() is None else "local"
-#: Far below the rubric's 10 s run-time penalty and the 20 s wall-time limit, so a busy
-#: machine cannot flip a mark between an interrupted and an uninterrupted run.
-SLEEPER_SECONDS = 5
+#: Sleeping costs no CPU time (what limits and penalties count), so this changes no mark;
+#: it is long enough that the other submissions finish first on a busy machine, and well
+#: within the task's 60 s hang guard.
+SLEEPER_SECONDS = 15
 
 
 # --- Building a class --------------------------------------------------------------------
@@ -559,7 +560,7 @@ def test_five_random_sigkills_end_with_the_uninterrupted_gradebook(tmp_path):
     duration = time.monotonic() - started
     # Kills are spread over the batch, up to the wall-time limit that too-slow always uses up:
     # until a run lasts that long nothing commits too-slow, so every kill finds a live batch.
-    span = min(duration, load_task(TASK_ID).spec.limits.wall_time_s)
+    span = min(duration, load_task(TASK_ID).spec.limits.cpu_time_s)
     generator = random.Random(20261123)
     delays = [span * (i + generator.random()) / 5 for i in range(5)]
     generator.shuffle(delays)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import EXAMPLES, REPO, TASK_ID
+from tests.conftest import EXAMPLES, REPO, TASK_ID, cpu_hog
 
 FAILING_EXAMPLES = {
     "crashes": "crashed",
@@ -47,11 +47,11 @@ def checks(tmp_path_factory) -> dict[str, tuple[int, dict]]:
         return name, (done.returncode, json.loads(done.stdout))
 
     with ThreadPoolExecutor(max_workers=3) as pool:
-        return dict(pool.map(check, ["reference", "weak", *FAILING_EXAMPLES]))
+        return dict(pool.map(check, ["good", "weak", *FAILING_EXAMPLES]))
 
 
 def test_check_of_the_reference_is_graded_with_auc_and_its_confidence_interval(checks):
-    code, document = checks["reference"]
+    code, document = checks["good"]
     assert code == 0
     assert document["status"] == "graded" and document["failure"] is None
     assert document["split"] == "validation" and document["labels_hidden"] is False
@@ -77,7 +77,7 @@ def test_check_of_each_broken_example_fails_with_its_own_kind(checks):
 
 
 def test_the_weak_model_scores_below_the_reference(checks):
-    weak, reference = checks["weak"][1], checks["reference"][1]
+    weak, reference = checks["weak"][1], checks["good"][1]
     assert weak["status"] == "graded"
     assert weak["metrics"]["roc_auc"]["value"] < reference["metrics"]["roc_auc"]["value"] - 0.1
     assert weak["marks"]["total"] < reference["marks"]["total"]
@@ -97,16 +97,16 @@ def test_the_demo_grades_every_example_and_writes_reports_store_and_gradebook(de
     with (out / "gradebook.csv").open() as handle:
         rows = {row["student_id"]: row for row in csv.DictReader(handle)}
     assert sorted(rows) == names
-    assert rows["reference"]["status"] == "graded"
-    assert float(rows["reference"]["discrimination"]) == 50
-    # The notebook version of the reference (same weights) earns the same marks.
+    assert rows["good"]["status"] == "graded"
+    assert float(rows["good"]["discrimination"]) == 50
+    # The notebook version of the good example (same weights) earns the same marks.
     assert rows["notebook"]["status"] == "graded"
-    assert rows["notebook"]["total"] == rows["reference"]["total"]
+    assert rows["notebook"]["total"] == rows["good"]["total"]
     assert (out / "reports" / "notebook.ipynb").is_file()
     for name, kind in FAILING_EXAMPLES.items():
         assert (rows[name]["status"], rows[name]["failure_kind"]) == ("failed", kind)
         assert float(rows[name]["total"]) == 0
-    assert rows["reference"]["pending"] == "writeup"
+    assert rows["good"]["pending"] == "writeup"
     with sqlite3.connect(out / "medgrade.sqlite") as connection:
         assert connection.execute("SELECT COUNT(*) FROM runs WHERE split = 'test'").fetchone()[
             0
@@ -114,7 +114,7 @@ def test_the_demo_grades_every_example_and_writes_reports_store_and_gradebook(de
         assert (
             connection.execute("SELECT COUNT(*) FROM metrics").fetchone()[0] == 3 * 6
         )  # three graded examples, six metrics each
-    assert "reference.html" in done.stdout
+    assert "good.html" in done.stdout
 
 
 def test_grade_takes_zips_turns_a_corrupt_one_into_a_failure_and_reads_manual_marks(tmp_path):
@@ -169,8 +169,9 @@ def test_a_manual_mark_above_the_maximum_names_row_and_column(tmp_path):
     assert "row 2, column writeup: 25 is outside 0..20" in done.stderr
 
 
-def test_task_validate_passes_for_the_bundled_task():
-    done = medgrade("task", "validate", TASK_ID)
+def test_task_validate_passes_for_the_bundled_task_while_the_machine_is_busy():
+    with cpu_hog():
+        done = medgrade("task", "validate", TASK_ID)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "FAIL" not in done.stdout
     assert done.stdout.count("pass") == 6
@@ -214,9 +215,10 @@ def test_task_list_show_and_schema():
         "predict(model, inputs",
         "CC BY 4.0",
         "Wolberg",
-        "20 s wall time",
+        "20 s of CPU time",
+        "torch 2.13.0+cpu",
     ):
-        assert text in shown.stdout
+        assert text in " ".join(shown.stdout.split())
     schema = json.loads(medgrade("task", "schema").stdout)
     assert schema["title"] == "TaskSpec"
     rubric_schema = json.loads(medgrade("task", "schema", "--rubric").stdout)

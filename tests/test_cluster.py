@@ -30,7 +30,7 @@ def _class(folder: Path) -> Path:
     folder.mkdir()
     for example in examples:
         shutil.copytree(example.path, folder / example.student_id)
-    shutil.make_archive(str(folder / "zipped"), "zip", folder / "reference")
+    shutil.make_archive(str(folder / "zipped"), "zip", folder / "good")
     return folder
 
 
@@ -53,11 +53,11 @@ def test_a_dask_cluster_batch_gives_the_local_batch_gradebook(tmp_path, cluster)
     assert len(there.evaluations) == len(journeys.demo_submissions()) + 1
     assert {e.run.backend for e in there.evaluations if e.run is not None} == {"local"}
     by_student = {e.student_id: e for e in there.evaluations}
-    assert by_student["zipped"].marks == by_student["reference"].marks
-    assert by_student["zipped"].submission_sha256 == by_student["reference"].submission_sha256
-    assert Path(by_student["reference"].report_path).is_file()
+    assert by_student["zipped"].marks == by_student["good"].marks
+    assert by_student["zipped"].submission_sha256 == by_student["good"].submission_sha256
+    assert Path(by_student["good"].report_path).is_file()
     # the store names the marker's own files, not the workers' copies
-    assert by_student["reference"].submission_path == str(submissions / "reference")
+    assert by_student["good"].submission_path == str(submissions / "good")
     # a second run on the cluster reuses every unchanged submission
     again = _grade(submissions, tmp_path / "b", cluster)
     assert sorted(again.reused) == sorted(by_student)

@@ -250,7 +250,7 @@ def _stored_like(graded_class: GradedClass, student: str) -> Evaluation:
 def test_subgroup_gaps_are_summarised_across_the_class(graded_class, tmp_path):
     task = load_task("actg175-event")
     base = dataclasses.replace(
-        _stored_like(graded_class, "reference"), task_id=task.id, task_version=task.spec.version
+        _stored_like(graded_class, "good"), task_id=task.id, task_version=task.spec.version
     )
     rng = np.random.default_rng(3)
     labels = rng.integers(0, 2, 300)
@@ -294,7 +294,7 @@ def test_subgroup_gaps_are_summarised_across_the_class(graded_class, tmp_path):
 def test_a_segmentation_class_is_summarised_per_structure(graded_class, tmp_path):
     task = load_task("hippocampus-seg")
     base = dataclasses.replace(
-        _stored_like(graded_class, "reference"),
+        _stored_like(graded_class, "good"),
         task_id=task.id,
         task_version=task.spec.version,
         curves=None,

@@ -20,7 +20,7 @@ from grader import journeys
 from sandbox import BubblewrapBackend, DockerBackend, SandboxUnavailableError
 from tests.conftest import EXAMPLES, TASK_ID
 
-HONEST = ("reference", "weak", "notebook", "crashes", "wrong-shape")
+HONEST = ("good", "weak", "notebook", "crashes", "wrong-shape")
 
 _PREDICT_HALF = """
 

@@ -55,11 +55,11 @@ def late_mark(marks):
 def test_a_late_submission_loses_points_per_started_day(task):
     rubric = rubric_with(POLICY, task)
     on_time = score(
-        rubric, metrics=None, failure_reason="x", run_time_s=None,
+        rubric, metrics=None, failure_reason="x", cpu_time_s=None,
         manual_points={"writeup": 20}, submitted_at=DEADLINE,
     )  # fmt: skip
     late = score(
-        rubric, metrics=None, failure_reason="x", run_time_s=None,
+        rubric, metrics=None, failure_reason="x", cpu_time_s=None,
         manual_points={"writeup": 20}, submitted_at=DEADLINE + dt.timedelta(hours=30),
     )  # fmt: skip
     assert on_time.total == 20 and late_mark(on_time).points == 0
@@ -71,7 +71,7 @@ def test_a_late_submission_loses_points_per_started_day(task):
 
 def test_later_than_the_policy_allows_earns_nothing(task):
     marks = score(
-        rubric_with(POLICY, task), metrics=None, failure_reason="x", run_time_s=None,
+        rubric_with(POLICY, task), metrics=None, failure_reason="x", cpu_time_s=None,
         manual_points={"writeup": 20}, submitted_at=DEADLINE + dt.timedelta(days=4),
     )  # fmt: skip
     assert marks.total == 0
@@ -80,7 +80,7 @@ def test_later_than_the_policy_allows_earns_nothing(task):
 
 def test_an_unknown_submission_time_is_said_not_guessed(task):
     marks = score(
-        rubric_with(POLICY, task), metrics=None, failure_reason="x", run_time_s=None,
+        rubric_with(POLICY, task), metrics=None, failure_reason="x", cpu_time_s=None,
         manual_points={"writeup": 20},
     )  # fmt: skip
     assert marks.total == 20
@@ -88,7 +88,7 @@ def test_an_unknown_submission_time_is_said_not_guessed(task):
 
 
 def test_no_policy_no_late_mark(task):
-    marks = score(task.rubric, metrics=None, failure_reason="x", run_time_s=None)
+    marks = score(task.rubric, metrics=None, failure_reason="x", cpu_time_s=None)
     assert all(m.id != "late" for m in marks.marks)
     assert task.rubric.penalty_ids == [p.id for p in task.rubric.penalties]
 

@@ -1,8 +1,11 @@
-"""A non-editable install carries tasks, rubrics, examples and weights, and works anywhere."""
+"""A non-editable install carries tasks, rubrics, environments and examples (never a
+reference's trained weights: those are a task's answers) and works anywhere."""
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -42,8 +45,10 @@ def test_the_wheel_ships_everything_a_fresh_install_needs(wheel):
         "grader/_bundled/tasks/breast-cancer-wdbc/task.yaml",
         "grader/_bundled/tasks/breast-cancer-wdbc/split.json",
         "grader/_bundled/rubrics/breast-cancer-wdbc.yaml",
-        "grader/_bundled/examples/submissions/reference/predict.py",
-        "grader/_bundled/examples/submissions/reference/model.pt",
+        "grader/_bundled/examples/submissions/good/predict.py",
+        "grader/_bundled/examples/submissions/good/model.pt",
+        "grader/_bundled/tasks/environments/pytorch-cpu.txt",
+        "grader/_bundled/tasks/environments/pytorch-cpu.lock",
         "grader/_bundled/examples/submissions/too-slow/predict.py",
         "grader/_bundled/examples/submissions/notebook/breast_cancer.ipynb",
         "grader/_bundled/examples/submissions/notebook/model.pt",
@@ -51,7 +56,7 @@ def test_the_wheel_ships_everything_a_fresh_install_needs(wheel):
         "grader/report/templates/report.html.j2",
         "grader/report/templates/dashboard.html.j2",
         "grader/tasks/null_submission/predict.py",
-        "reference_models/breast_cancer_wdbc/model.pt",
+        "reference_models/breast_cancer_wdbc/predict.py",
         *(
             f"{folder}/{name}"
             for task in (
@@ -65,13 +70,32 @@ def test_the_wheel_ships_everything_a_fresh_install_needs(wheel):
                 (f"grader/_bundled/tasks/{task}", "task.yaml"),
                 (f"grader/_bundled/tasks/{task}", load_task(task).spec.split.manifest),
                 ("grader/_bundled/rubrics", f"{task}.yaml"),
-                (f"reference_models/{task.replace('-', '_')}", "model.pt"),
+                (f"reference_models/{task.replace('-', '_')}", "predict.py"),
             )
         ),
         "sandbox/harness.py",
     }
     assert expected <= names
     assert not [n for n in names if n.endswith((".npz", ".nii.gz", ".pyc"))]
+
+
+def test_the_wheel_holds_no_reference_weights(wheel):
+    """Not by name, nor as a copy anywhere else in the wheel."""
+    answers = {
+        hashlib.sha256(path.read_bytes()).hexdigest(): path
+        for path in (REPO / "reference_models").rglob("*")
+        if path.suffix in {".pt", ".pth", ".npz"}
+    }
+    assert len(answers) == 7
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+        shipped = {hashlib.sha256(archive.read(name)).hexdigest(): name for name in names}
+    assert not [
+        name
+        for name in names
+        if name.startswith("reference_models/") and (name.endswith((".pt", ".pth", ".npz")))
+    ]
+    assert not set(answers) & set(shipped), [shipped[d] for d in set(answers) & set(shipped)]
 
 
 @pytest.mark.slow
@@ -120,5 +144,17 @@ def test_the_installed_wheel_runs_the_demo_from_another_directory(wheel, tmp_pat
     examples = sorted(p.name for p in (REPO / "examples" / "submissions").iterdir())
     assert sorted(p.stem for p in (elsewhere / "out" / "reports").glob("*.html")) == examples
     assert (elsewhere / "out" / "reports" / "notebook.ipynb").is_file()
-    validated = medgrade("task", "validate", "breast-cancer-wdbc")
+    # Without the weights (never in the wheel) validation says how to get them...
+    refused = medgrade("task", "validate", "breast-cancer-wdbc")
+    assert refused.returncode != 0
+    assert "--references" in refused.stdout + refused.stderr
+    shown = medgrade("task", "show", "breast-cancer-wdbc")
+    assert "model.pt" not in shown.stdout and str(target) not in shown.stdout
+    # ...and with a staff-only folder of them, it passes.
+    staff = tmp_path / "staff" / "breast-cancer-wdbc"
+    staff.mkdir(parents=True)
+    shutil.copy(REPO / "reference_models" / "breast_cancer_wdbc" / "model.pt", staff)
+    validated = medgrade(
+        "task", "validate", "breast-cancer-wdbc", "--references", str(staff.parent)
+    )
     assert validated.returncode == 0, validated.stdout + validated.stderr

@@ -45,7 +45,7 @@ RUBRIC = Rubric.model_validate(
             },
             {"kind": "manual", "id": "writeup", "title": "Write-up", "points": 20},
         ],
-        "penalties": [{"id": "slow", "title": "Slow", "points": 5, "run_time_over_s": 10}],
+        "penalties": [{"id": "slow", "title": "Slow", "points": 5, "cpu_time_over_s": 10}],
     }
 )
 
@@ -80,7 +80,7 @@ def by_id(marks):
 
 
 def test_linear_scales_interpolate_between_floor_and_target_in_either_direction():
-    marks = by_id(score(RUBRIC, metrics=metrics(), failure_reason=None, run_time_s=1.0))
+    marks = by_id(score(RUBRIC, metrics=metrics(), failure_reason=None, cpu_time_s=1.0))
     assert marks["auc"].points == pytest.approx(25.0)  # (0.7 - 0.5) / (0.9 - 0.5) = 0.5
     assert marks["brier"].points == pytest.approx(10.0)  # (0.15 - 0.25) / (0.05 - 0.25) = 0.5
     assert "(0.7000 - 0.5) / (0.9 - 0.5) = 0.500 -> 25 / 50" in marks["auc"].explanation
@@ -88,7 +88,7 @@ def test_linear_scales_interpolate_between_floor_and_target_in_either_direction(
 
 def test_linear_scales_clip_at_zero_and_full_points():
     marks = by_id(
-        score(RUBRIC, metrics=metrics(auc=0.99, brier=0.4), failure_reason=None, run_time_s=1.0)
+        score(RUBRIC, metrics=metrics(auc=0.99, brier=0.4), failure_reason=None, cpu_time_s=1.0)
     )
     assert marks["auc"].points == 50 and "clipped to 1" in marks["auc"].explanation
     assert marks["brier"].points == 0 and "clipped to 0" in marks["brier"].explanation
@@ -97,7 +97,7 @@ def test_linear_scales_clip_at_zero_and_full_points():
 @pytest.mark.parametrize(("value", "points"), [(0.95, 10), (0.9, 10), (0.85, 5), (0.5, 0)])
 def test_bands_award_the_best_band_reached(value, points):
     marks = by_id(
-        score(RUBRIC, metrics=metrics(sensitivity=value), failure_reason=None, run_time_s=1.0)
+        score(RUBRIC, metrics=metrics(sensitivity=value), failure_reason=None, cpu_time_s=1.0)
     )
     assert marks["sens"].points == points
 
@@ -105,7 +105,7 @@ def test_bands_award_the_best_band_reached(value, points):
 def test_an_undefined_metric_earns_what_the_rubric_states_with_the_reason():
     marks = by_id(
         score(
-            RUBRIC, metrics=metrics(sensitivity=float("nan")), failure_reason=None, run_time_s=1.0
+            RUBRIC, metrics=metrics(sensitivity=float("nan")), failure_reason=None, cpu_time_s=1.0
         )
     )
     assert marks["sens"].points == 2
@@ -113,14 +113,14 @@ def test_an_undefined_metric_earns_what_the_rubric_states_with_the_reason():
 
 
 def test_manual_criteria_are_pending_until_marked():
-    pending = score(RUBRIC, metrics=metrics(), failure_reason=None, run_time_s=1.0)
+    pending = score(RUBRIC, metrics=metrics(), failure_reason=None, cpu_time_s=1.0)
     assert pending.pending == ["writeup"]
     assert by_id(pending)["writeup"].points is None
     marked = score(
         RUBRIC,
         metrics=metrics(),
         failure_reason=None,
-        run_time_s=1.0,
+        cpu_time_s=1.0,
         manual_points={"writeup": 15},
     )
     assert marked.pending == []
@@ -132,11 +132,11 @@ def test_a_penalty_applies_over_its_run_time_and_the_total_never_goes_negative()
         RUBRIC,
         metrics=metrics(auc=0.5, brier=0.25, sensitivity=0.1),
         failure_reason=None,
-        run_time_s=12.0,
+        cpu_time_s=12.0,
     )
     assert by_id(slow)["slow"].points == -5
     assert slow.total == 0
-    fast = score(RUBRIC, metrics=metrics(), failure_reason=None, run_time_s=9.0)
+    fast = score(RUBRIC, metrics=metrics(), failure_reason=None, cpu_time_s=9.0)
     assert "slow" not in by_id(fast)
 
 
@@ -145,7 +145,7 @@ def test_a_failed_run_earns_no_automatic_points_but_keeps_manual_marks():
         RUBRIC,
         metrics=None,
         failure_reason="the submission failed (timeout)",
-        run_time_s=20.0,
+        cpu_time_s=20.0,
         manual_points={"writeup": 12},
     )
     assert marks.total == 12

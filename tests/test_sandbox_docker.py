@@ -16,6 +16,7 @@ import time
 import pytest
 
 from grader.evaluation import evaluate
+from grader.tasks import load_task
 from sandbox import GpuSelection, SandboxJob, SandboxLimits, SandboxUnavailableError, get_backend
 from sandbox._docker import INSIDE_CHANNEL, LABEL, NO_NVIDIA_RUNTIME
 from sandbox._identity import sandbox_identity
@@ -171,15 +172,16 @@ def test_containers_of_a_killed_grader_are_removed_by_the_next_one(
 
 
 def test_a_container_ends_at_its_limit_even_when_its_grader_is_killed(docker_backend, tmp_path):
-    """The supervisor, the container's pid 1, ends a run at the task's wall-time limit: a
-    grader killed with SIGKILL cannot leave a submission running past it."""
-    sleeper = tmp_path / "sleeper"
-    sleeper.mkdir()
-    (sleeper / "predict.py").write_text(
-        "import time\ndef load_model(a):\n    time.sleep(3600)\ndef predict(m, x):\n    return x\n"
+    """The supervisor, the container's pid 1, ends a run at the task's limits (its CPU time,
+    at worst its hang guard): a grader killed with SIGKILL cannot leave a submission running
+    past them."""
+    spinner = tmp_path / "spinner"
+    spinner.mkdir()
+    (spinner / "predict.py").write_text(
+        "def load_model(a):\n    while True:\n        pass\ndef predict(m, x):\n    return x\n"
     )
     checker = subprocess.Popen(
-        [sys.executable, "-m", "grader", "check", str(sleeper), "--task", TASK_ID,
+        [sys.executable, "-m", "grader", "check", str(spinner), "--task", TASK_ID,
          "--backend", "docker", "--out", str(tmp_path / "out")],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
@@ -194,13 +196,13 @@ def test_a_container_ends_at_its_limit_even_when_its_grader_is_killed(docker_bac
     checker.wait()
     container = running[0]
     try:
-        limit = 20  # breast-cancer-wdbc's wall_time_s
-        container.wait(timeout=limit + 15)
+        hang_guard = load_task(TASK_ID).spec.limits.wall_time_s
+        container.wait(timeout=hang_guard + 15)
         container.reload()
         assert container.status == "exited"
         started = _docker_time(container.attrs["State"]["StartedAt"])
         finished = _docker_time(container.attrs["State"]["FinishedAt"])
-        assert finished - started < limit + 5
+        assert finished - started < hang_guard + 5
     finally:
         container.remove(force=True)
 

@@ -92,7 +92,7 @@ def cohort_task(tmp_path_factory):
         "metrics": [{"name": "roc_auc"}],
         "subgroups": ["sex", "site"],
         "subgroup_metrics": ["roc_auc", "sensitivity"],
-        "limits": {"wall_time_s": 30, "memory_mb": 1024},
+        "limits": {"cpu_time_s": 30, "memory_mb": 1024},
         "rubric": "rubric.yaml",
         "reference": {"path": "reference", "train_command": "none"},
     }

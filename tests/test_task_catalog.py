@@ -14,12 +14,13 @@ import numpy as np
 import pytest
 
 from grader.data import load_dataset
+from grader.environment import choose_task_backend
 from grader.errors import DataError, MedgradeError
 from grader.evaluation import evaluate, prepare_split
 from grader.tasks import load_task, task_ids
 from grader.tasks._validate import validate_task
-from sandbox import SandboxUnavailableError, get_backend
-from tests.conftest import REPO
+from sandbox import SandboxUnavailableError
+from tests.conftest import REPO, cpu_hog
 
 CANDIDATES = [os.environ.get("MEDGRADE_DATA"), str(REPO.parent / "shared" / "data")]
 DATA = next((Path(c) for c in CANDIDATES if c and Path(c).is_dir()), None)
@@ -49,14 +50,17 @@ def test_the_catalog_lists_every_task():
 
 
 @pytest.mark.parametrize("task_id", sorted(REAL_DATA_TASKS))
-def test_the_task_validates_on_its_real_data(task_id):
+def test_the_task_validates_on_its_real_data_while_the_machine_is_busy(task_id):
+    """In the task's environment, while every core is busy: limits count CPU time."""
     data_dir = data_for(task_id)
+    task = load_task(task_id)
     try:
-        backend = get_backend("bwrap")
+        backend = choose_task_backend(task, "bwrap", purpose="check").backend
     except SandboxUnavailableError:
-        backend = get_backend("local")
+        backend = choose_task_backend(task, "local", purpose="check").backend
     try:
-        report = validate_task(load_task(task_id), backend=backend, data_dir=data_dir)
+        with cpu_hog():
+            report = validate_task(task, backend=backend, data_dir=data_dir)
     finally:
         backend.close()
     assert report.passed, [check for check in report.checks if not check[1]]
@@ -210,6 +214,7 @@ def test_the_student_bundle_has_the_public_splits_a_working_starter_and_no_test_
         "README.md",
         "data/train.npz",
         "data/validation.npz",
+        "medgrade-bundle.json",
         "starter/predict.py",
     ]
     manifest = task.split_manifest()

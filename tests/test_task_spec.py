@@ -55,8 +55,8 @@ def write_variant(tmp_path: Path, edit) -> Path:
         ),
         (lambda s: s.pop("limits"), "limits: required field is missing"),
         (
-            lambda s: s["limits"].update(wall_time_s="fast"),
-            "limits.wall_time_s: Input should be a valid number",
+            lambda s: s["limits"].update(cpu_time_s="fast"),
+            "limits.cpu_time_s: Input should be a valid number",
         ),
         (
             lambda s: s["metrics"].append({"name": "roc_acu"}),
@@ -85,8 +85,8 @@ def write_variant(tmp_path: Path, edit) -> Path:
         ),
         (lambda s: s.update(id="Breast Cancer"), "id: String should match pattern"),
         (
-            lambda s: s["limits"].update(notebook_time_s=25),
-            "limits: notebook_time_s (25) must be below wall_time_s (20)",
+            lambda s: s["limits"].update(notebook_time_s=65),
+            "limits: notebook_time_s (65) must be below the hang guard (60 s)",
         ),
     ],
     ids=[
@@ -170,4 +170,4 @@ def test_the_exported_schema_describes_every_top_level_field():
         "reference",
     }
     json.dumps(schema)  # serialisable
-    assert "description" in schema["$defs"]["Limits"]["properties"]["wall_time_s"]
+    assert "description" in schema["$defs"]["Limits"]["properties"]["cpu_time_s"]

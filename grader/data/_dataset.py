@@ -192,13 +192,15 @@ def save_volume_archive(
     *,
     labels: np.ndarray | None = None,
     case_ids: list[str] | None = None,
+    extra: dict[str, np.ndarray] | None = None,
 ) -> None:
     """Write volumes of different shapes as one ``.npz`` readable without pickle.
 
     Case ``i`` is ``image_{i:05d}`` (and ``label_{i:05d}``), its voxel size in mm row
-    ``i`` of ``spacings_mm``; the sandbox harness reads the same layout.
+    ``i`` of ``spacings_mm``; the sandbox harness reads the same layout.  ``extra`` arrays
+    (one value per case) are stored under their own names.
     """
-    arrays = {f"image_{i:05d}": image for i, image in enumerate(images)}
+    arrays = {f"image_{i:05d}": image for i, image in enumerate(images)} | (extra or {})
     if labels is not None:
         arrays |= {f"label_{i:05d}": label for i, label in enumerate(labels)}
     if case_ids is not None:

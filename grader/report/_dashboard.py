@@ -63,6 +63,8 @@ class _Student:
     readable: bool
     #: When the run was graded (ISO 8601, UTC).
     created_at: str
+    #: What the marker should look at (:attr:`grader.evaluation.Evaluation.flags`).
+    flags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,7 @@ def _read_class(store: ResultStore, task: Task, out: Path) -> list[_Student]:
         subgroups: tuple[SubgroupReport, ...] = ()
         structures: tuple[SegmentationSummary, ...] = ()
         readable = False
+        flags: tuple[str, ...] = ()
         if grade.has_document:
             try:
                 evaluation = store.load_evaluation(grade.run_id)
@@ -142,6 +145,7 @@ def _read_class(store: ResultStore, task: Task, out: Path) -> list[_Student]:
             else:
                 metrics, subgroups = evaluation.metrics, evaluation.subgroups
                 structures, readable = evaluation.structures, True
+                flags = evaluation.flags
         file_name = f"{student_id}.html"
         students.append(
             _Student(
@@ -160,6 +164,7 @@ def _read_class(store: ResultStore, task: Task, out: Path) -> list[_Student]:
                 structures=structures,
                 readable=readable,
                 created_at=grade.created_at,
+                flags=flags,
             )
         )
     return students

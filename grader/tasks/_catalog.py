@@ -95,7 +95,27 @@ def _load_folder(folder: Path, spec_path: Path | None = None) -> Task:
     rubric_path = _rubric_path(spec, folder)
     rubric = load_rubric(rubric_path)
     _check_rubric_against_task(rubric, rubric_path, spec)
+    requirements = requirements_path(spec, folder.resolve())
+    if requirements is not None and not requirements.is_file():
+        raise SpecError(
+            spec_path, [f"environment.requirements: no requirements file {requirements}"]
+        )
     return Task(spec=spec, folder=folder.resolve(), rubric=rubric, rubric_path=rubric_path)
+
+
+def requirements_path(spec: TaskSpec, folder: Path) -> Path | None:
+    """The requirements file a task's environment names (None: inline or no environment):
+    a ``.txt`` path relative to the task folder, else one of medgrade's own environments."""
+    environment = spec.environment
+    if environment is None or environment.requirements is None:
+        return None
+    if environment.requirements.endswith(".txt"):
+        return (folder / environment.requirements).resolve()
+    return bundled_dir("tasks") / ENVIRONMENTS_FOLDER / f"{environment.requirements}.txt"
+
+
+#: medgrade's own environments, beside its bundled tasks.
+ENVIRONMENTS_FOLDER = "environments"
 
 
 def _rubric_path(spec: TaskSpec, folder: Path) -> Path:

@@ -8,6 +8,8 @@ public (``split.public_test_inputs``).
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +20,10 @@ from grader.rubric import AutomaticCriterion
 from grader.submission import SUBMISSION_CONTRACT
 from grader.tasks._catalog import Task
 from grader.tasks._public import PUBLIC_SPLITS, training_prevalence
+
+#: What ``medgrade check`` looks for to self-check from the bundle alone: the task, and where
+#: the public splits are (:mod:`grader.bundle` reads it).
+BUNDLE_MANIFEST = "medgrade-bundle.json"
 
 STARTER = '''"""Starter submission for {task_id}: replace the model, keep the two functions.
 
@@ -91,11 +97,30 @@ def export_student_bundle(task: Task, out: Path, *, data_dir: Path | None = None
     manifest = task.split_manifest()
     (out / "data").mkdir(parents=True, exist_ok=True)
     written = []
+    # What the self-check reports by: subgroups, and the patient of each case.
+    attributes = [*spec.subgroups, *([spec.cluster_key] if spec.cluster_key else [])]
     for split in PUBLIC_SPLITS:
         rows = dataset.rows(manifest.case_ids[split])
         path = out / "data" / f"{split}.npz"
-        _save_split(dataset, rows, path, manifest.case_ids[split], with_labels=True)
+        _save_split(
+            dataset, rows, path, manifest.case_ids[split], with_labels=True, attributes=attributes
+        )
         written.append(path)
+    bundle = out / BUNDLE_MANIFEST
+    bundle.write_text(
+        json.dumps(
+            {
+                "task": spec.id,
+                "task_version": spec.version,
+                "splits": {split: f"data/{split}.npz" for split in PUBLIC_SPLITS},
+                "split_sha256": {split: manifest.sha256(split) for split in PUBLIC_SPLITS},
+                "feature_names": list(dataset.feature_names),
+                "volumetric": dataset.volumetric,
+            },
+            indent=1,
+        )
+    )
+    written.append(bundle)
     if spec.split.public_test_inputs:
         rows = dataset.rows(manifest.case_ids["test"])
         path = out / "data" / "test_inputs.npz"
@@ -124,35 +149,50 @@ def export_student_bundle(task: Task, out: Path, *, data_dir: Path | None = None
     starter.write_text(text)
     written.append(starter)
     readme = out / "README.md"
-    readme.write_text(_readme(task, {s: len(manifest.case_ids[s]) for s in manifest.case_ids}))
+    sizes = {split: len(ids) for split, ids in manifest.case_ids.items()}
+    readme.write_text(_readme(task, sizes, dataset.feature_names))
     written.append(readme)
     return written
 
 
 def _save_split(
-    dataset: Dataset, rows: np.ndarray, path: Path, case_ids: list[str], *, with_labels: bool
+    dataset: Dataset,
+    rows: np.ndarray,
+    path: Path,
+    case_ids: list[str],
+    *,
+    with_labels: bool,
+    attributes: Sequence[str] = (),
 ) -> None:
     labels = dataset.labels[rows] if with_labels else None
+    extra = {f"attribute_{name}": dataset.attribute(name)[rows] for name in attributes}
     if dataset.volumetric:
         assert dataset.spacings is not None
         save_volume_archive(
-            path, dataset.features[rows], dataset.spacings[rows], labels=labels, case_ids=case_ids
+            path,
+            dataset.features[rows],
+            dataset.spacings[rows],
+            labels=labels,
+            case_ids=case_ids,
+            extra=extra,
         )
         return
-    arrays = {"inputs": dataset.features[rows], "case_ids": np.asarray(case_ids)}
+    arrays = {"inputs": dataset.features[rows], "case_ids": np.asarray(case_ids), **extra}
     np.savez_compressed(path, **arrays, **({"labels": labels} if with_labels else {}))
 
 
-def _readme(task: Task, sizes: dict[str, int]) -> str:
+def _readme(task: Task, sizes: dict[str, int], feature_names: Sequence[str]) -> str:
+    from grader.environment import declared_environment, describe  # it imports grader.tasks
+
     spec = task.spec
-    criteria = []
-    for criterion in task.rubric.criteria:
-        how = (
-            f"from `{criterion.metric}`"
-            if isinstance(criterion, AutomaticCriterion)
-            else "marked by hand"
-        )
-        criteria.append(f"| {criterion.title} | {criterion.points:g} | {how} |")
+    criteria = [
+        f"| {criterion.title} | {criterion.points:g} | {_how_marked(criterion)} |"
+        for criterion in task.rubric.criteria
+    ]
+    penalties = [
+        f"| {penalty.title} | -{penalty.points:g} | CPU time over {penalty.cpu_time_over_s:g} s |"
+        for penalty in task.rubric.penalties
+    ]
     test_inputs = (
         "`data/test_inputs.npz` holds the test inputs (no labels)."
         if spec.split.public_test_inputs
@@ -171,6 +211,12 @@ def _readme(task: Task, sizes: dict[str, int]) -> str:
         if classes
         else f"`inputs`, `labels` (1 = {spec.output.positive_label})"
     )
+    columns = (
+        "\n\nThe input columns, in order: " + ", ".join(f"`{name}`" for name in feature_names) + "."
+        if spec.inputs.kind == "table" and feature_names
+        else ""
+    )
+    limits = spec.limits
     return f"""# {spec.title}
 
 Task `{spec.id}`, version {spec.version}.
@@ -183,7 +229,8 @@ Task `{spec.id}`, version {spec.version}.
 each hold {contents} and `case_ids`. {test_inputs}
 The marker grades on {sizes["test"]} held-out test cases whose labels you never see.
 
-- Inputs ({spec.inputs.kind}): {spec.inputs.description.strip()}
+- Inputs ({spec.inputs.kind}): {spec.inputs.description.strip()}{columns}
+- Output: {spec.output.describe()}
 - Dataset: {spec.dataset.citation.strip()}
 - Licence: {spec.dataset.licence}
 
@@ -192,21 +239,47 @@ The marker grades on {sizes["test"]} held-out test cases whose labels you never 
 {SUBMISSION_CONTRACT}
 
 `starter/predict.py` follows the contract already (it predicts the training prevalence);
-replace its model with yours. Limits: {spec.limits.wall_time_s:g} s wall time,
-{spec.limits.memory_mb} MiB of memory, no network.
+replace its model with yours. Limits: {limits.cpu_time_s:g} s of CPU time for all of your
+code's processes together (a run that hangs is stopped after {limits.wall_time_s:g} s),
+{limits.memory_mb} MiB of memory, {limits.cpus:g} CPU core(s), no network. Python's, numpy's
+and torch's random generators are seeded before your code runs.
+
+## Packages
+
+Your code runs with these packages and no others (the marker's sandbox has exactly these,
+whichever machine grades): {describe(declared_environment(task))}.
 
 ## How it is marked
 
 | criterion | points | how |
 |---|---|---|
-{chr(10).join(criteria)}
+{chr(10).join(criteria + penalties)}
 
 ## Check before you submit
 
+Install medgrade (`pip install medgrade`; on a machine without an NVIDIA GPU install PyTorch's
+CPU build first), then, in this folder:
+
 ```bash
+medgrade env build {spec.id}    # once: the packages above, as the marker has them
 medgrade check starter/ --task {spec.id}
 ```
 
-or, from your notebook, `from grader import check; check("{spec.id}")`. The report is the one
-the marker sees, computed on the validation split.
+or, from your notebook, `from grader import check; check("{spec.id}")`. It reads the validation
+split from this folder (nothing is downloaded), runs your submission as the marker will, and
+writes the report the marker sees, computed on the validation split. It also calls predict
+twice and tells you if the outputs differ.
 """
+
+
+def _how_marked(criterion: AutomaticCriterion | object) -> str:
+    if not isinstance(criterion, AutomaticCriterion):
+        return "marked by hand"
+    scale = criterion.scale
+    if hasattr(scale, "floor"):
+        return (
+            f"`{criterion.metric}`: 0 points at {scale.floor:g}, full points at {scale.target:g}, "
+            "linear between"
+        )
+    bands = ", ".join(f"{band.points:g} at {band.at:g}" for band in scale.bands)
+    return f"`{criterion.metric}`: {bands}"

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from grader.data import load_dataset, make_split
 from grader.evaluation import Evaluation, evaluate, prepare_split
+from grader.reference import reference_submission
 from grader.rubric import AutomaticCriterion
 from grader.tasks._catalog import Task
 from grader.tasks._public import public_split, training_prevalence
@@ -41,7 +42,7 @@ class ValidationReport:
 
 
 def validate_task(
-    task: Task, *, backend: SandboxBackend, data_dir: Path | None
+    task: Task, *, backend: SandboxBackend, data_dir: Path | None, references: Path | None = None
 ) -> ValidationReport:
     report = ValidationReport(task.id)
     report.add("spec and rubric", True, f"{task.spec_path} and {task.rubric_path} are valid")
@@ -51,10 +52,11 @@ def validate_task(
     with tempfile.TemporaryDirectory(prefix="medgrade-validate-") as scratch:
         workdir = Path(scratch)
         null_dir = _make_null_submission(task, workdir / "null-model", data_dir)
+        trained = reference_submission(task, workdir, references)
         for split in VALIDATED_SPLITS:
             prepared = prepare_split(task, split, data_dir=data_dir, workdir=workdir)
             reference = evaluate(
-                task.reference_dir(), student_id="reference", prepared=prepared, backend=backend
+                trained, student_id="reference", prepared=prepared, backend=backend
             )
             null = evaluate(null_dir, student_id="null-model", prepared=prepared, backend=backend)
             report.evaluations += [reference, null]

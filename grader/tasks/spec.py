@@ -271,8 +271,20 @@ class MetricSpec(_Strict):
 
 
 class Limits(_Strict):
-    wall_time_s: Annotated[float, Field(gt=0, le=86_400)] = Field(
-        description="Wall-clock limit for one run (load_model + predict), in seconds."
+    """A run's limits.  Time is **CPU time**: the seconds of CPU every process of the
+    submission used, counted by the sandbox's supervisor from the moment the submission's
+    code may start (after the sandbox's own start, the interpreter and the preloaded
+    libraries, and any wait for a worker), so that the marks never depend on how busy the
+    machine is.  Wall time is only a generous guard against runs that hang."""
+
+    cpu_time_s: Annotated[float, Field(gt=0, le=86_400)] = Field(
+        description="CPU seconds one run may use (load_model + predict, or a notebook's cells "
+        "and then load_model + predict), all its processes together."
+    )
+    hang_guard_s: Annotated[float, Field(gt=0, le=86_400)] | None = Field(
+        default=None,
+        description="Wall-clock seconds after which a run that waits rather than computes "
+        "(a sleep, a deadlock) is stopped; default max(60, 3 x cpu_time_s / cpus).",
     )
     memory_mb: Annotated[int, Field(ge=64)] = Field(description="Memory limit in MiB.")
     cpus: Annotated[float, Field(gt=0, le=256)] = Field(default=1, description="CPU cores.")
@@ -284,24 +296,49 @@ class Limits(_Strict):
     )
     notebook_time_s: Annotated[float, Field(gt=0)] | None = Field(
         default=None,
-        description="Notebook submissions: seconds for running the cells, within the wall time "
-        "(default 80% of it, leaving the rest for load_model and predict).",
+        description="Notebook submissions: wall-clock guard for running the cells, within "
+        "the hang guard (default 80% of it, leaving the rest for load_model and predict); "
+        "the cells' CPU time counts towards cpu_time_s.",
     )
     notebook_cell_time_s: Annotated[float, Field(gt=0)] | None = Field(
         default=None,
-        description="Notebook submissions: seconds any one cell may take (default: "
+        description="Notebook submissions: wall-clock guard for any one cell (default: "
         "notebook_time_s).",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _wall_time_is_now_a_guard(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "wall_time_s" in data:
+            raise ValueError(
+                "wall_time_s is gone: a run's limit is now its CPU time (cpu_time_s: "
+                f"{data['wall_time_s']}, say), which load on the machine cannot change; wall "
+                "time is only a guard against hangs (hang_guard_s, default max(60, 3 x "
+                "cpu_time_s / cpus))"
+            )
+        return data
+
+    @property
+    def wall_time_s(self) -> float:
+        """The hang guard, in wall-clock seconds."""
+        if self.hang_guard_s is not None:
+            return self.hang_guard_s
+        return max(60.0, 3 * self.cpu_time_s / min(self.cpus, 1.0))
+
     @model_validator(mode="after")
-    def _notebook_times_fit(self) -> Limits:
+    def _times_fit(self) -> Limits:
         for name in ("notebook_time_s", "notebook_cell_time_s"):
             value = getattr(self, name)
             if value is not None and value >= self.wall_time_s:
                 raise ValueError(
-                    f"{name} ({value:g}) must be below wall_time_s ({self.wall_time_s:g}), "
+                    f"{name} ({value:g}) must be below the hang guard ({self.wall_time_s:g} s), "
                     "which also covers load_model and predict"
                 )
+        if self.hang_guard_s is not None and self.hang_guard_s < self.cpu_time_s:
+            raise ValueError(
+                f"hang_guard_s ({self.hang_guard_s:g}) is shorter than cpu_time_s "
+                f"({self.cpu_time_s:g}): a single-threaded run could never use its CPU time"
+            )
         return self
 
 
@@ -320,6 +357,34 @@ class ReferenceSpec(_Strict):
     def _exactly_one_location(self) -> ReferenceSpec:
         if (self.package is None) == (self.path is None):
             raise ValueError("give exactly one of 'package' or 'path'")
+        return self
+
+
+class EnvironmentSpec(_Strict):
+    """The Python packages a task's sandbox offers, on every backend (``medgrade env``)."""
+
+    requirements: str | None = Field(
+        default=None,
+        description="A bundled environment's name (e.g. 'pytorch-cpu', in medgrade's "
+        "tasks/environments/), or a requirements file (a .txt path relative to the task "
+        "folder, one requirement per line), which a course may name from all its tasks. Its "
+        "lock is the file with the suffix .lock beside it.",
+    )
+    packages: list[str] | None = Field(
+        default=None,
+        description="The requirements themselves, e.g. ['numpy', 'torch==2.13.0']; the lock is "
+        "environment.lock in the task folder.",
+    )
+    notebooks: bool = Field(
+        default=True,
+        description="Whether notebook submissions are graded: the environment then has "
+        "nbclient and ipykernel too.",
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one_source(self) -> EnvironmentSpec:
+        if (self.requirements is None) == (self.packages is None):
+            raise ValueError("give exactly one of 'requirements' or 'packages'")
         return self
 
 
@@ -357,6 +422,12 @@ class TaskSpec(_Strict):
         description="A bundled rubric's name, or a .yaml path relative to the task folder."
     )
     reference: ReferenceSpec
+    environment: EnvironmentSpec | None = Field(
+        default=None,
+        description="The packages the sandbox offers; without it the sandbox has whatever "
+        "its backend has (this machine's Python environment, or the default image), and every "
+        "report says so.",
+    )
 
     @field_validator("metrics")
     @classmethod
