@@ -115,6 +115,21 @@ def test_an_untagged_slow_training_cell_times_out_naming_the_cell(
     assert evaluation.run.cpu_time_s <= 12
 
 
+def test_a_cell_that_ignores_the_interrupt_is_killed_before_the_hard_limit(
+    isolating_backend, validation_split, tmp_path
+):
+    folder = notebook_with(
+        tmp_path,
+        CONTRACT,
+        "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass",
+    )
+    evaluation = evaluate_with_limits(folder, validation_split, isolating_backend, cpu_time_s=4)
+    assert evaluation.failure.kind == "timeout"
+    assert evaluation.failure.message.startswith("cell 2 ('import signal') used up the task's 4 s")
+    assert cells(evaluation) == [(1, "ran"), (2, "timed out")]
+    assert evaluation.run.cpu_time_s <= 4
+
+
 def test_a_per_cell_limit_stops_one_slow_cell(isolating_backend, validation_split, tmp_path):
     folder = notebook_with(tmp_path, "import time\ntime.sleep(30)", CONTRACT)
     evaluation = evaluate_with_limits(
