@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import TypeVar
 
@@ -10,6 +9,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from grader.errors import SpecError
+from grader.suggest import suggest
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -83,8 +83,7 @@ def _suggest(model: type[BaseModel], loc: tuple[object, ...]) -> str:
         current = _model_in(annotation)
     if current is None:
         return ""
-    close = difflib.get_close_matches(str(loc[-1]), list(current.model_fields), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    return suggest(str(loc[-1]), current.model_fields)
 
 
 def _model_in(annotation: object) -> type[BaseModel] | None:

@@ -480,13 +480,22 @@ def _print_outputs(result: journeys.BatchResult) -> None:
 
 @app.command()
 def demo(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")] = Path(
-        "medgrade-demo"
-    ),
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Output folder (default: $XDG_DATA_HOME/medgrade/demo, "
+            "~/.local/share/medgrade/demo without it).",
+        ),
+    ] = None,
     backend: BackendOption = "auto",
     workers: WorkersOption = 2,
 ) -> None:
     """Grade the bundled example submissions on breast-cancer-wdbc, as a marker would."""
+    # Outside the working directory: run from a checkout, the demo's reports (an executed
+    # notebook among them) would land in the source tree, where linters and git see them.
+    out = out or journeys.default_demo_out()
     with _errors_exit():
         examples = journeys.demo_submissions()
         stdout.print(
@@ -787,15 +796,27 @@ def task_list() -> None:
 
 
 @task_app.command("show")
-def task_show(task: Annotated[str, typer.Argument(help="Task id, folder or task.yaml.")]) -> None:
-    """Describe a task: what to build, the data, the submission contract, metrics and marks."""
+def task_show(
+    task: Annotated[str, typer.Argument(help="Task id, folder or task.yaml.")],
+    data_dir: DataDirOption = None,
+) -> None:
+    """Describe a task: what to build, the data, the submission contract, metrics and marks.
+
+    Where its data is on this machine, the attributes the spec names (split.group_key,
+    cluster_key, subgroups) are checked against it too."""
     from grader.environment import declared_environment, describe
+    from grader.errors import DataError
     from grader.metrics import METRICS
     from grader.rubric import AutomaticCriterion
     from grader.tasks import load_task
+    from grader.tasks._against_data import load_task_dataset
 
     with _errors_exit():
         loaded = load_task(task)
+        try:
+            load_task_dataset(loaded, data_dir)
+        except DataError as error:
+            _note(f"the spec was not checked against its data: {error}")
     spec = loaded.spec
     stdout.rule(f"[bold]{spec.id}[/] v{spec.version}: {escape(spec.title)}")
     stdout.print(escape(spec.description.strip()))
@@ -865,6 +886,39 @@ def task_show(task: Annotated[str, typer.Argument(help="Task id, folder or task.
     )
 
 
+@data_app.command("loaders")
+def data_loaders() -> None:
+    """List the dataset loaders a task's dataset.loader may name, plug-ins included."""
+    from grader.data import describe_loaders
+
+    with _errors_exit():
+        described = describe_loaders()
+    table = Table(title="dataset loaders")
+    for column in ("name", "from", "params", "what it reads"):
+        table.add_column(column)
+    for name, origin, parameters, summary in described:
+        table.add_row(name, escape(origin), escape(parameters), escape(summary))
+    stdout.print(table)
+
+
+@task_app.command("new")
+def task_new(
+    task_id: Annotated[str, typer.Argument(help="The new task's id, e.g. covid-pcr-result.")],
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Folder to create the task folder in.")
+    ] = Path("."),
+) -> None:
+    """Write a commented task skeleton (a CSV task on the table loader, its rubric and a
+    logistic-regression reference) to fill in."""
+    from grader.tasks._new import write_task_skeleton
+
+    with _errors_exit():
+        written = write_task_skeleton(task_id, directory)
+    for path in written:
+        stdout.print(f"wrote {path}")
+    stdout.print(f"next: fill in the TODOs of {written[0]}, then follow its first lines")
+
+
 @task_app.command("export-student")
 def task_export_student(
     task: Annotated[str, typer.Argument(help="Task id, folder or task.yaml.")],
@@ -885,11 +939,12 @@ def task_export_student(
 @task_app.command("validate")
 def task_validate(
     task: Annotated[str, typer.Argument(help="Task id, folder or task.yaml.")],
-    backend: BackendOption = "local",
+    backend: BackendOption = "auto",
     data_dir: DataDirOption = None,
     references: ReferencesOption = None,
 ) -> None:
-    """Prove a task is fair: the reference reaches full marks, a null model gets the floor."""
+    """Prove a task is fair: the reference reaches full marks, a null model gets the floor
+    (both run in the sandbox students' code runs in)."""
     from grader.tasks import load_task
     from grader.tasks._validate import validate_task
 
@@ -934,17 +989,12 @@ def task_split(
     data_dir: DataDirOption = None,
 ) -> None:
     """Compute a task's split from its spec; with --write, record it as the manifest."""
-    from grader.data import load_dataset, make_split
     from grader.tasks import load_task
+    from grader.tasks._against_data import recompute_split
 
     with _errors_exit():
         loaded = load_task(task)
-        spec = loaded.spec
-        dataset = load_dataset(spec.dataset.loader, spec.dataset.params, data_dir)
-        if spec.dataset.cases == "recorded" and loaded.manifest_path.is_file():
-            recorded = loaded.split_manifest().case_ids.values()
-            dataset = dataset.subset([c for ids in recorded for c in ids])
-        manifest = make_split(dataset, spec.split)
+        manifest = recompute_split(loaded, data_dir)
     for name, ids in manifest.case_ids.items():
         print(f"{name:>10}: {len(ids):5d} cases  sha256 {manifest.sha256(name)}")
     if write:

@@ -6,6 +6,7 @@
     ├── SpecError                 a task spec or rubric file is malformed (names file and field)
     ├── TaskNotFoundError         no task with that id
     ├── DataError                 a dataset is missing or does not match what the task records
+    ├── PluginError               an installed or named plug-in cannot be used
     └── SubmissionError           a submission cannot be read at all (not a folder, a bad zip)
 
 The sandbox side raises :class:`sandbox.SandboxUnavailableError` when the chosen backend
@@ -46,6 +47,11 @@ class TaskNotFoundError(MedgradeError):
 
 class DataError(MedgradeError):
     """A dataset is missing or differs from what the task recorded."""
+
+
+class PluginError(MedgradeError):
+    """An installed or named plug-in (a dataset loader...) cannot be used: it does not
+    import, its signature is wrong, or its name is taken."""
 
 
 class SubmissionError(MedgradeError):

@@ -975,6 +975,12 @@ def determinism_sample(students: Collection[str], size: int) -> frozenset[str]:
     return frozenset(ranked[: max(0, size)])
 
 
+def default_demo_out() -> Path:
+    """Where ``medgrade demo`` writes unless told: the user's data folder (XDG)."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "medgrade" / "demo"
+
+
 def demo_submissions() -> list[Submission]:
     """The bundled example submissions, one per subfolder of ``examples/submissions``
     (in a checkout the reference is a link to its folder in ``reference_models``, which a

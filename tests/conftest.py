@@ -27,6 +27,10 @@ from sandbox import (
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples" / "submissions"
+#: The real datasets: $MEDGRADE_DATA, else the shared folder beside the repository; tests
+#: that need one skip where it is absent.
+_DATA_CANDIDATES = [os.environ.get("MEDGRADE_DATA"), str(REPO.parent / "shared" / "data")]
+DATA = next((Path(c) for c in _DATA_CANDIDATES if c and Path(c).is_dir()), None)
 TASK_ID = "breast-cancer-wdbc"
 
 

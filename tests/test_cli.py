@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from grader import journeys
 from tests.conftest import EXAMPLES, REPO, TASK_ID, cpu_hog
 
 FAILING_EXAMPLES = {
@@ -230,3 +231,10 @@ def test_an_unknown_task_is_a_clear_error():
     assert done.returncode == 2
     assert "no task 'no-such-task'; installed tasks: " in done.stderr
     assert "breast-cancer-wdbc" in done.stderr
+
+
+def test_the_demo_writes_outside_the_working_directory_by_default(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    assert journeys.default_demo_out() == tmp_path / "medgrade" / "demo"
+    monkeypatch.delenv("XDG_DATA_HOME")
+    assert journeys.default_demo_out() == Path.home() / ".local" / "share" / "medgrade" / "demo"

@@ -175,7 +175,7 @@ def spec_variant(retina: Task, tmp_path: Path, edit) -> Path:
         ),
         (
             lambda s: s["metrics"].append({"name": "qwk"}),
-            "unknown metric; did you mean 'quadratic_weighted_kappa'?",
+            "unknown metric (did you mean 'quadratic_weighted_kappa'?)",
         ),
         (
             lambda s: s.update(subgroups=["sex"]),

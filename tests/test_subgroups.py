@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from grader.data import Dataset, load_dataset, make_split
-from grader.data._dataset import _LOADERS, register_loader
+from grader.data._loaders import _LOADERS, register_loader
 from grader.evaluation import evaluate, prepare_split
 from grader.report import write_report
 from grader.tasks import load_task

@@ -7,7 +7,6 @@ reason where a dataset is absent.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -20,10 +19,7 @@ from grader.evaluation import evaluate, prepare_split
 from grader.tasks import load_task, task_ids
 from grader.tasks._validate import validate_task
 from sandbox import SandboxUnavailableError
-from tests.conftest import REPO, cpu_hog
-
-CANDIDATES = [os.environ.get("MEDGRADE_DATA"), str(REPO.parent / "shared" / "data")]
-DATA = next((Path(c) for c in CANDIDATES if c and Path(c).is_dir()), None)
+from tests.conftest import DATA, cpu_hog
 
 #: task id -> (data folder, the published baseline its reference must reach on the test split)
 REAL_DATA_TASKS = {

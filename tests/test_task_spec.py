@@ -60,7 +60,7 @@ def write_variant(tmp_path: Path, edit) -> Path:
         ),
         (
             lambda s: s["metrics"].append({"name": "roc_acu"}),
-            "metrics[6].name: unknown metric; did you mean 'roc_auc'?",
+            "metrics[6].name: unknown metric (did you mean 'roc_auc'?)",
         ),
         (
             lambda s: s["limits"].update(memroy_mb=1),
@@ -68,7 +68,8 @@ def write_variant(tmp_path: Path, edit) -> Path:
         ),
         (
             lambda s: s["dataset"].update(loader="sklearn_breast"),
-            "dataset.loader: unknown dataset loader; did you mean 'sklearn_breast_cancer'?",
+            "dataset.loader: unknown dataset loader 'sklearn_breast' (did you mean "
+            "'sklearn_breast_cancer'?)",
         ),
         (
             lambda s: s["output"].update(kind="segmentation"),

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from grader.data._dataset import Dataset, register_loader
+from grader.data._dataset import Dataset
 from grader.data._fetch import register_no_download
 from grader.data._files import find_data_file
+from grader.data._loaders import register_loader
 from grader.errors import DataError
 
 #: Measured at baseline only.  cd420/cd496/cd820 (weeks 20 and 96), r (cd496 missing),

@@ -1,22 +1,18 @@
-"""Dataset loaders: each turns a dataset's official layout into a :class:`Dataset`.
+"""What a dataset loader returns (:class:`Dataset`) and where it reads from.
 
-A loader is registered under the name a task spec uses (``dataset.loader``).  It receives
-the spec's ``dataset.params`` as keyword arguments and the data directory the user chose
-(``--data-dir`` or ``MEDGRADE_DATA``), which loaders of bundled datasets ignore.
+The loaders themselves register in :mod:`grader.data._loaders`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import inspect
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from grader.data._fetch import register_no_download
 from grader.errors import DataError
 
 
@@ -110,79 +106,12 @@ class Dataset:
         return np.array([position[c] for c in case_ids], dtype=np.int64)
 
 
-LoaderFunction = Callable[..., Dataset]
-_LOADERS: dict[str, LoaderFunction] = {}
-
-
-def register_loader(name: str) -> Callable[[LoaderFunction], LoaderFunction]:
-    """Register a dataset loader under ``name`` (the value of ``dataset.loader``)."""
-
-    def decorate(function: LoaderFunction) -> LoaderFunction:
-        if name in _LOADERS:
-            raise ValueError(f"a dataset loader named {name!r} is already registered")
-        _LOADERS[name] = function
-        return function
-
-    return decorate
-
-
-def loader_names() -> list[str]:
-    """Names of every registered dataset loader."""
-    return sorted(_LOADERS)
-
-
-def loader_parameters(name: str) -> list[str]:
-    """Names of the keyword parameters the loader ``name`` accepts from ``dataset.params``."""
-    signature = inspect.signature(_LOADERS[name])
-    return [p for p in signature.parameters if p != "data_dir"]
-
-
 def resolve_data_dir(data_dir: Path | None) -> Path | None:
     """``--data-dir``, else ``$MEDGRADE_DATA``, else None (bundled datasets need none)."""
     if data_dir is not None:
         return Path(data_dir)
     from_environment = os.environ.get("MEDGRADE_DATA")
     return Path(from_environment) if from_environment else None
-
-
-def load_dataset(name: str, params: Mapping[str, object], data_dir: Path | None) -> Dataset:
-    """Load dataset ``name`` with the task's ``params`` from ``data_dir`` (default
-    ``$MEDGRADE_DATA``)."""
-    try:
-        loader = _LOADERS[name]
-    except KeyError:
-        raise DataError(f"no dataset loader named {name!r}; known: {loader_names()}") from None
-    return loader(data_dir=resolve_data_dir(data_dir), **params)
-
-
-register_no_download(
-    "sklearn_breast_cancer", "WDBC ships with scikit-learn: there is nothing to download"
-)
-
-
-@register_loader("sklearn_breast_cancer")
-def load_sklearn_breast_cancer(*, data_dir: Path | None) -> Dataset:
-    """Wisconsin Diagnostic Breast Cancer (WDBC), as bundled with scikit-learn.
-
-    569 fine-needle-aspirate cases, 30 nuclear features; label 1 = malignant (212 cases).
-    scikit-learn codes malignant as 0, so the target is flipped to make malignancy the
-    positive class, as clinical papers report it.
-    """
-    del data_dir  # bundled with scikit-learn: nothing to download
-    from sklearn import datasets
-    from sklearn.datasets import load_breast_cancer
-
-    bunch = load_breast_cancer()
-    source = Path(datasets.__file__).parent / "data" / str(bunch.filename)
-    n = len(bunch.target)
-    return Dataset(
-        name="wdbc",
-        case_ids=np.array([f"wdbc-{i:04d}" for i in range(n)]),
-        features=np.asarray(bunch.data, dtype=np.float64),
-        feature_names=tuple(str(name) for name in bunch.feature_names),
-        labels=(bunch.target == 0).astype(np.int64),
-        source_paths=(source,) if source.is_file() else (),
-    )
 
 
 def save_volume_archive(

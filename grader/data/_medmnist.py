@@ -11,9 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from grader.data._dataset import Dataset, register_loader
+from grader.data._dataset import Dataset
 from grader.data._fetch import Download, register_downloads
 from grader.data._files import find_data_file
+from grader.data._loaders import register_loader
 from grader.errors import DataError
 
 ZENODO_RECORD = "https://zenodo.org/records/10519652"

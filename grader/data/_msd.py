@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from grader.data._dataset import Dataset, register_loader
+from grader.data._dataset import Dataset
 from grader.data._fetch import Download, register_downloads
+from grader.data._loaders import register_loader
 from grader.errors import DataError
 
 #: Where MONAI's DecathlonDataset and the MSD website point for the archives.

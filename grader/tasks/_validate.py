@@ -15,10 +15,10 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader.data import load_dataset, make_split
 from grader.evaluation import Evaluation, evaluate, prepare_split
 from grader.reference import reference_submission
 from grader.rubric import AutomaticCriterion
+from grader.tasks._against_data import recompute_split
 from grader.tasks._catalog import Task
 from grader.tasks._public import public_split, training_prevalence
 from sandbox import SandboxBackend
@@ -66,12 +66,8 @@ def validate_task(
 
 
 def _check_split(task: Task, report: ValidationReport, data_dir: Path | None) -> None:
-    spec = task.spec
-    dataset = load_dataset(spec.dataset.loader, spec.dataset.params, data_dir)
+    recomputed = recompute_split(task, data_dir)
     recorded = task.split_manifest()
-    if spec.dataset.cases == "recorded":
-        dataset = dataset.subset([c for ids in recorded.case_ids.values() for c in ids])
-    recomputed = make_split(dataset, spec.split)
     same = all(recomputed.sha256(s) == recorded.sha256(s) for s in recorded.case_ids)
     sizes = ", ".join(f"{s} {len(ids)}" for s, ids in recorded.case_ids.items())
     report.add(

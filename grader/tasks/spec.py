@@ -6,7 +6,6 @@ these models, so editors can complete and check a spec as it is written.
 
 from __future__ import annotations
 
-import difflib
 from typing import Annotated, Any, Literal
 
 import numpy as np
@@ -21,6 +20,7 @@ from pydantic import (
 
 from grader.metrics._multiclass import ROW_SUM_TOLERANCE
 from grader.metrics._registry import MULTICLASS_TASK_OPTIONS
+from grader.suggest import suggest
 
 
 class _Strict(BaseModel):
@@ -28,7 +28,11 @@ class _Strict(BaseModel):
 
 
 class DatasetSpec(_Strict):
-    loader: str = Field(description="Registered dataset loader, e.g. 'sklearn_breast_cancer'.")
+    loader: str = Field(
+        description="A dataset loader: one of medgrade's ('table' for a CSV or Parquet file, "
+        "'sklearn_breast_cancer', 'medmnist'...), one an installed package registers (entry "
+        "point group 'medgrade.loaders'), or 'module:function'."
+    )
     params: dict[str, Any] = Field(
         default_factory=dict, description="Keyword arguments passed to the loader."
     )
@@ -45,20 +49,18 @@ class DatasetSpec(_Strict):
     @field_validator("loader")
     @classmethod
     def _known_loader(cls, value: str) -> str:
-        from grader.data import loader_names
+        from grader.data._loaders import resolve_loader
 
-        return _one_of(value, loader_names(), "dataset loader")
+        resolve_loader(value)
+        return value
 
     @model_validator(mode="after")
     def _known_params(self) -> DatasetSpec:
-        from grader.data._dataset import loader_parameters
+        from grader.data import check_loader_params
 
-        accepted = loader_parameters(self.loader)
-        unknown = sorted(set(self.params) - set(accepted))
-        if unknown:
-            raise ValueError(
-                f"loader {self.loader!r} takes no parameter(s) {unknown}; it accepts {accepted}"
-            )
+        problems = check_loader_params(self.loader, self.params)
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
 
@@ -233,8 +235,8 @@ class MetricSpec(_Strict):
             return value
         # The registry's suggestions know other libraries' names too ('qwk', 'auroc').
         suggestions = UnknownMetricError(value, names).suggestions
-        hint = f"did you mean {suggestions[0]!r}? " if suggestions else ""
-        raise ValueError(f"unknown metric; {hint}known: {', '.join(names)}")
+        hint = f" (did you mean {suggestions[0]!r}?)" if suggestions else ""
+        raise ValueError(f"unknown metric{hint}; known: {', '.join(names)}")
 
     @model_validator(mode="after")
     def _known_options(self) -> MetricSpec:
@@ -500,6 +502,4 @@ class TaskSpec(_Strict):
 def _one_of(value: str, known: list[str], what: str) -> str:
     if value in known:
         return value
-    close = difflib.get_close_matches(value, known, n=1)
-    hint = f"did you mean {close[0]!r}? " if close else ""
-    raise ValueError(f"unknown {what}; {hint}known: {', '.join(known)}")
+    raise ValueError(f"unknown {what}{suggest(value, known)}; known: {', '.join(known)}")
