@@ -31,6 +31,7 @@ import grader
 from grader import journeys
 from grader.errors import MedgradeError
 from grader.evaluation import Evaluation
+from grader.output import OutputFolder
 from grader.submission import SUBMISSION_CONTRACT
 from sandbox import GpuSelection, SandboxUnavailableError
 
@@ -548,7 +549,7 @@ def export(
             missing = sorted(set(student) - {p.stem for p in notebooks})
             if missing:
                 console.print(f"[yellow]warning:[/] no graded notebook for {', '.join(missing)}")
-        folder = out or (graded.parent if graded.is_file() else graded) / "exports"
+        folder = out or OutputFolder(graded.parent if graded.is_file() else graded).exports
         for notebook in notebooks:
             written = export_notebook(notebook, folder / f"{notebook.stem}.{to}", to=to)  # type: ignore[arg-type]
             stdout.print(f"wrote {written}")

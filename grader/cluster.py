@@ -58,7 +58,9 @@ def connect(cluster: str | Client) -> tuple[Client, bool]:
     if isinstance(cluster, Client):
         return cluster, False
     try:
-        return Client(cluster, timeout=30), True
+        # How long to wait for the scheduler: Dask's own setting
+        # (distributed.comm.timeouts.connect, 30 s unless configured).
+        return Client(cluster), True
     except (OSError, TimeoutError) as error:
         raise MedgradeError(f"no Dask scheduler answers at {cluster}: {error}") from None
 

@@ -8,18 +8,15 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import secrets
 from collections.abc import Iterable
 from pathlib import Path
 
 from grader.errors import SpecError
+from grader.output import write_text_atomically
 from grader.rubric import Rubric
 from grader.store import ResultStore
 
-MANUAL_FILE = "manual_marks.csv"
 #: The suffix of a file being written; one left by a killed grader is removed by the next.
-PARTIAL_SUFFIX = ".partial"
 #: A cell starting with one of these is a formula to a spreadsheet (OWASP, CSV injection).
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -34,22 +31,6 @@ def spreadsheet_text(text: str) -> str:
 def from_spreadsheet_text(text: str) -> str:
     """The text :func:`spreadsheet_text` made a cell of."""
     return text[1:] if text.startswith("'") and text[1:].startswith(_FORMULA_STARTS) else text
-
-
-def write_text_atomically(path: Path, text: str) -> None:
-    """Replace ``path`` by a file holding ``text`` in one step (temporary file, then rename)."""
-    unique = f"{os.getpid()}-{secrets.token_hex(4)}"
-    temporary = path.with_name(f".{path.name}.{unique}{PARTIAL_SUFFIX}")
-    try:
-        # newline="": the text is written as given (a CSV keeps its CRLF line ends).
-        with temporary.open("x", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
 
 
 def write_gradebook(

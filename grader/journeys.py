@@ -53,14 +53,7 @@ from grader.evaluation import (
     prepare_split,
     sandbox_limits,
 )
-from grader.gradebook import (
-    MANUAL_FILE,
-    PARTIAL_SUFFIX,
-    ensure_manual_marks_sheet,
-    read_manual_marks,
-    write_gradebook,
-    write_text_atomically,
-)
+from grader.gradebook import ensure_manual_marks_sheet, read_manual_marks, write_gradebook
 from grader.lms import (
     Download,
     LmsExport,
@@ -71,6 +64,7 @@ from grader.lms import (
     write_lms_exports,
 )
 from grader.outcome import Failure
+from grader.output import PARTIAL_SUFFIX, OutputFolder, write_text_atomically
 from grader.reference import ReferenceFingerprint, answer_files, reference_submission
 from grader.report import write_class_dashboard, write_report
 from grader.rubric import Marks, Rubric
@@ -96,16 +90,6 @@ if TYPE_CHECKING:
     from distributed import Client
 
 DEMO_TASK = "breast-cancer-wdbc"
-STORE_FILE = "medgrade.sqlite"
-GRADEBOOK_FILE = "gradebook.csv"
-REPORTS_DIR = "reports"
-#: Reports are written here, then renamed into ``reports/``; the next batch removes leftovers.
-PARTIAL_DIR = ".medgrade-partial"
-#: Held (flock) by the batch writing to an output folder; the kernel lets go when it dies.
-LOCK_FILE = ".medgrade-grade.lock"
-#: Where the running batch keeps its scratch folder; removed when the batch ends, so one found
-#: by the next batch is from a batch that was killed.
-LEASE_FILE = ".medgrade-grade.json"
 SCRATCH_PREFIX = "medgrade-grade-"
 #: Below this many submissions, starting the warm pool's server (about 3.5 s of imports on
 #: 2 cores) costs more than it saves over cold runs (about 1.5 s each).
@@ -182,7 +166,7 @@ def check(
                 evaluation = measured_again(evaluation, again)
         finally:
             runner.close()
-        path = write_report(evaluation, task, out / "reports", n_cases=prepared.n_cases)
+        path = write_report(evaluation, task, OutputFolder(out).reports, n_cases=prepared.n_cases)
     return evaluation.with_report(path)
 
 
@@ -340,7 +324,7 @@ def grade(
         )
     out.mkdir(parents=True, exist_ok=True)
     with _exclusive_output(out, on_note) as lease:
-        sheet = manual_marks or out / MANUAL_FILE
+        sheet = manual_marks or OutputFolder(out).manual_marks
         manual = read_manual_marks(sheet, task.rubric)
         warnings = tuple(
             f"{sheet.name}: no submission from student {student!r}; their manual marks are unused"
@@ -398,7 +382,7 @@ def grade(
         try:
             with (
                 tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX) as scratch,
-                ResultStore(out / STORE_FILE) as store,
+                ResultStore(OutputFolder(out).store) as store,
             ):
                 lease.hold(Path(scratch))
                 found = (
@@ -466,7 +450,7 @@ def grade(
                     task_id=task.id,
                     task_version=task.spec.version,
                     split="test",
-                    path=out / GRADEBOOK_FILE,
+                    path=OutputFolder(out).gradebook,
                     missing=missing,
                 )
                 exports = write_lms_exports(
@@ -491,7 +475,7 @@ def grade(
     return BatchResult(
         evaluations,
         out,
-        out / STORE_FILE,
+        OutputFolder(out).store,
         gradebook,
         sheet if task.rubric.manual_criteria else None,
         warnings,
@@ -707,7 +691,7 @@ class _Batch:
             flagged = self.flagged(replace(evaluation, marks=marks))
             remarked = marks != evaluation.marks or flagged.flags != evaluation.flags
             evaluation = flagged
-            report = self.out / REPORTS_DIR / f"{submission.student_id}.html"
+            report = OutputFolder(self.out).report(submission.student_id)
             if remarked or not report.is_file():
                 report = self._write_report(evaluation)
         except Exception:
@@ -745,9 +729,9 @@ class _Batch:
     def _write_report(self, evaluation: Evaluation) -> Path:
         """Write the report (and graded notebook) beside ``reports/``, then rename them in,
         so a reader or a killed grader never leaves half a report."""
-        reports = self.out / REPORTS_DIR
+        reports = OutputFolder(self.out).reports
         reports.mkdir(parents=True, exist_ok=True)
-        partial = self.out / PARTIAL_DIR
+        partial = OutputFolder(self.out).partial
         partial.mkdir(exist_ok=True)
         with tempfile.TemporaryDirectory(dir=partial) as staging:
             written = write_report(
@@ -768,7 +752,7 @@ class _Lease:
     up by the next one from the lease file."""
 
     def __init__(self, out: Path) -> None:
-        self.path = out / LEASE_FILE
+        self.path = OutputFolder(out).lease
 
     def hold(self, scratch: Path) -> None:
         write_text_atomically(self.path, json.dumps({"pid": os.getpid(), "scratch": str(scratch)}))
@@ -790,13 +774,13 @@ class _Lease:
 def _exclusive_output(out: Path, on_note: Callable[[str], None] | None) -> Iterator[_Lease]:
     """Hold ``out`` for one batch; first clean up after a batch that was killed there."""
     lease = _Lease(out)
-    with (out / LOCK_FILE).open("a") as lock:
+    with OutputFolder(out).lock.open("a") as lock:
         _lock(lock, out, lease)
         _clean_up_killed_batch(out, lease, on_note)
         try:
             yield lease
         finally:
-            shutil.rmtree(out / PARTIAL_DIR, ignore_errors=True)
+            shutil.rmtree(OutputFolder(out).partial, ignore_errors=True)
             lease.release()
 
 
@@ -812,7 +796,7 @@ def _lock(lock: IO[str], out: Path, lease: _Lease) -> None:
 
 
 def _clean_up_killed_batch(out: Path, lease: _Lease, on_note: Callable[[str], None] | None) -> None:
-    shutil.rmtree(out / PARTIAL_DIR, ignore_errors=True)
+    shutil.rmtree(OutputFolder(out).partial, ignore_errors=True)
     for partial in out.glob(f".*{PARTIAL_SUFFIX}"):
         partial.unlink(missing_ok=True)
     previous = lease.left_by_killed_batch()

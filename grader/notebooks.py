@@ -18,6 +18,7 @@ import nbformat
 
 from grader.errors import MedgradeError
 from grader.evaluation import Evaluation
+from grader.output import OutputFolder
 
 #: The tag of the cell that carries the report in a graded notebook.
 REPORT_TAG = "medgrade-report"
@@ -121,7 +122,7 @@ def graded_notebooks(path: Path) -> list[Path]:
     """The graded notebooks at ``path``: a notebook, a reports folder or a grading folder."""
     if path.is_file():
         return [path]
-    reports = path / "reports" if (path / "reports").is_dir() else path
+    reports = OutputFolder(path).reports if OutputFolder(path).reports.is_dir() else path
     found = sorted(reports.glob("*.ipynb"))
     if not found:
         raise NotebookError(

@@ -31,6 +31,7 @@ from grader import journeys
 from grader.errors import MedgradeError, SubmissionError
 from grader.evaluation import evaluate
 from grader.gradebook import write_gradebook
+from grader.output import OutputFolder
 from grader.report import render_report
 from grader.store import SCHEMA_VERSION, ResultStore
 from grader.submission import content_sha256, stage_submission, submission_sha256
@@ -174,7 +175,7 @@ def _committed_runs(store: Path) -> int:
 
 
 def _gradebook(out: Path) -> dict[str, dict[str, str]]:
-    with (out / journeys.GRADEBOOK_FILE).open(newline="") as handle:
+    with OutputFolder(out).gradebook.open(newline="") as handle:
         return {row["student_id"]: row for row in csv.DictReader(handle)}
 
 
@@ -226,7 +227,7 @@ def test_a_second_run_reuses_every_unchanged_submission_exactly(tmp_path):
         p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in (out / "reports").iterdir()
     } == reports, "a reused run's report stays in place, untouched"
     assert set(_runs_per_student(out / "medgrade.sqlite").values()) == {1}
-    assert not (out / journeys.LEASE_FILE).exists() and not (out / journeys.PARTIAL_DIR).exists()
+    assert not OutputFolder(out).lease.exists() and not OutputFolder(out).partial.exists()
 
     (out / "reports" / "weak.html").unlink()
     third = _grade(submissions, out)
@@ -453,7 +454,7 @@ def test_a_store_from_a_newer_medgrade_is_refused_with_what_to_do(tmp_path):
 def test_a_second_batch_into_the_same_folder_is_refused_while_one_runs(tmp_path):
     submissions, out = _copy_examples(tmp_path / "class", "weak"), tmp_path / "out"
     out.mkdir()
-    with (out / journeys.LOCK_FILE).open("a") as held:
+    with OutputFolder(out).lock.open("a") as held:
         fcntl.flock(held.fileno(), fcntl.LOCK_EX)
         with pytest.raises(MedgradeError, match=r"another medgrade grade .* is writing to"):
             _grade(submissions, out)
@@ -509,8 +510,8 @@ def _kill(process: subprocess.Popen[bytes]) -> int:
 
 def _assert_whole_and_clean(out: Path, token: str) -> None:
     assert (leftover := _wait_until_none_naming(token, 10)) == [], leftover
-    assert not (out / journeys.LEASE_FILE).exists()
-    assert not (out / journeys.PARTIAL_DIR).exists()
+    assert not OutputFolder(out).lease.exists()
+    assert not OutputFolder(out).partial.exists()
     assert list(out.glob(".*.partial")) == []
 
 

@@ -65,5 +65,11 @@ def test_a_dask_cluster_batch_gives_the_local_batch_gradebook(tmp_path, cluster)
 
 
 def test_a_scheduler_that_does_not_answer_is_one_clear_error(tmp_path):
-    with pytest.raises(MedgradeError, match=r"no Dask scheduler answers at tcp://127\.0\.0\.1:9"):
+    import dask
+
+    # Dask's connect timeout, which medgrade leaves to Dask's configuration (30 s by default).
+    with (
+        dask.config.set({"distributed.comm.timeouts.connect": "3s"}),
+        pytest.raises(MedgradeError, match=r"no Dask scheduler answers at tcp://127\.0\.0\.1:9"),
+    ):
         _grade(tmp_path, tmp_path / "out", "tcp://127.0.0.1:9")

@@ -19,6 +19,7 @@ from grader import journeys
 from grader.evaluation import Evaluation
 from grader.metrics import segmentation_metrics, subgroup_metrics
 from grader.notebooks import find_chromium
+from grader.output import OutputFolder
 from grader.report import write_class_dashboard
 from grader.report._render import METRIC_TITLES
 from grader.rubric import BandScale, LinearScale
@@ -52,9 +53,9 @@ def graded_class(tmp_path_factory) -> GradedClass:
     submissions.append(Submission(AWKWARD_ID, EXAMPLES / "crashes"))
     task = load_task(TASK_ID)
     journeys.grade(submissions, task, backend="local", unsafe_local=True, out=out, workers=2)
-    with ResultStore(out / journeys.STORE_FILE) as store:
+    with ResultStore(OutputFolder(out).store) as store:
         dashboard = write_class_dashboard(store, task, out)
-    with (out / journeys.GRADEBOOK_FILE).open(newline="") as handle:
+    with OutputFolder(out).gradebook.open(newline="") as handle:
         gradebook = list(csv.DictReader(handle))
     return GradedClass(out, task, dashboard, gradebook)
 
@@ -213,7 +214,7 @@ def test_the_page_is_self_contained_and_written_from_the_store_alone(graded_clas
     hrefs = re.findall(r'\shref="([^"]*)"', html)
     assert hrefs and all(h.startswith("reports/") for h in hrefs)
     # a fresh store connection gives the same page, byte for byte, and leaves no temporary file
-    with ResultStore(graded_class.out / journeys.STORE_FILE) as store:
+    with ResultStore(OutputFolder(graded_class.out).store) as store:
         again = write_class_dashboard(store, graded_class.task, graded_class.out)
     assert again.read_text() == html
     assert not list(graded_class.out.glob(".*.partial"))
@@ -221,7 +222,7 @@ def test_the_page_is_self_contained_and_written_from_the_store_alone(graded_clas
 
 def test_the_leaderboard_is_only_there_when_asked_and_ties_share_a_rank(graded_class, tmp_path):
     assert "Leaderboard" not in graded_class.dashboard.read_text()
-    with ResultStore(graded_class.out / journeys.STORE_FILE) as store:
+    with ResultStore(OutputFolder(graded_class.out).store) as store:
         ranked = write_class_dashboard(store, graded_class.task, tmp_path, leaderboard=True)
     rows = read_page(ranked).tables["leaderboard"][1:]
     totals = {r["student_id"]: float(r["total"]) for r in graded_class.gradebook}
@@ -241,7 +242,7 @@ def test_an_empty_store_gives_a_page_that_says_so(tmp_path):
 
 
 def _stored_like(graded_class: GradedClass, student: str) -> Evaluation:
-    with ResultStore(graded_class.out / journeys.STORE_FILE) as store:
+    with ResultStore(OutputFolder(graded_class.out).store) as store:
         runs = store.latest_runs(TASK_ID, graded_class.task.spec.version, "test")
         run_id = next(r["id"] for r in runs if r["student_id"] == student)
         return store.load_evaluation(run_id)
@@ -341,7 +342,7 @@ BROWSER = find_chromium()
 @pytest.mark.skipif(BROWSER is None, reason="Chromium is not installed (apt-get install chromium)")
 def test_the_dashboard_renders_in_a_real_browser(graded_class, tmp_path):
     playwright = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    with ResultStore(graded_class.out / journeys.STORE_FILE) as store:
+    with ResultStore(OutputFolder(graded_class.out).store) as store:
         ranked = write_class_dashboard(store, graded_class.task, tmp_path, leaderboard=True)
     with playwright.sync_playwright() as driver:
         browser = launch_browser(driver)

@@ -3,8 +3,8 @@
 One class of 20 submissions (PyTorch scripts and notebooks, failures of every kind, one
 that uses enough CPU time to lose the penalty's points, one that sleeps) is graded on an
 idle machine with bubblewrap, then again while a CPU hog keeps every core busy: with
-bubblewrap cold, bubblewrap's warm pool, Docker and a local Dask cluster.  Every gradebook
-is byte for byte the idle one.  Limits and penalties count the CPU time of the
+bubblewrap's warm pool (and, with ``-m slow``, bubblewrap cold, Docker and a local Dask
+cluster).  Every gradebook is byte for byte the idle one.  Limits and penalties count the CPU time of the
 submission's own processes, which waiting for a core does not add to.
 """
 
@@ -142,7 +142,17 @@ def graded_idle(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, b
 
 
 @pytest.mark.parametrize(
-    "where", ["bwrap-cold", "bwrap-warm", "docker", "dask"], ids=lambda where: where
+    "where",
+    [
+        # The default run loads the pool a marker's batch runs in; the other backends'
+        # equality with an unloaded batch is each tested on its own (test_sandbox_warm,
+        # test_cluster, test_environments), and loaded here with -m slow.
+        pytest.param("bwrap-cold", marks=pytest.mark.slow),
+        "bwrap-warm",
+        pytest.param("docker", marks=pytest.mark.slow),
+        pytest.param("dask", marks=pytest.mark.slow),
+    ],
+    ids=lambda where: where,
 )
 def test_a_loaded_machine_gives_the_idle_gradebook(graded_idle, tmp_path, where):
     submissions, task, idle = graded_idle

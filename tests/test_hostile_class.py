@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from grader import journeys
+from grader.output import OutputFolder
 from sandbox import BubblewrapBackend, DockerBackend, SandboxUnavailableError
 from tests.conftest import EXAMPLES, TASK_ID
 
@@ -106,7 +107,7 @@ def _class(folder: Path, *, hostile: bool) -> Path:
 
 
 def _rows(out: Path) -> dict[str, dict[str, str]]:
-    with (out / journeys.GRADEBOOK_FILE).open(newline="") as handle:
+    with OutputFolder(out).gradebook.open(newline="") as handle:
         return {row["student_id"]: row for row in csv.DictReader(handle)}
 
 

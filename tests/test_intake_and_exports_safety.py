@@ -55,7 +55,12 @@ def test_no_export_writes_a_name_a_spreadsheet_would_run(tmp_path):
         lms=["canvas", "moodle"],
         assignment_name="Project",
     )
-    for name in (CANVAS_FILE, MOODLE_FILE, journeys.GRADEBOOK_FILE, "manual_marks.csv"):
+    for name in (
+        CANVAS_FILE,
+        MOODLE_FILE,
+        "gradebook.csv",
+        "manual_marks.csv",
+    ):
         with (out / name).open(newline="", encoding="utf-8") as handle:
             cells = [cell for row in csv.reader(handle) for cell in row]
         dangerous = [

@@ -436,6 +436,7 @@ def test_the_report_renders_in_a_real_browser_without_console_errors(
 
 def test_a_class_is_graded_resumed_and_summarised_from_the_store(retina, make_submission, tmp_path):
     from grader import journeys
+    from grader.output import OutputFolder
     from grader.submission import Submission
 
     data_dir = retinamnist_data()
@@ -468,6 +469,6 @@ def test_a_class_is_graded_resumed_and_summarised_from_the_store(retina, make_su
     # The second batch reads every run back from the store, per-class summary included.
     assert set(again.reused) == {"reference", "sums-to-2.5"}
     assert [e.classes for e in again.evaluations] == [e.classes for e in first.evaluations]
-    gradebook = (out / journeys.GRADEBOOK_FILE).read_text()
+    gradebook = OutputFolder(out).gradebook.read_text()
     assert "sums-to-2.5,failed,out_of_range" in gradebook
     assert "Quadratic weighted kappa (QWK)" in (out / "dashboard.html").read_text()

@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Literal, get_args
 
 from grader.errors import MedgradeError
-from grader.gradebook import spreadsheet_text, write_text_atomically
+from grader.gradebook import spreadsheet_text
 from grader.lms._roster import Student
+from grader.output import write_text_atomically
 from grader.store import ResultStore, StoredGrade
 from grader.tasks import Task
 

@@ -20,21 +20,19 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote
 
 import numpy as np
 
 import grader
-from grader.gradebook import write_text_atomically
 from grader.metrics import METRICS, MetricResult, SegmentationSummary, SubgroupReport
 from grader.outcome import FAILURE_EXPLANATIONS
+from grader.output import OutputFolder, write_text_atomically
 from grader.report._render import METRIC_TITLES, _environment
 from grader.report._svg import ReferenceLine, histogram_chart, strip_chart
 from grader.rubric import BandScale, LinearScale
 from grader.store import ResultStore, StoredEvaluationError
 from grader.tasks import Task
 
-DASHBOARD_FILE = "dashboard.html"
 #: A batch grades the held-out test split; the dashboard shows that class.
 GRADED_SPLIT = "test"
 #: A failure's message is cut to this many characters in the failure list (the report
@@ -119,16 +117,12 @@ def write_class_dashboard(
         )
     )
     out.mkdir(parents=True, exist_ok=True)
-    path = out / DASHBOARD_FILE
+    path = OutputFolder(out).dashboard
     write_text_atomically(path, html)
     return path
 
 
 def _read_class(store: ResultStore, task: Task, out: Path) -> list[_Student]:
-    # Imported here: the batch imports this package, so a module-level import would be
-    # circular; the folder name is the batch's, written once.
-    from grader.journeys import REPORTS_DIR
-
     students = []
     for grade in store.latest_grades(task.id, task.spec.version, GRADED_SPLIT):
         student_id = grade.student_id
@@ -146,7 +140,6 @@ def _read_class(store: ResultStore, task: Task, out: Path) -> list[_Student]:
                 metrics, subgroups = evaluation.metrics, evaluation.subgroups
                 structures, readable = evaluation.structures, True
                 flags = evaluation.flags
-        file_name = f"{student_id}.html"
         students.append(
             _Student(
                 student_id=student_id,
@@ -155,9 +148,8 @@ def _read_class(store: ResultStore, task: Task, out: Path) -> list[_Student]:
                 failure_message=_shorten(grade.failure_message or ""),
                 total=grade.total,
                 pending=tuple(m.title for m in grade.pending),
-                # Ids come from file names: quoted, so "#", "?" or "%" stay part of the path.
-                report=f"{REPORTS_DIR}/{quote(file_name, safe='')}"
-                if (out / REPORTS_DIR / file_name).is_file()
+                report=OutputFolder(out).report_link(student_id)
+                if OutputFolder(out).report(student_id).is_file()
                 else None,
                 metrics=metrics,
                 subgroups=subgroups,
