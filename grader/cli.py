@@ -96,7 +96,8 @@ def _errors_exit() -> Iterator[None]:
     try:
         yield
     except (MedgradeError, SandboxUnavailableError) as error:
-        console.print(f"[bold red]error:[/] {escape(str(error))}")
+        # Not wrapped at the terminal's width: a path or a field name stays whole, to copy.
+        console.print(f"[bold red]error:[/] {escape(str(error))}", soft_wrap=True)
         raise typer.Exit(2) from None
 
 

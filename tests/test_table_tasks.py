@@ -295,3 +295,14 @@ def test_a_misspelled_group_key_is_named_by_task_show_at_once(tmp_path):
     assert "task.yaml" in message
     assert "split.group_key: the dataset has no attribute 'subjectid' (did you mean" in message
     assert "subgroups[0]: the dataset has no attribute 'sex'" in message
+
+
+def test_numeric_labels_match_however_the_file_writes_them(tmp_path):
+    # A float column (1.0) once the rows with a missing grade are dropped; the spec says 1.
+    (tmp_path / "grades.csv").write_text("x,grade\n0.5,1\n0.1,0\n0.7,\n0.9,2\n")
+    params = {"file": "grades.csv", "target": "grade", "features": ["x"]}
+    dropped = {"drop_rows": {"grade": [None]}}
+    binary = load_dataset("table", params | dropped | {"positive": [1, 2]}, tmp_path)
+    assert binary.labels.tolist() == [1, 0, 1]
+    classes = load_dataset("table", params | dropped | {"classes": [0, 1, 2]}, tmp_path)
+    assert classes.labels.tolist() == [1, 0, 2]

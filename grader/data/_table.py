@@ -55,8 +55,8 @@ def load_table(
     - ``file``: relative to the data folder (``--data-dir`` / ``MEDGRADE_DATA``), or absolute.
     - ``target``: the label column; ``positive``: the value(s) that make a case positive
       (a binary task: every other value is negative, which must then be one value unless
-      ``negative`` lists them), or ``classes``: the
-      values in class order 0..K-1 (a multi-class task).
+      ``negative`` lists them), or ``classes``: the values in class order 0..K-1 (a
+      multi-class task). Numbers match however the file writes them (1, 1.0, "1").
     - ``features``: the columns the sandbox sees, in order; numbers as they are (a missing
       value is NaN), and the ``categorical`` ones one-hot encoded as ``column=value``.
     - ``drop_rows``: ``{column: [values]}`` rows to leave out (``null`` drops missing values).
@@ -174,10 +174,10 @@ def _labels(
             f"{path}: the target {target!r} is missing in {int(series.isna().sum())} row(s); "
             f"drop them with drop_rows: {{{target}: [null]}}"
         )
-    text = series.astype(str)
+    text = series.map(_label_key)
     values = sorted(text.unique().tolist())
     if classes is not None:
-        wanted = [str(c) for c in classes]
+        wanted = [_label_key(c) for c in classes]
         stray = sorted(set(values) - set(wanted))
         if stray:
             raise DataError(
@@ -201,7 +201,19 @@ def _labels(
 
 
 def _as_strings(values: Scalar | list[Scalar]) -> set[str]:
-    return {str(v) for v in (values if isinstance(values, list) else [values])}
+    return {_label_key(v) for v in (values if isinstance(values, list) else [values])}
+
+
+def _label_key(value: object) -> str:
+    """A label value as the spec and the file agree on it: ``positive: 1`` matches a column
+    read as 1, 1.0 (a float column, once rows with missing values were dropped) or "1"."""
+    if isinstance(value, bool | np.bool_):
+        return str(bool(value))
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return str(value)
+    return str(int(number)) if number.is_integer() else repr(number)
 
 
 def _features(
