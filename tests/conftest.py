@@ -34,6 +34,21 @@ DATA = next((Path(c) for c in _DATA_CANDIDATES if c and Path(c).is_dir()), None)
 TASK_ID = "breast-cancer-wdbc"
 
 
+def medgrade(
+    *arguments: str, cwd: Path | None = None, **environment: str
+) -> subprocess.CompletedProcess[str]:
+    """Run the ``medgrade`` command line in this interpreter, as a user would; ``environment``
+    adds variables."""
+    return subprocess.run(
+        [sys.executable, "-m", "grader", *arguments],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=600,
+        env={**os.environ, **environment},
+    )
+
+
 @pytest.fixture(scope="session")
 def task() -> Task:
     return load_task(TASK_ID)

@@ -7,7 +7,6 @@ import json
 import shutil
 import sqlite3
 import subprocess
-import sys
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -16,7 +15,7 @@ import pytest
 import yaml
 
 from grader import journeys
-from tests.conftest import EXAMPLES, REPO, TASK_ID, cpu_hog
+from tests.conftest import EXAMPLES, REPO, TASK_ID, cpu_hog, medgrade
 
 FAILING_EXAMPLES = {
     "crashes": "crashed",
@@ -24,16 +23,6 @@ FAILING_EXAMPLES = {
     "too-slow": "timeout",
     "wrong-shape": "wrong_shape",
 }
-
-
-def medgrade(*arguments: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "grader", *arguments],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=300,
-    )
 
 
 @pytest.fixture(scope="module")

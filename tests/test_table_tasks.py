@@ -15,22 +15,9 @@ import yaml
 
 from grader.data import PluginError, check_loader_params, load_dataset, register_loader
 from grader.errors import DataError
-from tests.conftest import DATA
+from tests.conftest import DATA, medgrade
 
 COVID_SHA256 = "d9189166faca8a4e7ea0c9eca6edb0f640ed1abaaa0181bb7f5b37fa9240af70"
-
-
-def medgrade(*arguments: str, cwd: Path | None = None, **environment: str):
-    import os
-
-    return subprocess.run(
-        [sys.executable, "-m", "grader", *arguments],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=600,
-        env={**os.environ, **environment},
-    )
 
 
 @pytest.fixture
