@@ -29,7 +29,7 @@ from rich.text import Text
 
 import grader
 from grader import journeys
-from grader.errors import MedgradeError
+from grader.errors import DataError, MedgradeError
 from grader.evaluation import Evaluation
 from grader.output import OutputFolder
 from grader.submission import SUBMISSION_CONTRACT
@@ -807,7 +807,6 @@ def task_show(
     Where its data is on this machine, the attributes the spec names (split.group_key,
     cluster_key, subgroups) are checked against it too."""
     from grader.environment import declared_environment, describe
-    from grader.errors import DataError
     from grader.metrics import METRICS
     from grader.rubric import AutomaticCriterion
     from grader.tasks import load_task

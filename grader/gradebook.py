@@ -16,7 +16,6 @@ from grader.output import write_text_atomically
 from grader.rubric import Rubric
 from grader.store import ResultStore
 
-#: The suffix of a file being written; one left by a killed grader is removed by the next.
 #: A cell starting with one of these is a formula to a spreadsheet (OWASP, CSV injection).
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 

@@ -323,8 +323,9 @@ def grade(
             f"the students are {', '.join(sorted(students)) or 'none'}"
         )
     out.mkdir(parents=True, exist_ok=True)
+    folder = OutputFolder(out)
     with _exclusive_output(out, on_note) as lease:
-        sheet = manual_marks or OutputFolder(out).manual_marks
+        sheet = manual_marks or folder.manual_marks
         manual = read_manual_marks(sheet, task.rubric)
         warnings = tuple(
             f"{sheet.name}: no submission from student {student!r}; their manual marks are unused"
@@ -382,7 +383,7 @@ def grade(
         try:
             with (
                 tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX) as scratch,
-                ResultStore(OutputFolder(out).store) as store,
+                ResultStore(folder.store) as store,
             ):
                 lease.hold(Path(scratch))
                 found = (
@@ -450,7 +451,7 @@ def grade(
                     task_id=task.id,
                     task_version=task.spec.version,
                     split="test",
-                    path=OutputFolder(out).gradebook,
+                    path=folder.gradebook,
                     missing=missing,
                 )
                 exports = write_lms_exports(
@@ -475,7 +476,7 @@ def grade(
     return BatchResult(
         evaluations,
         out,
-        OutputFolder(out).store,
+        folder.store,
         gradebook,
         sheet if task.rubric.manual_criteria else None,
         warnings,
@@ -729,15 +730,14 @@ class _Batch:
     def _write_report(self, evaluation: Evaluation) -> Path:
         """Write the report (and graded notebook) beside ``reports/``, then rename them in,
         so a reader or a killed grader never leaves half a report."""
-        reports = OutputFolder(self.out).reports
-        reports.mkdir(parents=True, exist_ok=True)
-        partial = OutputFolder(self.out).partial
-        partial.mkdir(exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=partial) as staging:
+        folder = OutputFolder(self.out)
+        folder.reports.mkdir(parents=True, exist_ok=True)
+        folder.partial.mkdir(exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=folder.partial) as staging:
             written = write_report(
                 evaluation, self.task, Path(staging), n_cases=self.prepared.n_cases
             )
-            report = reports / written.name
+            report = folder.reports / written.name
             notebook = written.with_suffix(".ipynb")
             if notebook.is_file():
                 os.replace(notebook, report.with_suffix(".ipynb"))

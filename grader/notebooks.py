@@ -122,7 +122,8 @@ def graded_notebooks(path: Path) -> list[Path]:
     """The graded notebooks at ``path``: a notebook, a reports folder or a grading folder."""
     if path.is_file():
         return [path]
-    reports = OutputFolder(path).reports if OutputFolder(path).reports.is_dir() else path
+    reports = OutputFolder(path).reports
+    reports = reports if reports.is_dir() else path
     found = sorted(reports.glob("*.ipynb"))
     if not found:
         raise NotebookError(

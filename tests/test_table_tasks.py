@@ -3,6 +3,7 @@ loader plug-ins (entry points and ``module:function``) and spec checks against t
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -259,8 +260,6 @@ def test_a_course_csv_task_written_with_task_new_passes_task_validate(tmp_path):
     assert validated.returncode == 0, validated.stdout + validated.stderr
     assert "task covid-pcr is valid" in validated.stdout
     # No patient's tests are split across train, validation and test.
-    import json
-
     manifest = json.loads((folder / "split.json").read_text())["splits"]
     dataset = load_dataset("table", yaml.safe_load((folder / "task.yaml").read_text())
                            ["dataset"]["params"], DATA)  # fmt: skip
@@ -293,3 +292,6 @@ def test_numeric_labels_match_however_the_file_writes_them(tmp_path):
     assert binary.labels.tolist() == [1, 0, 1]
     classes = load_dataset("table", params | dropped | {"classes": [0, 1, 2]}, tmp_path)
     assert classes.labels.tolist() == [1, 0, 2]
+    # drop_rows values match the same way: 2 drops the row read as 2.0.
+    two_dropped = {"drop_rows": {"grade": [None, 2]}, "positive": 1}
+    assert load_dataset("table", params | two_dropped, tmp_path).labels.tolist() == [1, 0]

@@ -5,6 +5,9 @@ and types better than anything worth writing here); the rest turns columns into 
 task needs: numeric and one-hot features, a binary or multi-class label, per-case
 attributes for subgroups and grouped splits, and case ids that stay the same as long as
 the file does.
+
+pandas is imported where a table is read, not with this module: every command imports the
+loaders, and only a table task needs pandas.
 """
 
 from __future__ import annotations
@@ -152,9 +155,8 @@ def _require_columns(frame: Any, columns: list[str], path: Path) -> None:
 def _rows_to_keep(frame: Any, drop_rows: dict[str, list[Scalar | None]]) -> np.ndarray:
     keep = np.ones(len(frame), dtype=bool)
     for column, values in drop_rows.items():
-        present = [v for v in values if v is not None]
         series = frame[column]
-        dropped = series.isin(present) | series.astype(str).isin([str(v) for v in present])
+        dropped = series.map(_label_key).isin({_label_key(v) for v in values if v is not None})
         if any(v is None for v in values):
             dropped |= series.isna()
         keep &= ~dropped.to_numpy()
@@ -205,8 +207,9 @@ def _as_strings(values: Scalar | list[Scalar]) -> set[str]:
 
 
 def _label_key(value: object) -> str:
-    """A label value as the spec and the file agree on it: ``positive: 1`` matches a column
-    read as 1, 1.0 (a float column, once rows with missing values were dropped) or "1"."""
+    """A cell's value as the spec and the file agree on it: ``positive: 1`` (or a
+    ``drop_rows`` value) matches a column read as 1, 1.0 (a float column, where some rows are
+    missing) or "1"."""
     if isinstance(value, bool | np.bool_):
         return str(bool(value))
     try:

@@ -123,6 +123,7 @@ def write_class_dashboard(
 
 
 def _read_class(store: ResultStore, task: Task, out: Path) -> list[_Student]:
+    folder = OutputFolder(out)
     students = []
     for grade in store.latest_grades(task.id, task.spec.version, GRADED_SPLIT):
         student_id = grade.student_id
@@ -148,8 +149,8 @@ def _read_class(store: ResultStore, task: Task, out: Path) -> list[_Student]:
                 failure_message=_shorten(grade.failure_message or ""),
                 total=grade.total,
                 pending=tuple(m.title for m in grade.pending),
-                report=OutputFolder(out).report_link(student_id)
-                if OutputFolder(out).report(student_id).is_file()
+                report=folder.report_link(student_id)
+                if folder.report(student_id).is_file()
                 else None,
                 metrics=metrics,
                 subgroups=subgroups,
