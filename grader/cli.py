@@ -975,10 +975,9 @@ def task_schema(
 ) -> None:
     """Print the JSON Schema of task.yaml (or of a rubric file)."""
     from grader.rubric import Rubric
-    from grader.tasks import TaskSpec
+    from grader.tasks.spec import task_json_schema
 
-    model = Rubric if rubric else TaskSpec
-    print(json.dumps(model.model_json_schema(), indent=2))
+    print(json.dumps(Rubric.model_json_schema() if rubric else task_json_schema(), indent=2))
 
 
 @task_app.command("split")

@@ -25,7 +25,7 @@ import grader
 from grader import disclosure
 from grader._fs import remove_tree
 from grader._resources import answer_folders
-from grader.data import Dataset, load_dataset, save_volume_archive
+from grader.data import Dataset, load_dataset
 from grader.environment import (
     EnvironmentCheck,
     check_environment,
@@ -34,33 +34,19 @@ from grader.environment import (
 )
 from grader.errors import MedgradeError, SubmissionError
 from grader.hints import hints
-from grader.metrics import (
-    METRICS,
-    MetricResult,
-    SegmentationReport,
-    SegmentationSummary,
-    SubgroupReport,
-    calibration_intercept_slope,
-    compute_metric,
-    decision_curve,
-    multiclass_confusion_matrix,
-    per_class_roc_auc,
-    reliability_curve,
-    roc_confidence_band,
-    roc_curve_points,
-    segmentation_metrics,
-    sensitivity,
-    smooth_reliability_curve,
-    subgroup_metrics,
-)
-from grader.outcome import (
-    Failure,
+from grader.kinds import (
+    ClassSummary,
+    Curves,
     Predictions,
-    RunInfo,
+    Scored,
     UnsafeFileError,
-    interpret_run,
+    WorstCase,
+    input_kind,
+    output_kind,
     read_regular_file,
 )
+from grader.metrics import MetricResult, SegmentationSummary, SubgroupReport
+from grader.outcome import Failure, RunInfo, interpret_run
 from grader.reference import answer_files
 from grader.rubric import Marks, Rubric, score
 from grader.submission import Submission, content_sha256, stage_submission
@@ -91,6 +77,8 @@ class PreparedSplit:
     case_ids: tuple[str, ...]
     labels: np.ndarray
     input_dir: Path
+    #: The file of ``input_dir`` the input kind wrote the inputs to.
+    inputs_file: str
     labels_hidden: bool
     data_sha256: str
     split_sha256: str
@@ -126,26 +114,19 @@ def prepare_split(
     input_dir = workdir / f"inputs-{task.id}-{split}"
     input_dir.mkdir(parents=True, exist_ok=False)
     spacings = None if dataset.spacings is None else dataset.spacings[rows]
-    if dataset.volumetric:
-        inputs_file = "inputs.npz"
-        save_volume_archive(input_dir / inputs_file, dataset.features[rows], spacings)
-    else:
-        inputs_file = "inputs.npy"
-        np.save(
-            input_dir / inputs_file,
-            np.ascontiguousarray(dataset.features[rows]),
-            allow_pickle=False,
-        )
+    inputs = input_kind(spec.inputs.kind)
+    inputs_file = inputs.write_inputs(dataset, rows, input_dir)
     sandbox_manifest = {
         "task": spec.id,
         "task_version": spec.version,
         "split": split,
         "input": {
             "kind": spec.inputs.kind,
+            "layout": inputs.layout,
             "file": inputs_file,
             "feature_names": list(dataset.feature_names),
         },
-        "output": {"kind": spec.output.kind},
+        "output": {"kind": spec.output.kind, **output_kind(spec.output.kind).harness_manifest()},
         "batch_size": spec.output.batch_size,
     }
     (input_dir / "manifest.json").write_text(json.dumps(sandbox_manifest, indent=1))
@@ -157,6 +138,7 @@ def prepare_split(
         case_ids=tuple(case_ids),
         labels=dataset.labels[rows],
         input_dir=input_dir,
+        inputs_file=inputs_file,
         labels_hidden=split == "test",
         data_sha256=dataset.sha256,
         split_sha256=manifest.sha256(split),
@@ -164,95 +146,6 @@ def prepare_split(
         attributes=attributes,
         spacings=spacings,
     )
-
-
-@dataclass(frozen=True)
-class Curves:
-    """Plot data and calibration figures for the report.
-
-    For a split whose labels are hidden, everything drawn comes from one grouping of the
-    cases by score (:func:`grader.disclosure.score_groups`), each group of at least
-    ``min_cases_per_point`` cases, with each case drawn at its group's mean score; the
-    calibration intercept and slope and the views that resolve to single cases (the
-    smoothed reliability curve, the decision curve, the ROC band) are left out.
-    """
-
-    roc_fpr: list[float]
-    roc_tpr: list[float]
-    reliability: dict[str, list[float]]
-    hidden_bins: int
-    min_cases_per_point: int
-    risk_positive: list[float]
-    risk_negative: list[float]
-    calibration_intercept: MetricResult | None = None
-    calibration_slope: MetricResult | None = None
-    #: The hidden split's groups: how many cases each has and how many are positive.
-    groups: dict[str, list[float]] | None = None
-    roc_band: dict[str, list[float]] | None = None
-    smooth_reliability: dict[str, list[float]] | None = None
-    decision_curve: dict[str, list[float]] | None = None
-
-
-@dataclass(frozen=True)
-class WorstCase:
-    """One badly segmented case for the self-check report: the slice through the most
-    reference voxels, with the reference and predicted structures (all of them, as one mask).
-
-    Only made on a split whose labels the student may see, never on the hidden test split.
-    """
-
-    case: int
-    dice: float
-    axis: int
-    index: int
-    image: list[list[float]]
-    reference: list[list[int]]
-    prediction: list[list[int]]
-
-
-@dataclass(frozen=True)
-class ClassRow:
-    """One class of a multiclass task: its one-vs-rest AUC and its sensitivity (recall at
-    the argmax), each with its 95% CI, and how many cases it has and was predicted for."""
-
-    label: int
-    name: str
-    n_cases: int
-    n_predicted: int
-    roc_auc: MetricResult
-    sensitivity: MetricResult
-
-
-@dataclass(frozen=True)
-class ClassSummary:
-    """The per-class view of a multiclass run, for the report.
-
-    ``confusion[i][j]`` counts the cases of true class ``i`` whose argmax is ``j``.  On a
-    split whose labels are hidden, a predicted class with fewer than
-    ``min_predicted_shown`` cases has its column left out (None): the student knows which
-    cases they predicted it for, so its cells would tell those cases' labels.
-    """
-
-    rows: tuple[ClassRow, ...]
-    confusion: tuple[tuple[int | None, ...], ...]
-    min_predicted_shown: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "classes": [
-                {
-                    "label": row.label,
-                    "name": row.name,
-                    "n_cases": row.n_cases,
-                    "n_predicted": row.n_predicted,
-                    "roc_auc": row.roc_auc.to_dict(),
-                    "sensitivity": row.sensitivity.to_dict(),
-                }
-                for row in self.rows
-            ],
-            "confusion": [list(row) for row in self.confusion],
-            "min_predicted_shown": self.min_predicted_shown,
-        }
 
 
 @dataclass(frozen=True)
@@ -472,14 +365,12 @@ def _run_in_sandbox(
         result,
         output_dir,
         nonce=nonce,
-        contract=prepared.task.spec.output,
-        n_cases=prepared.n_cases,
+        read_predictions=lambda folder: output_kind(prepared.task.spec.output.kind).read(
+            folder, prepared
+        ),
         wall_time_limit_s=limits.wall_time_s,
         memory_limit_mb=limits.memory_mb,
         cpu_time_limit_s=limits.cpu_time_s,
-        shapes=[label_map.shape for label_map in prepared.labels]
-        if prepared.task.spec.output.kind == "label_map"
-        else None,
     )
     run = RunInfo.from_result(result, outcome.record, outcome.observed)
     failure = outcome.failure
@@ -499,34 +390,15 @@ def _finish(
     manual_points: Mapping[str, float] | None,
 ) -> Evaluation:
     task = prepared.task
-    metrics: dict[str, MetricResult] = {}
-    curves = None
-    subgroups: tuple[SubgroupReport, ...] = ()
-    structures: tuple[SegmentationSummary, ...] = ()
-    worst_cases: tuple[WorstCase, ...] = ()
-    classes: ClassSummary | None = None
-    clusters = prepared.attributes.get(task.spec.cluster_key or "")
-    if isinstance(predictions, list):
-        report = score_label_maps(
-            task, list(prepared.labels), predictions, spacings=prepared.spacings, clusters=clusters
-        )
-        metrics = {metric.name: report.result(metric.name) for metric in task.spec.metrics}
-        structures = report.summaries
-        if not prepared.labels_hidden:
-            worst_cases = _worst_cases(prepared, predictions, report.values("dice").mean(axis=1))
-    elif predictions is not None and task.spec.output.kind == "class_probabilities":
-        metrics = score_predictions(task, prepared.labels, predictions, clusters=clusters)
-        classes = _class_summary(prepared, predictions)
-    elif predictions is not None:
-        metrics = score_predictions(task, prepared.labels, predictions, clusters=clusters)
-        curves = _curves(prepared, predictions)
-        subgroups = _subgroups(prepared, predictions)
+    kind = output_kind(task.spec.output.kind)
+    scored = Scored(metrics={}) if predictions is None else kind.score(prepared, predictions)
+    metrics = scored.metrics
     marks = mark_run(
         task.rubric, metrics, failure, run, manual_points, labels_hidden=prepared.labels_hidden
     )
     told = (
-        _disclosure(prepared, metrics, curves, subgroups, classes)
-        if prepared.labels_hidden and metrics and task.spec.output.kind != "label_map"
+        _disclosure(prepared, metrics, scored.curves, scored.subgroups, scored.classes)
+        if prepared.labels_hidden and metrics and kind.measures_disclosure
         else None
     )
     return Evaluation(
@@ -544,17 +416,17 @@ def _finish(
         run=run,
         data_sha256=prepared.data_sha256,
         split_sha256=prepared.split_sha256,
-        curves=curves,
-        subgroups=subgroups,
-        structures=structures,
-        worst_cases=worst_cases,
-        classes=classes,
+        curves=scored.curves,
+        subgroups=scored.subgroups,
+        structures=scored.structures,
+        worst_cases=scored.worst_cases,
+        classes=scored.classes,
         disclosure=told,
         hints=hints(
             failure=failure,
             metrics=metrics,
             record=None if run is None else run.record,
-            positive_label=task.spec.output.positive_label,
+            predicted=task.spec.output.predicted(),
         ),
         flags=_determinism_flags(None if run is None else run.record),
         environment=_environment_check(task, run),
@@ -613,6 +485,7 @@ def _disclosure(
         )
         on_boundary = bool(curves.groups["threshold_is_boundary"][0])
     spec = prepared.task.spec
+    threshold = spec.output.metric_defaults().get("threshold")
     marked = {
         c.metric: c.points for c in prepared.task.rubric.criteria if getattr(c, "metric", None)
     }
@@ -620,10 +493,7 @@ def _disclosure(
         # A count-based metric at the task's threshold, when the threshold is a group
         # boundary, is a sum of the groups' counts, and so is its Wilson interval.
         metric = spec.metric(name)
-        at_threshold = (
-            metric is not None
-            and metric.options.get("threshold", spec.output.threshold) == spec.output.threshold
-        )
+        at_threshold = metric is not None and metric.options.get("threshold") in (None, threshold)
         if on_boundary and at_threshold and name in _COUNTS_AT_THRESHOLD:
             # So is its mark, a function of it.
             shown = 0 if "Wilson" in result.method or result.ci_low is None else 2
@@ -652,35 +522,6 @@ def _disclosure(
     return disclosure.Disclosure(prepared.n_cases, tuple(channels))
 
 
-def _worst_cases(
-    prepared: PreparedSplit, predictions: list[np.ndarray], dice: np.ndarray
-) -> tuple[WorstCase, ...]:
-    """The cases with the lowest mean Dice, each at the slice through the most reference
-    voxels across its thinnest axis."""
-    worst = np.argsort(dice, kind="stable")[:WORST_CASES_SHOWN]
-    cases = []
-    with np.load(prepared.input_dir / "inputs.npz", allow_pickle=False) as inputs:
-        for case in worst.tolist():
-            reference = np.asarray(prepared.labels[case]) > 0
-            prediction = predictions[case] > 0
-            axis = int(np.argmin(reference.shape))
-            shown = reference if reference.any() else prediction
-            other_axes = tuple(a for a in range(reference.ndim) if a != axis)
-            index = int(np.argmax(shown.sum(axis=other_axes)))
-            cases.append(
-                WorstCase(
-                    case=case,
-                    dice=float(dice[case]),
-                    axis=axis,
-                    index=index,
-                    image=np.take(inputs[f"image_{case:05d}"], index, axis).tolist(),
-                    reference=np.take(reference, index, axis).astype(int).tolist(),
-                    prediction=np.take(prediction, index, axis).astype(int).tolist(),
-                )
-            )
-    return tuple(cases)
-
-
 def mark_run(
     rubric: Rubric,
     metrics: Mapping[str, MetricResult],
@@ -703,192 +544,6 @@ def mark_run(
         manual_points=manual_points,
         submitted_at=submitted_at,
         value_decimals=disclosure.DECIMALS if labels_hidden else 4,
-    )
-
-
-def _subgroups(prepared: PreparedSplit, predictions: np.ndarray) -> tuple[SubgroupReport, ...]:
-    spec = prepared.task.spec
-    return tuple(
-        subgroup_metrics(
-            prepared.labels,
-            predictions,
-            values,
-            metric=metric,
-            threshold=spec.output.threshold,
-            min_group_size=spec.min_subgroup_size,
-            patient_groups=prepared.attributes.get(spec.cluster_key or ""),
-            attribute=attribute,
-        )
-        for attribute in spec.subgroups
-        for metric in spec.subgroup_metrics
-        for values in [prepared.attributes[attribute]]
-    )
-
-
-def score_predictions(
-    task: Task,
-    labels: np.ndarray,
-    predictions: np.ndarray,
-    *,
-    clusters: np.ndarray | None = None,
-) -> dict[str, MetricResult]:
-    """Every metric the task lists, computed on the host with the task's options.
-
-    With ``clusters`` (the patient of each case), metrics that can resample whole patients
-    get a cluster bootstrap interval.  A multiclass metric is told the task's number of
-    classes, so that a class no case has still counts.
-    """
-    results = {}
-    for metric in task.spec.metrics:
-        options = dict(metric.options)
-        accepted = METRICS[metric.name].options
-        if "threshold" in accepted:
-            options.setdefault("threshold", task.spec.output.threshold)
-        if "n_classes" in accepted:
-            options.setdefault("n_classes", task.spec.output.n_classes)
-        if clusters is not None and "groups" in accepted:
-            options.setdefault("groups", clusters)
-            if "ci" in accepted:  # the multiclass metrics always bootstrap
-                options.setdefault("ci", "bootstrap")
-        results[metric.name] = compute_metric(metric.name, labels, predictions, **options)
-    return results
-
-
-def score_label_maps(
-    task: Task,
-    references: list[np.ndarray],
-    predictions: list[np.ndarray],
-    *,
-    spacings: np.ndarray | None,
-    clusters: np.ndarray | None = None,
-) -> SegmentationReport:
-    """Every segmentation metric for every structure of the task, from one evaluation.
-
-    The surface tolerance is the one ``surface_dice`` states (1 mm by default); with
-    ``clusters`` the intervals resample whole patients.
-    """
-    structures = task.spec.output.structures
-    assert structures is not None
-    surface = task.spec.metric("surface_dice")
-    return segmentation_metrics(
-        references,
-        predictions,
-        labels=sorted(structures),
-        spacings=None if spacings is None else [tuple(s) for s in spacings],
-        groups=clusters,
-        tolerance_mm=float(surface.options.get("tolerance_mm", 1.0)) if surface else 1.0,
-    )
-
-
-def _class_summary(prepared: PreparedSplit, probabilities: np.ndarray) -> ClassSummary:
-    """Each class's AUC (DeLong CI) and sensitivity (Wilson CI), and the confusion matrix
-    at the argmax, with the columns a hidden split must not show left out."""
-    classes = prepared.task.spec.output.classes
-    assert classes is not None
-    k = len(classes)
-    labels = prepared.labels
-    predicted = np.argmax(probabilities, axis=1)
-    confusion = multiclass_confusion_matrix(labels, probabilities, n_classes=k)
-    aucs = per_class_roc_auc(labels, probabilities, n_classes=k)
-    floor = HIDDEN_MIN_CASES_PER_POINT if prepared.labels_hidden else 1
-    n_predicted = confusion.sum(axis=0)
-    # A class predicted for no case has a column of zeros, which tells nothing.
-    shown = (n_predicted >= floor) | (n_predicted == 0)
-    rows = tuple(
-        ClassRow(
-            label=label,
-            name=classes[label],
-            n_cases=int(confusion[label].sum()),
-            n_predicted=int(confusion[:, label].sum()),
-            roc_auc=aucs[label],
-            # Recall of class k at the argmax: a binary sensitivity of "predicted k".
-            sensitivity=sensitivity(labels == label, (predicted == label).astype(np.float64)),
-        )
-        for label in range(k)
-    )
-    return ClassSummary(
-        rows=rows,
-        confusion=tuple(
-            tuple(int(count) if shown[j] else None for j, count in enumerate(row))
-            for row in confusion
-        ),
-        min_predicted_shown=floor,
-    )
-
-
-def _curves(prepared: PreparedSplit, predictions: np.ndarray) -> Curves | None:
-    labels = prepared.labels
-    if len(np.unique(labels)) < 2:
-        return None
-    if prepared.labels_hidden:
-        return _hidden_curves(prepared, predictions)
-    floor = 1
-    fpr, tpr, _ = roc_curve_points(labels, predictions, min_cases_per_point=floor)
-    ece = prepared.task.spec.metric("expected_calibration_error")
-    n_bins = int(ece.options.get("n_bins", 15)) if ece is not None else 15
-    reliability = reliability_curve(labels, predictions, n_bins=n_bins, min_cases_per_bin=floor)
-    intercept, slope = calibration_intercept_slope(labels, predictions)
-    detail: dict[str, dict[str, list[float]]] = {}
-    if not prepared.labels_hidden:
-        grid, low, high = roc_confidence_band(labels, predictions)
-        smooth = smooth_reliability_curve(labels, predictions)
-        decision = decision_curve(labels, predictions)
-        detail = {
-            "roc_band": {"fpr": grid.tolist(), "low": low.tolist(), "high": high.tolist()},
-            "smooth_reliability": {
-                "x": smooth.grid.tolist(),
-                "y": smooth.fraction_positive.tolist(),
-            },
-            "decision_curve": {
-                "thresholds": decision.thresholds.tolist(),
-                "model": decision.model.tolist(),
-                "treat_all": decision.treat_all.tolist(),
-            },
-        }
-    return Curves(
-        roc_fpr=fpr.tolist(),
-        roc_tpr=tpr.tolist(),
-        reliability={
-            "mean_predicted": reliability.mean_predicted.tolist(),
-            "fraction_positive": reliability.fraction_positive.tolist(),
-            "count": reliability.count.tolist(),
-        },
-        hidden_bins=reliability.n_hidden_bins,
-        min_cases_per_point=floor,
-        risk_positive=predictions[labels == 1].tolist(),
-        risk_negative=predictions[labels == 0].tolist(),
-        calibration_intercept=intercept,
-        calibration_slope=slope,
-        **detail,
-    )
-
-
-def _hidden_curves(prepared: PreparedSplit, predictions: np.ndarray) -> Curves:
-    """Every view of a hidden split from its one grouping of the cases by score."""
-    groups = disclosure.score_groups(
-        prepared.labels, predictions, threshold=prepared.task.spec.output.threshold
-    )
-    fpr, tpr = groups.roc_points()
-    pairs = list(zip(groups.mean_score, groups.n_cases, groups.n_positive, strict=True))
-    return Curves(
-        roc_fpr=fpr,
-        roc_tpr=tpr,
-        reliability={
-            "mean_predicted": [mean for mean, _, _ in pairs][::-1],
-            "fraction_positive": [k / n for _, n, k in pairs][::-1],
-            "count": [float(n) for _, n, _ in pairs][::-1],
-        },
-        hidden_bins=0,
-        min_cases_per_point=disclosure.MIN_CASES,
-        risk_positive=[mean for mean, _, k in pairs for _ in range(k)],
-        risk_negative=[mean for mean, n, k in pairs for _ in range(n - k)],
-        groups={
-            "n_cases": [float(n) for n in groups.n_cases],
-            "n_positive": [float(k) for k in groups.n_positive],
-            "mean_score": list(groups.mean_score),
-            "lower": list(groups.lower),
-            "threshold_is_boundary": [float(groups.threshold_is_boundary)],
-        },
     )
 
 

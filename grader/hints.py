@@ -27,7 +27,7 @@ def hints(
     failure: Failure | None,
     metrics: Mapping[str, MetricResult],
     record: Mapping[str, Any] | None,
-    positive_label: str,
+    predicted: str,
 ) -> tuple[str, ...]:
     """Hints for one run: inverted scores, a weights path of the student's own machine,
     and predictions that change from one call of predict to the next."""
@@ -36,7 +36,7 @@ def hints(
     if auc is not None and auc.defined and auc.value < INVERTED_AUC:
         found.append(
             f"Your scores rank the cases backwards (ROC AUC {auc.value:.2f}, far below the 0.5 "
-            f"of a coin flip): predict must return the probability of {positive_label}; if your "
+            f"of a coin flip): predict must return the probability of {predicted}; if your "
             "model gives the probability of the other class, return 1 - p."
         )
     if failure is not None and "FileNotFoundError" in failure.message + failure.detail:

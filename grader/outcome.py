@@ -11,24 +11,16 @@ from what the host saw itself, never from anything reported from inside.
 
 from __future__ import annotations
 
-import io
-import os
 import signal as signal_module
-import stat
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from grader.metrics._multiclass import ROW_SUM_TOLERANCE
-from grader.tasks.spec import OutputContract
+from grader.kinds import InvalidOutput, Predictions, read_regular_file
 from sandbox import SandboxResult, wire
-
-#: A binary task's probabilities (n_cases,), a multiclass task's (n_cases, n_classes), or a
-#: segmentation task's label map per case.
-Predictions = np.ndarray | list[np.ndarray]
 
 FailureKind = Literal[
     "timeout",
@@ -251,16 +243,15 @@ def interpret_run(
     output_dir: Path,
     *,
     nonce: str,
-    contract: OutputContract,
-    n_cases: int,
+    read_predictions: Callable[[Path], Predictions],
     wall_time_limit_s: float,
     memory_limit_mb: int,
     cpu_time_limit_s: float | None = None,
-    shapes: list[tuple[int, ...]] | None = None,
 ) -> Interpretation:
     """The predictions of a valid run, else its failure.
 
-    ``shapes`` are the cases' volume shapes when the contract is a label map per case.
+    ``read_predictions`` is the task's output kind reading ``output_dir`` (it raises
+    :class:`~grader.kinds.InvalidOutput` for predictions that break the contract).
     """
     if not result.started:
         # Nothing of the submission's ran: the sandbox itself failed (seen by the host).
@@ -323,13 +314,7 @@ def interpret_run(
         failure = Failure(record.failure.kind, record.failure.message, record.failure.detail)
         return Interpretation(None, failure, record_dict, observed)
     try:
-        if contract.kind == "label_map":
-            assert shapes is not None and len(shapes) == n_cases
-            predictions: Predictions = load_label_maps(
-                output_dir / wire.LABEL_MAPS_DIR, contract, shapes
-            )
-        else:
-            predictions = load_predictions(output_dir / wire.PREDICTIONS, contract, n_cases)
+        predictions = read_predictions(output_dir)
     except InvalidOutput as error:
         return Interpretation(None, Failure(error.kind, str(error)), record_dict, observed)
     return Interpretation(predictions, None, record_dict, observed)
@@ -374,242 +359,3 @@ def _signal_name(number: int) -> str:
         return signal_module.Signals(number).name
     except ValueError:
         return "unknown signal"
-
-
-class InvalidOutput(ValueError):
-    """Predictions that break the output contract; the message is for the student."""
-
-    def __init__(self, message: str, kind: FailureKind = "invalid_output") -> None:
-        super().__init__(message)
-        self.kind = kind
-
-
-class UnsafeFileError(OSError):
-    """A file from the sandbox that is not a plain file of bounded size."""
-
-
-def read_regular_file(path: Path, max_bytes: int) -> bytes:
-    """Read a file the sandbox wrote, refusing links, FIFOs, devices and oversized files.
-
-    Opened with O_NOFOLLOW and O_NONBLOCK, so neither a symlink to /dev/zero nor a FIFO
-    that never delivers can hang or exhaust the grader.
-    """
-    descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    try:
-        status = os.fstat(descriptor)
-        if not stat.S_ISREG(status.st_mode):
-            raise UnsafeFileError(f"{path.name} is not a regular file")
-        if status.st_size > max_bytes:
-            raise UnsafeFileError(
-                f"{path.name} is {status.st_size} bytes; at most {max_bytes} are read"
-            )
-        with os.fdopen(os.dup(descriptor), "rb") as handle:
-            data = handle.read(max_bytes + 1)
-    finally:
-        os.close(descriptor)
-    if len(data) > max_bytes:
-        raise UnsafeFileError(f"{path.name} grew past {max_bytes} bytes while being read")
-    return data
-
-
-def load_predictions(path: Path, contract: OutputContract, n_cases: int) -> np.ndarray:
-    """Load ``predictions.npy`` without pickle and check it against ``contract``."""
-    # Generous bound (64 float64 columns per case, plus the header), so that a wrongly
-    # shaped array still gets its shape named rather than a size complaint.
-    array = _read_npy(path, n_cases * 8 * 64 + 65536, max_ndim=2, what="predictions")
-    return check_contract(array, contract, n_cases)
-
-
-def load_label_maps(
-    folder: Path, contract: OutputContract, shapes: list[tuple[int, ...]]
-) -> list[np.ndarray]:
-    """Load one label map per case from ``folder`` (``<position>.npy``) and check each
-    against its case's shape and the contract's structures; return them as uint8."""
-    assert contract.structures is not None
-    allowed = np.array([0, *sorted(contract.structures)])
-    label_maps = []
-    for position, shape in enumerate(shapes):
-        what = f"the label map of case {position}"
-        # 8 bytes per voxel at most (int64), plus the header.
-        limit = int(np.prod(shape)) * 8 + 4096
-        array = _read_npy(folder / f"{position:05d}.npy", limit, max_ndim=3, what=what)
-        if array.shape != shape:
-            raise InvalidOutput(
-                f"{what} has shape {array.shape}; its image has shape {shape}", "wrong_shape"
-            )
-        if array.dtype.kind == "f":
-            if not np.isfinite(array).all():
-                raise InvalidOutput(f"{what} holds NaN or infinite values", "non_finite")
-            if not np.array_equal(array, np.round(array)):
-                raise InvalidOutput(
-                    f"{what} holds fractional values: return integer labels (e.g. argmax over "
-                    "the class channel), not probabilities",
-                    "out_of_range",
-                )
-        present = np.unique(array)
-        unknown = present[~np.isin(present, allowed)]
-        if unknown.size:
-            raise InvalidOutput(
-                f"{what} holds labels {unknown[:5].tolist()}; the task's labels are "
-                f"{allowed.tolist()} (0 background, "
-                + ", ".join(f"{k} {name}" for k, name in sorted(contract.structures.items()))
-                + ")",
-                "out_of_range",
-            )
-        label_maps.append(array.astype(np.uint8))
-    return label_maps
-
-
-def _read_npy(path: Path, limit: int, *, max_ndim: int, what: str) -> np.ndarray:
-    """Read a ``.npy`` file the sandbox wrote, without pickle.
-
-    The header is checked (dtype, shape, size) before any data is read, so a forged header
-    cannot make the grader allocate a huge array.
-    """
-    try:
-        data = read_regular_file(path, limit)
-    except FileNotFoundError:
-        raise InvalidOutput(f"the harness reported success but wrote no file for {what}") from None
-    except OSError as error:  # UnsafeFileError included: whatever it is, it is the output's
-        raise InvalidOutput(f"the file of {what} is unusable: {error}") from None
-    stream = io.BytesIO(data)
-    try:
-        version = np.lib.format.read_magic(stream)
-        read_header = {
-            (1, 0): np.lib.format.read_array_header_1_0,
-            (2, 0): np.lib.format.read_array_header_2_0,
-        }[version]
-        shape, fortran_order, dtype = read_header(stream)
-    except Exception as error:  # any malformed header is the submission's output
-        raise InvalidOutput(f"{what}: not a valid .npy array ({error})") from None
-    if dtype.hasobject or dtype.kind not in "biuf":
-        raise InvalidOutput(f"{what} must be numbers; got dtype {dtype}")
-    expected_bytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    if len(shape) > max_ndim or expected_bytes != len(data) - stream.tell():
-        raise InvalidOutput(
-            f"the file of {what} does not hold the {shape} array its header declares",
-            "wrong_shape",
-        )
-    return np.frombuffer(data, dtype=dtype, offset=stream.tell()).reshape(
-        shape, order="F" if fortran_order else "C"
-    )
-
-
-def check_contract(array: np.ndarray, contract: OutputContract, n_cases: int) -> np.ndarray:
-    """Check shape, dtype, finiteness and range; return the predictions as float64, (n,) or
-    (n, K) for class probabilities."""
-    if contract.kind == "class_probabilities":
-        return check_class_probabilities(array, contract, n_cases)
-    assert contract.kind == "binary_probability"
-    if array.dtype.kind not in "biuf":
-        raise InvalidOutput(f"predictions must be numbers; got dtype {array.dtype}")
-    if array.ndim == 2 and array.shape[1] == 1:
-        array = array[:, 0]
-    if array.ndim == 2 and array.shape[1] == 2:
-        raise InvalidOutput(
-            f"predictions have shape {array.shape}: return only the probability of the positive "
-            "class, one number per case (e.g. probabilities[:, 1])",
-            "wrong_shape",
-        )
-    if array.shape != (n_cases,):
-        raise InvalidOutput(
-            f"predictions have shape {array.shape}; expected ({n_cases},): one probability per case",
-            "wrong_shape",
-        )
-    values = array.astype(np.float64)
-    not_finite = int(np.count_nonzero(~np.isfinite(values)))
-    if not_finite:
-        raise InvalidOutput(
-            f"{not_finite} of {n_cases} predictions are NaN or infinite; every case needs a "
-            "probability (check for a division by zero or a diverged model)",
-            "non_finite",
-        )
-    outside = int(np.count_nonzero((values < 0) | (values > 1)))
-    if outside:
-        raise InvalidOutput(
-            f"{outside} of {n_cases} predictions are outside [0, 1] (min {values.min():.4g}, max "
-            f"{values.max():.4g}); return probabilities, e.g. apply a sigmoid to the logits",
-            "out_of_range",
-        )
-    return values
-
-
-def check_class_probabilities(
-    array: np.ndarray, contract: OutputContract, n_cases: int
-) -> np.ndarray:
-    """Check an (n_cases, K) matrix of class probabilities; return it as float64.
-
-    The metric engine's policy, with the case named for the student: every value finite
-    and in [0, 1], every row summing to 1 within ``ROW_SUM_TOLERANCE``; nothing is clipped,
-    renormalised or passed through a softmax on the student's behalf.
-    """
-    assert contract.classes is not None
-    k = len(contract.classes)
-    expected = (
-        f"({n_cases}, {k}): one row per case, one column per class ("
-        + ", ".join(f"{label} {name}" for label, name in sorted(contract.classes.items()))
-        + ")"
-    )
-    if array.dtype.kind not in "biuf":
-        raise InvalidOutput(f"predictions must be numbers; got dtype {array.dtype}")
-    if array.ndim != 2:
-        hint = (
-            ": return every class's probability, not the predicted class (e.g. "
-            "torch.softmax(logits, dim=1))"
-            if array.ndim == 1
-            else ""
-        )
-        raise InvalidOutput(
-            f"predictions have shape {array.shape}; expected {expected}{hint}", "wrong_shape"
-        )
-    if array.shape[0] != n_cases:
-        raise InvalidOutput(
-            f"predictions have {array.shape[0]} rows for {n_cases} cases; expected {expected}",
-            "wrong_shape",
-        )
-    if array.shape[1] != k:
-        raise InvalidOutput(
-            f"predictions have {array.shape[1]} columns for the task's {k} classes; expected "
-            f"{expected}",
-            "wrong_shape",
-        )
-    values = array.astype(np.float64)
-    bad = ~np.isfinite(values).all(axis=1)
-    if bad.any():
-        case = int(np.argmax(bad))
-        raise InvalidOutput(
-            f"{int(bad.sum())} of {n_cases} cases have NaN or infinite probabilities (first: "
-            f"case {case}, {_row(values[case])}); every case needs finite probabilities (check "
-            "for a division by zero or a diverged model)",
-            "non_finite",
-        )
-    excess = np.maximum(values - 1.0, -values).max(axis=1)
-    if (excess > 0).any():
-        case = int(np.argmax(excess))
-        raise InvalidOutput(
-            f"{int((excess > 0).sum())} of {n_cases} cases have values outside [0, 1] (worst: "
-            f"case {case}, {_row(values[case])}); return probabilities, e.g. a softmax over "
-            "the logits",
-            "out_of_range",
-        )
-    deviation = np.abs(values.sum(axis=1) - 1.0)
-    off = deviation > ROW_SUM_TOLERANCE
-    if off.any():
-        case = int(np.argmax(deviation))
-        raise InvalidOutput(
-            f"{int(off.sum())} of {n_cases} cases have class probabilities that do not sum to 1 "
-            f"within {ROW_SUM_TOLERANCE:g} (worst: case {case}, {_row(values[case])}, sum "
-            f"{values[case].sum():.6g}); apply a softmax over all {k} classes (the grader "
-            "never renormalises)",
-            "out_of_range",
-        )
-    return values
-
-
-def _row(values: np.ndarray) -> str:
-    return (
-        "["
-        + ", ".join(f"{v:.4g}" for v in values[:10])
-        + (", ..." if len(values) > 10 else "")
-        + "]"
-    )

@@ -6,11 +6,13 @@ The supervisor (:mod:`supervisor`, the sandbox's entry point) forks a worker tha
 :func:`work`: it reads the inputs from a read-only folder, imports the submission, calls
 ``load_model(artifacts_dir)`` and then ``predict(model, inputs)`` (in batches when the
 task says so), writes the predictions into the sandbox's scratch output folder and returns
-its record.  ``predictions.npy`` keeps the shape predict returned, one row per case:
-``(n,)`` for a binary task, ``(n, n_classes)`` for class probabilities; the grader checks
-the rest.  For volume inputs ``inputs`` is a list of ``{"image", "spacing_mm"}`` dicts,
-and each case's label map is written as ``label_maps/<case>.npy``.  Everything here runs
-beside the submission's code, so nothing it writes or says is trusted by the grader.
+its record.  It knows no task kind, only the wire layouts the split's manifest names
+(:data:`wire.INPUT_LAYOUTS`, :data:`wire.OUTPUT_LAYOUTS`): ``rows`` predictions keep the
+shape predict returned, one row per case (``(n,)`` for a binary task, ``(n, n_classes)``
+for class probabilities); ``per_case`` outputs (a segmentation's label maps) are written
+one file per case, each checked against the shape of its case's input.  The grader checks
+the rest.  Everything here runs beside the submission's code, so nothing it writes or says
+is trusted by the grader.
 
 A notebook submission runs top to bottom in a Jupyter kernel (nbclient), except cells
 tagged ``skip-grading``; then the same ``load_model``/``predict`` calls run in that
@@ -256,8 +258,10 @@ def _predict_and_save(
     progress: Callable[[str], None] = lambda text: None,
 ) -> None:
     manifest = json.loads((input_dir / "manifest.json").read_text())
-    volumes = manifest["input"]["kind"] == "volume"
-    inputs = (_read_volumes if volumes else _read_array)(input_dir / manifest["input"]["file"])
+    read_inputs = {"array": _read_array, "cases": _read_cases}[manifest["input"]["layout"]]
+    inputs = read_inputs(input_dir / manifest["input"]["file"])
+    output = manifest["output"]
+    per_case = output["layout"] == "per_case"
     timings = record["timings"]
     load_model = _entry_point(namespace, defined_in, "load_model", ("artifacts_dir",))
     predict = _entry_point(namespace, defined_in, "predict", ("model", "inputs"))
@@ -276,8 +280,8 @@ def _predict_and_save(
         for first in range(0, len(inputs), batch_size):
             batch = inputs[first : first + batch_size]
             result = _call_submission("predict", predict, model, batch)
-            if volumes:
-                batches.append(_as_label_maps(result, batch, first))
+            if per_case:
+                batches.append(_per_case(result, batch, first, output))
             else:
                 batches.append(_as_array(result, len(batch)))
         return batches
@@ -286,33 +290,33 @@ def _predict_and_save(
     timings["predict_s"] = round(time.perf_counter() - started, 4)
     if repeat:
         progress("predict, a second time")
-        record["determinism"] = _compare(batches, predict_all(), volumes=volumes)
+        record["determinism"] = _compare(batches, predict_all(), per_case=per_case)
     record["n_cases"] = len(inputs)
     record["batch_size"] = batch_size
-    if volumes:
-        folder = output_dir / wire.LABEL_MAPS_DIR
+    if per_case:
+        folder = output_dir / wire.PER_CASE_DIR
         folder.mkdir(exist_ok=True)
-        for position, label_map in enumerate(m for batch in batches for m in batch):
-            _save_predictions(folder / f"{position:05d}.npy", label_map)
+        for position, case_output in enumerate(m for batch in batches for m in batch):
+            _save_predictions(folder / f"{position:05d}.npy", case_output)
     else:
         predictions = batches[0] if len(batches) == 1 else _concatenate(batches)
         _save_predictions(output_dir / wire.PREDICTIONS, predictions)
 
 
-def _compare(first: list[Any], second: list[Any], *, volumes: bool) -> dict[str, Any]:
+def _compare(first: list[Any], second: list[Any], *, per_case: bool) -> dict[str, Any]:
     """How two calls of predict on the same inputs differ: the largest difference of a
     prediction (or share of a label map's voxels), and how many cases changed."""
     import numpy as np
 
-    cases = [c for batch in first for c in batch] if volumes else list(_concatenate(first))
-    again = [c for batch in second for c in batch] if volumes else list(_concatenate(second))
+    cases = [c for batch in first for c in batch] if per_case else list(_concatenate(first))
+    again = [c for batch in second for c in batch] if per_case else list(_concatenate(second))
     largest, changed = 0.0, 0
     for one, other in zip(cases, again, strict=True):
         one, other = np.asarray(one), np.asarray(other)
         if one.shape != other.shape:
             largest, changed = float("inf"), changed + 1
             continue
-        if volumes:
+        if per_case:
             difference = float(np.mean(one != other))
         else:
             difference = float(np.max(np.abs(one.astype(np.float64) - other), initial=0.0))
@@ -328,8 +332,8 @@ def _read_array(path: Path) -> Any:
     return np.load(path, allow_pickle=False)
 
 
-def _read_volumes(path: Path) -> list[dict[str, Any]]:
-    """The cases of a volume archive (medgrade's ``save_volume_archive`` layout)."""
+def _read_cases(path: Path) -> list[dict[str, Any]]:
+    """The cases of a case archive (medgrade's ``save_volume_archive`` layout)."""
     import numpy as np
 
     with np.load(path, allow_pickle=False) as archive:
@@ -340,35 +344,38 @@ def _read_volumes(path: Path) -> list[dict[str, Any]]:
         ]
 
 
-def _as_label_maps(result: Any, batch: list[dict[str, Any]], first: int) -> list[Any]:
-    """One label map per case of ``batch``, each of its image's shape; values are checked
-    by the grader, which knows the structures."""
+def _per_case(
+    result: Any, batch: list[dict[str, Any]], first: int, output: dict[str, str]
+) -> list[Any]:
+    """One output per case of ``batch`` (a label map, say), each of the shape of the case's
+    input ``output["shape_of"]``; values are checked by the grader, which knows the contract."""
+    shape_of, noun = output["shape_of"], output["noun"]
     if hasattr(result, "detach") or not isinstance(result, list | tuple):
         try:
             result = list(result)
         except TypeError:
             raise SubmissionFailure(
                 "invalid_output",
-                f"predict must return a list of label maps, one per case; it returned a "
+                f"predict must return a list of {noun}s, one per case; it returned a "
                 f"{type(result).__name__}",
             ) from None
     if len(result) != len(batch):
         raise SubmissionFailure(
             "wrong_shape",
-            f"predict returned {len(result)} label maps for a batch of {len(batch)} cases; it "
+            f"predict returned {len(result)} {noun}s for a batch of {len(batch)} cases; it "
             "must return one per case, in the order of the inputs",
         )
-    label_maps = []
-    for offset, (label_map, case) in enumerate(zip(result, batch, strict=True)):
-        array = _numbers(label_map, f"predict, for case {first + offset},", "an integer label map")
-        if array.shape != case["image"].shape:
+    outputs = []
+    for offset, (case_output, case) in enumerate(zip(result, batch, strict=True)):
+        array = _numbers(case_output, f"predict, for case {first + offset},", output["expected"])
+        if array.shape != case[shape_of].shape:
             raise SubmissionFailure(
                 "wrong_shape",
-                f"the label map of case {first + offset} has shape {array.shape}; its image "
-                f"has shape {case['image'].shape}, and the two must match voxel for voxel",
+                f"the {noun} of case {first + offset} has shape {array.shape}; its {shape_of} "
+                f"has shape {case[shape_of].shape}, and the two must match voxel for voxel",
             )
-        label_maps.append(array)
-    return label_maps
+        outputs.append(array)
+    return outputs
 
 
 def _import_submission(entry: Path) -> ModuleType:

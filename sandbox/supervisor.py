@@ -395,16 +395,16 @@ def _collect(output: str) -> tuple[list[tuple[str, str, int]], list[str]]:
     them before they are sent)."""
     names = [wire.PREDICTIONS, wire.EXECUTED_NOTEBOOK]
     with contextlib.suppress(OSError):
-        maps = os.path.join(output, wire.LABEL_MAPS_DIR)
-        if stat.S_ISDIR(os.lstat(maps).st_mode):
-            found = sorted(os.listdir(maps))[: wire.MAX_LABEL_MAPS + 1]
-            names += [f"{wire.LABEL_MAPS_DIR}/{name}" for name in found]
+        per_case = os.path.join(output, wire.PER_CASE_DIR)
+        if stat.S_ISDIR(os.lstat(per_case).st_mode):
+            found = sorted(os.listdir(per_case))[: wire.MAX_PER_CASE_FILES + 1]
+            names += [f"{wire.PER_CASE_DIR}/{name}" for name in found]
     files: list[tuple[str, str, int]] = []
     skipped: list[str] = []
     total = 0
     for name in names:
         limit = wire.allowed_file(name)
-        if limit is None or len(files) > wire.MAX_LABEL_MAPS:
+        if limit is None or len(files) > wire.MAX_PER_CASE_FILES:
             skipped.append(f"{name[:80]}: not a file a report carries")
             continue
         try:

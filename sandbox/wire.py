@@ -35,10 +35,16 @@ from typing import Any
 
 #: The report's header, as the host writes it into the run's output folder.
 RUN_RECORD = "run.json"
-#: Predictions of a table, image or signal task: one row per case.
+#: How the harness reads a split's inputs file: ``array``, one ``.npy`` whose rows are the
+#: cases (``predict`` gets slices of it); ``cases``, an ``.npz`` case archive
+#: (``image_{i:05d}`` and the row ``i`` of ``spacings_mm``; ``predict`` gets a list of dicts).
+INPUT_LAYOUTS = ("array", "cases")
+#: How the harness collects what ``predict`` returns: ``rows``, one array with a row per
+#: case, saved as :data:`PREDICTIONS`; ``per_case``, one array per case of its input's shape,
+#: saved as ``PER_CASE_DIR/{position:05d}.npy``.
+OUTPUT_LAYOUTS = ("rows", "per_case")
 PREDICTIONS = "predictions.npy"
-#: Volume tasks: one predicted label map per case, ``LABEL_MAPS_DIR/{position:05d}.npy``.
-LABEL_MAPS_DIR = "label_maps"
+PER_CASE_DIR = "per_case"
 #: A notebook submission's notebook as the sandbox ran it.
 EXECUTED_NOTEBOOK = "notebook.ipynb"
 
@@ -51,15 +57,15 @@ MAX_RECORD_BYTES = 256 * 1024
 MAX_HEADER_BYTES = 2 * MAX_RECORD_BYTES
 #: How much of the worker's last progress note (where it was) a report keeps.
 MAX_PROGRESS_CHARS = 300
-#: Each file of a report, the number of label maps, and all files together.
+#: Each file of a report, the number of per-case outputs, and all files together.
 MAX_FILE_BYTES = {PREDICTIONS: 64 * 2**20, EXECUTED_NOTEBOOK: 32 * 2**20}
-MAX_LABEL_MAP_BYTES = 64 * 2**20
-MAX_LABEL_MAPS = 10_000
+MAX_PER_CASE_BYTES = 64 * 2**20
+MAX_PER_CASE_FILES = 10_000
 MAX_REPORT_BYTES = 256 * 2**20
 #: The sandbox's own scratch ``/output`` (a tmpfs, so it counts towards the run's memory).
 OUTPUT_SCRATCH_MB = 256
 
-_LABEL_MAP = re.compile(rf"^{LABEL_MAPS_DIR}/\d{{5}}\.npy$")
+_PER_CASE_FILE = re.compile(rf"^{PER_CASE_DIR}/\d{{5}}\.npy$")
 
 
 class ChannelError(RuntimeError):
@@ -70,8 +76,8 @@ def allowed_file(name: str) -> int | None:
     """The size limit of a report file called ``name``, or None if no such file may come."""
     if name in MAX_FILE_BYTES:
         return MAX_FILE_BYTES[name]
-    if _LABEL_MAP.match(name):
-        return MAX_LABEL_MAP_BYTES
+    if _PER_CASE_FILE.match(name):
+        return MAX_PER_CASE_BYTES
     return None
 
 
@@ -142,7 +148,7 @@ def _checked_files(entries: list[Any]) -> list[tuple[str, int]]:
         total += size
         seen.add(name)
         files.append((name, size))
-    if total > MAX_REPORT_BYTES or len(files) > MAX_LABEL_MAPS + 2:
+    if total > MAX_REPORT_BYTES or len(files) > MAX_PER_CASE_FILES + 2:
         raise ChannelError("the report's files are larger than a report may be")
     return files
 

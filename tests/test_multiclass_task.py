@@ -19,7 +19,8 @@ from grader.data import load_dataset
 from grader.data._medmnist import medmnist_downloads
 from grader.errors import SpecError
 from grader.evaluation import PreparedSplit, evaluate, prepare_split
-from grader.outcome import InvalidOutput, check_contract, load_predictions
+from grader.kinds import InvalidOutput, read_rows
+from grader.kinds.outputs.class_probabilities import check_class_probabilities
 from grader.report import write_report
 from grader.store import decode_evaluation, encode_evaluation
 from grader.tasks import Task, load_task
@@ -100,24 +101,24 @@ CONTRACT_BREAKS = {
 def test_each_broken_probability_matrix_is_a_named_failure(retina, case):
     array, kind, message = CONTRACT_BREAKS[case]
     with pytest.raises(InvalidOutput) as caught:
-        check_contract(array, retina.spec.output, 6)
+        check_class_probabilities(array, retina.spec.output, 6)
     assert (caught.value.kind, message in str(caught.value)) == (kind, True), str(caught.value)
 
 
 def test_probabilities_are_never_renormalised_or_softmaxed(retina):
     almost = softmax_rows(6)
     almost[0] *= 1 + 5e-7  # within the stated tolerance: accepted as it is
-    accepted = check_contract(almost.astype(np.float32), retina.spec.output, 6)
+    accepted = check_class_probabilities(almost.astype(np.float32), retina.spec.output, 6)
     assert accepted.dtype == np.float64 and accepted.shape == (6, 5)
     np.testing.assert_allclose(accepted, almost.astype(np.float32), rtol=0)
     one_hot = np.eye(5, dtype=np.int64)[[0, 1, 2, 3, 4, 0]]  # certainties are probabilities
-    assert check_contract(one_hot, retina.spec.output, 6).tolist() == one_hot.tolist()
+    assert check_class_probabilities(one_hot, retina.spec.output, 6).tolist() == one_hot.tolist()
 
 
 def test_a_predictions_file_with_a_third_dimension_is_refused(retina, tmp_path):
     np.save(tmp_path / "predictions.npy", np.full((6, 5, 1), 0.2))
     with pytest.raises(InvalidOutput) as caught:
-        load_predictions(tmp_path / "predictions.npy", retina.spec.output, 6)
+        read_rows(tmp_path, 6)
     assert caught.value.kind == "wrong_shape"
 
 
@@ -183,7 +184,7 @@ def spec_variant(retina: Task, tmp_path: Path, edit) -> Path:
         ),
         (
             lambda s: s["inputs"].update(kind="volume"),
-            "output kind 'label_map' goes with inputs kind 'volume', and only with it",
+            "inputs kind 'volume' goes with output kind 'label_map'",
         ),
     ],
     ids=[
@@ -261,8 +262,9 @@ def test_inputs_reach_the_sandbox_without_the_grades(validation_images):
     assert inputs.shape == (120, 28, 28, 3) and inputs.dtype == np.uint8
     manifest = json.loads((validation_images.input_dir / "manifest.json").read_text())
     assert set(manifest) == {"task", "task_version", "split", "input", "output", "batch_size"}
-    assert set(manifest["input"]) == {"kind", "file", "feature_names"}
-    assert manifest["output"] == {"kind": "class_probabilities"}
+    assert set(manifest["input"]) == {"kind", "layout", "file", "feature_names"}
+    assert manifest["input"]["layout"] == "array"
+    assert manifest["output"] == {"kind": "class_probabilities", "layout": "rows"}
     assert validation_images.labels.shape == (120,)
 
 

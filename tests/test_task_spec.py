@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from grader.errors import SpecError, TaskNotFoundError
-from grader.tasks import TaskSpec, load_task, task_ids
+from grader.tasks import load_task, task_ids
+from grader.tasks.spec import task_json_schema
 
 BUNDLED = Path(__file__).resolve().parent.parent / "tasks" / "breast-cancer-wdbc"
 
@@ -73,8 +74,8 @@ def write_variant(tmp_path: Path, edit) -> Path:
         ),
         (
             lambda s: s["output"].update(kind="segmentation"),
-            "output.kind: Input should be 'binary_probability', 'label_map' or "
-            "'class_probabilities'; got 'segmentation'",
+            "output.kind: unknown output kind 'segmentation'; known: binary_probability, "
+            "class_probabilities, label_map",
         ),
         (
             lambda s: s["split"].update(strategy="grouped"),
@@ -160,7 +161,7 @@ def test_several_problems_are_reported_together(tmp_path):
 
 
 def test_the_exported_schema_describes_every_top_level_field():
-    schema = TaskSpec.model_json_schema()
+    schema = task_json_schema()
     assert set(schema["required"]) >= {
         "id",
         "dataset",
@@ -172,3 +173,12 @@ def test_the_exported_schema_describes_every_top_level_field():
     }
     json.dumps(schema)  # serialisable
     assert "description" in schema["$defs"]["Limits"]["properties"]["cpu_time_s"]
+    # Every kind's own fields, so that an editor completes output.classes or output.structures.
+    contracts = [
+        choice["$ref"].rsplit("/", 1)[1] for choice in schema["properties"]["output"]["oneOf"]
+    ]
+    assert {"BinaryProbabilityContract", "ClassProbabilitiesContract", "LabelMapContract"} <= set(
+        contracts
+    )
+    assert "structures" in schema["$defs"]["LabelMapContract"]["properties"]
+    assert {"table", "volume"} <= set(schema["$defs"]["InputSpec"]["properties"]["kind"]["enum"])

@@ -20,12 +20,12 @@ import importlib
 import inspect
 import typing
 from collections.abc import Callable, Mapping
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from grader._plugins import installed_plugins
 from grader.data._dataset import Dataset, resolve_data_dir
 from grader.errors import DataError, PluginError
 from grader.suggest import suggest
@@ -86,16 +86,8 @@ def _load_plugins() -> None:
     if _PLUGINS_LOADED:
         return
     _PLUGINS_LOADED = True
-    for entry in entry_points(group=ENTRY_POINT_GROUP):
-        distribution = entry.dist.name if entry.dist is not None else "an unknown package"
-        origin = f"{entry.value} (entry point {entry.name!r} of {distribution})"
-        try:
-            function = entry.load()
-        except Exception as error:  # a broken plug-in is named, whatever it raised
-            raise PluginError(
-                f"cannot load dataset loader {origin}: {type(error).__name__}: {error}"
-            ) from error
-        _add(entry.name, function, origin=origin)
+    for name, function, origin in installed_plugins(ENTRY_POINT_GROUP, "dataset loader"):
+        _add(name, function, origin=origin)
 
 
 def loader_names() -> list[str]:

@@ -70,11 +70,14 @@ from grader.metrics._classification import (
 from grader.metrics._decision import DecisionCurve, decision_curve, net_benefit
 from grader.metrics._fairness import GroupResult, SubgroupReport, subgroup_metrics
 from grader.metrics._multiclass import (
+    ROW_SUM_TOLERANCE,
+    RowProblem,
     balanced_accuracy,
     macro_f1,
     multiclass_confusion_matrix,
     multiclass_roc_auc,
     per_class_roc_auc,
+    probability_row_problem,
     quadratic_weighted_kappa,
 )
 from grader.metrics._registry import (
@@ -102,6 +105,7 @@ from grader.metrics._segmentation import (
 
 __all__ = [
     "METRICS",
+    "ROW_SUM_TOLERANCE",
     "BootstrapSpec",
     "ConfusionMatrix",
     "DecisionCurve",
@@ -109,6 +113,7 @@ __all__ = [
     "MetricInfo",
     "MetricResult",
     "ReliabilityCurve",
+    "RowProblem",
     "SegmentationCase",
     "SegmentationReport",
     "SegmentationSummary",
@@ -138,6 +143,7 @@ __all__ = [
     "per_class_roc_auc",
     "percentile_interval",
     "ppv",
+    "probability_row_problem",
     "quadratic_weighted_kappa",
     "relative_volume_errors",
     "reliability_curve",

@@ -151,34 +151,56 @@ def _check_probability_matrix(
             f"{name} must have at least 2 columns (one per class); got shape {array.shape}"
         )
     probs = array.astype(np.float64, copy=False)
+    problem = probability_row_problem(probs)
+    if problem is None:
+        return probs
+    row = f"row {problem.row} = {_show_row(probs[problem.row])}"
+    if problem.kind == "non_finite":
+        raise ValueError(
+            f"{name} contains NaN/inf in {problem.n_rows} rows (first: {row}); every case needs "
+            f"finite probabilities (medgrade never drops or imputes cases)"
+        )
+    if problem.kind == "out_of_range":
+        raise ValueError(
+            f"{name} must hold probabilities in [0, 1]; {problem.n_rows} rows have values "
+            f"outside (worst: {row}). medgrade never clips or applies a softmax: convert logits "
+            f"to probabilities in the submission"
+        )
+    raise ValueError(
+        f"each row of {name} must sum to 1 (within {ROW_SUM_TOLERANCE:g}); {problem.n_rows} "
+        f"rows do not (worst: {row} sums to {_show(probs[problem.row].sum())}). medgrade never "
+        f"renormalises: apply a softmax over all classes in the submission"
+    )
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """How a matrix fails to hold one probability distribution per row: the first check it
+    fails, how many rows fail it, and the row to show (the first or the worst)."""
+
+    kind: Literal["non_finite", "out_of_range", "row_sum"]
+    n_rows: int
+    row: int
+
+
+def probability_row_problem(probs: NDArray[np.float64]) -> RowProblem | None:
+    """The first of medgrade's checks of class probabilities an (n, K) float matrix fails:
+    every value finite, every value in [0, 1], every row summing to 1 within
+    :data:`ROW_SUM_TOLERANCE`.  None when it passes.  Callers word the message for their
+    reader (a metric's caller, or a student whose submission returned the matrix)."""
     bad_rows = ~np.isfinite(probs).all(axis=1)
     if bad_rows.any():
-        first = int(np.argmax(bad_rows))
-        raise ValueError(
-            f"{name} contains NaN/inf in {int(np.count_nonzero(bad_rows))} rows (first: row "
-            f"{first} = {_show_row(probs[first])}); every case needs finite probabilities "
-            f"(medgrade never drops or imputes cases)"
-        )
+        return RowProblem("non_finite", int(np.count_nonzero(bad_rows)), int(np.argmax(bad_rows)))
     excess = np.maximum(probs - 1.0, -probs).max(axis=1)
     if (excess > 0.0).any():
-        worst = int(np.argmax(excess))
-        raise ValueError(
-            f"{name} must hold probabilities in [0, 1]; {int(np.count_nonzero(excess > 0.0))} "
-            f"rows have values outside (worst: row {worst} = {_show_row(probs[worst])}). "
-            f"medgrade never clips or applies a softmax: convert logits to probabilities "
-            f"in the submission"
+        return RowProblem(
+            "out_of_range", int(np.count_nonzero(excess > 0.0)), int(np.argmax(excess))
         )
     deviation = np.abs(probs.sum(axis=1) - 1.0)
     off = deviation > ROW_SUM_TOLERANCE
     if off.any():
-        worst = int(np.argmax(deviation))
-        raise ValueError(
-            f"each row of {name} must sum to 1 (within {ROW_SUM_TOLERANCE:g}); "
-            f"{int(np.count_nonzero(off))} rows do not (worst: row {worst} = "
-            f"{_show_row(probs[worst])} sums to {_show(probs[worst].sum())}). medgrade never "
-            f"renormalises: apply a softmax over all classes in the submission"
-        )
-    return probs
+        return RowProblem("row_sum", int(np.count_nonzero(off)), int(np.argmax(deviation)))
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 import grader
+from grader.kinds import LabelMapContract
 from grader.metrics import METRICS, MetricResult, SegmentationSummary, SubgroupReport
 from grader.outcome import FAILURE_EXPLANATIONS
 from grader.output import OutputFolder, write_text_atomically
@@ -316,10 +317,10 @@ def _subgroup_chart(students: Sequence[_Student], task: Task) -> str | None:
 
 def _structure_summary(students: Sequence[_Student], task: Task) -> dict[str, object] | None:
     """Per structure (and the mean over structures), each metric's spread over the class."""
-    names = task.spec.output.structures
     summaries = [summary for s in students for summary in s.structures]
-    if names is None or not summaries:
+    if not isinstance(task.spec.output, LabelMapContract) or not summaries:
         return None
+    names = task.spec.output.structures
     structures = [*sorted({s.structure for s in summaries if s.structure is not None}), None]
     metrics = list(dict.fromkeys(name for s in summaries for name in s.results))
     values: dict[tuple[int | None, str], list[float]] = {}

@@ -22,12 +22,3 @@ def public_split(
     dataset = load_dataset(spec.dataset.loader, spec.dataset.params, data_dir)
     rows = dataset.rows(task.split_manifest().case_ids[split])
     return dataset.features[rows], dataset.labels[rows]
-
-
-def training_prevalence(task: Task, train_labels: np.ndarray) -> float | list[float]:
-    """What a model that learnt nothing predicts: the share of positive training cases, or
-    of each class on a multiclass task (0 on a segmentation task, whose labels are maps)."""
-    k = task.spec.output.n_classes
-    if k is not None:
-        return (np.bincount(train_labels, minlength=k) / len(train_labels)).tolist()
-    return 0.0 if train_labels.dtype == object else float(np.mean(train_labels))

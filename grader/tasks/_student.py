@@ -16,76 +16,15 @@ import numpy as np
 
 from grader.data import Dataset, load_dataset, save_volume_archive
 from grader.errors import MedgradeError
+from grader.kinds import output_kind
 from grader.rubric import AutomaticCriterion
 from grader.submission import SUBMISSION_CONTRACT
 from grader.tasks._catalog import Task
-from grader.tasks._public import PUBLIC_SPLITS, training_prevalence
+from grader.tasks._public import PUBLIC_SPLITS
 
 #: What ``medgrade check`` looks for to self-check from the bundle alone: the task, and where
 #: the public splits are (:mod:`grader.bundle` reads it).
 BUNDLE_MANIFEST = "medgrade-bundle.json"
-
-STARTER = '''"""Starter submission for {task_id}: replace the model, keep the two functions.
-
-load_model(artifacts_dir) is called once with this folder (read-only in the sandbox);
-predict(model, inputs) gets {inputs} and must return {output}.
-Check it with:  medgrade check . --task {task_id}
-"""
-
-import numpy as np
-
-
-def load_model(artifacts_dir: str) -> float:
-    # A real model would load its weights here, e.g. torch.load(Path(artifacts_dir) / "model.pt").
-    return {prevalence!r}  # the training prevalence: what a model that learnt nothing predicts
-
-
-def predict(model: float, inputs: np.ndarray) -> np.ndarray:
-    return np.full(len(inputs), model, dtype=np.float64)
-'''
-
-
-STARTER_CLASSES = '''"""Starter submission for {task_id}: replace the model, keep the two functions.
-
-load_model(artifacts_dir) is called once with this folder (read-only in the sandbox);
-predict(model, inputs) gets {inputs} and must return {output}.
-Check it with:  medgrade check . --task {task_id}
-"""
-
-import numpy as np
-
-
-def load_model(artifacts_dir: str) -> np.ndarray:
-    # A real model would load its weights here, e.g. torch.load(Path(artifacts_dir) / "model.pt").
-    # The training class frequencies: what a model that learnt nothing predicts.
-    return np.array({frequencies!r})
-
-
-def predict(model: np.ndarray, inputs: np.ndarray) -> np.ndarray:
-    # One row per case, one column per class, each row summing to 1.
-    return np.tile(model, (len(inputs), 1))
-'''
-
-
-STARTER_VOLUMES = '''"""Starter submission for {task_id}: replace the model, keep the two functions.
-
-load_model(artifacts_dir) is called once with this folder (read-only in the sandbox);
-predict(model, inputs) gets {inputs} and must return {output}.
-Check it with:  medgrade check . --task {task_id}
-"""
-
-import numpy as np
-
-
-def load_model(artifacts_dir: str) -> None:
-    # A real model would load its weights here, e.g. torch.load(Path(artifacts_dir) / "model.pt").
-    return None
-
-
-def predict(model: None, inputs: list[dict]) -> list[np.ndarray]:
-    # Every voxel background: what a model that learnt nothing predicts.
-    return [np.zeros(case["image"].shape, dtype=np.uint8) for case in inputs]
-'''
 
 
 def export_student_bundle(task: Task, out: Path, *, data_dir: Path | None = None) -> list[Path]:
@@ -130,22 +69,9 @@ def export_student_bundle(task: Task, out: Path, *, data_dir: Path | None = None
     starter.parent.mkdir()
     inputs = spec.inputs.description.strip().rstrip(".").replace("\n", " ")
     train_labels = dataset.labels[dataset.rows(manifest.case_ids["train"])]
-    if dataset.volumetric:
-        text = STARTER_VOLUMES.format(task_id=spec.id, inputs=inputs, output=spec.output.describe())
-    elif spec.output.classes is not None:
-        text = STARTER_CLASSES.format(
-            task_id=spec.id,
-            inputs=inputs,
-            output=spec.output.describe(),
-            frequencies=training_prevalence(task, train_labels),
-        )
-    else:
-        text = STARTER.format(
-            task_id=spec.id,
-            inputs=inputs,
-            output=spec.output.describe(),
-            prevalence=round(float(train_labels.mean()), 4),
-        )
+    kind = output_kind(spec.output.kind)
+    null = kind.null_model(spec.output, train_labels)
+    text = kind.starter(spec.output, spec.id, inputs, null)
     starter.write_text(text)
     written.append(starter)
     readme = out / "README.md"
@@ -198,19 +124,7 @@ def _readme(task: Task, sizes: dict[str, int], feature_names: Sequence[str]) -> 
         if spec.split.public_test_inputs
         else "The test split is not included: your submission meets it only when it is graded."
     )
-    structures, classes = spec.output.structures, spec.output.classes
-    contents = (
-        "one volume per case, `image_00000`, `image_00001`, ... (float32), its label map "
-        "`label_00000`, ... (uint8: 0 background, "
-        + ", ".join(f"{k} {name}" for k, name in sorted(structures.items()))
-        + "), the voxel sizes `spacings_mm` (one row per case)"
-        if structures
-        else "`inputs`, `labels` (the class of each case: "
-        + ", ".join(f"{k} {name}" for k, name in sorted(classes.items()))
-        + ")"
-        if classes
-        else f"`inputs`, `labels` (1 = {spec.output.positive_label})"
-    )
+    contents = output_kind(spec.output.kind).bundle_labels(spec.output)
     columns = (
         "\n\nThe input columns, in order: " + ", ".join(f"`{name}`" for name in feature_names) + "."
         if spec.inputs.kind == "table" and feature_names

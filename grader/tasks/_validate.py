@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.evaluation import Evaluation, evaluate, prepare_split
+from grader.kinds import output_kind
 from grader.reference import reference_submission
 from grader.rubric import AutomaticCriterion
 from grader.tasks._against_data import recompute_split
 from grader.tasks._catalog import Task
-from grader.tasks._public import public_split, training_prevalence
+from grader.tasks._public import public_split
 from sandbox import SandboxBackend
 
 NULL_SUBMISSION_DIR = Path(__file__).resolve().parent / "null_submission"
@@ -83,9 +84,9 @@ def _check_split(task: Task, report: ValidationReport, data_dir: Path | None) ->
 def _make_null_submission(task: Task, folder: Path, data_dir: Path | None) -> Path:
     _, train_labels = public_split(task, "train", data_dir=data_dir)
     shutil.copytree(NULL_SUBMISSION_DIR, folder, ignore=shutil.ignore_patterns("__pycache__"))
-    (folder / "prevalence.json").write_text(
-        json.dumps({"prevalence": training_prevalence(task, train_labels)})
-    )
+    contract = task.spec.output
+    null = output_kind(contract.kind).null_model(contract, train_labels)
+    (folder / "prevalence.json").write_text(json.dumps({"prevalence": null}))
     return folder
 
 

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationInfo,
@@ -18,7 +19,15 @@ from pydantic import (
     model_validator,
 )
 
-from grader.metrics._multiclass import ROW_SUM_TOLERANCE
+from grader.kinds import (
+    ClassProbabilitiesContract,
+    OutputContract,
+    input_kind,
+    input_kind_names,
+    output_contract,
+    output_kind,
+    output_kind_names,
+)
 from grader.metrics._registry import MULTICLASS_TASK_OPTIONS
 from grader.suggest import suggest
 
@@ -116,107 +125,20 @@ class SplitSpec(_Strict):
 
 
 class InputSpec(_Strict):
-    kind: Literal["table", "image", "signal", "volume"] = Field(
-        description="'table': a float64 array (n_cases, n_features); 'image': an array "
-        "(n_cases, height, width[, channels]); 'signal': an array (n_cases, n_samples); "
-        "'volume': a list with one dict per case, {'image': a float32 array (X, Y, Z), "
-        "'spacing_mm': (x, y, z)}, the cases differing in shape."
+    kind: str = Field(
+        description="An input kind: medgrade's ('table': a float64 array (n_cases, "
+        "n_features); 'image': an array (n_cases, height, width[, channels]); 'signal': an "
+        "array (n_cases, n_samples); 'volume': a list with one dict per case, {'image': a "
+        "float32 array (X, Y, Z), 'spacing_mm': (x, y, z)}, the cases differing in shape) or "
+        "one an installed package registers (entry point group 'medgrade.kinds')."
     )
     description: str = Field(description="What the submission receives, in the student's words.")
 
-
-class OutputContract(_Strict):
-    kind: Literal["binary_probability", "label_map", "class_probabilities"] = Field(
-        description="'binary_probability': one probability of the positive class per case; "
-        "'label_map': one integer label map per case, of the shape of its input volume (0 "
-        "background, the structures' labels elsewhere); 'class_probabilities': an array "
-        "(n_cases, n_classes), each row the probabilities of the classes, summing to 1."
-    )
-    structures: dict[Annotated[int, Field(gt=0, lt=256)], str] | None = Field(
-        default=None,
-        description="'label_map' only: each structure's label and name, e.g. {1: anterior}.",
-    )
-    classes: dict[Annotated[int, Field(ge=0)], str] | None = Field(
-        default=None,
-        description="'class_probabilities' only: each class's label 0..K-1 and name, e.g. "
-        "{0: no DR, 1: mild}; column k of the predictions is class k.",
-    )
-    ordinal: bool = Field(
-        default=False,
-        description="'class_probabilities' only: the classes are ordered grades (a miss by two "
-        "grades is worse than a miss by one), as quadratic_weighted_kappa assumes.",
-    )
-    threshold: Annotated[float, Field(gt=0, lt=1)] = Field(
-        default=0.5, description="Decision threshold for sensitivity/specificity."
-    )
-    positive_label: str = Field(
-        default="positive", description="What the positive class is, e.g. 'malignant'."
-    )
-    batch_size: Annotated[int, Field(gt=0)] | None = Field(
-        default=None, description="Call predict on batches of this many cases (None: all at once)."
-    )
-
-    @model_validator(mode="after")
-    def _structures_for_label_maps(self) -> OutputContract:
-        if self.kind == "label_map" and not self.structures:
-            raise ValueError("kind 'label_map' needs 'structures', e.g. {1: anterior}")
-        if self.kind != "label_map" and self.structures is not None:
-            raise ValueError(f"'structures' is for kind 'label_map', not {self.kind!r}")
-        return self
-
-    @model_validator(mode="after")
-    def _classes_for_class_probabilities(self) -> OutputContract:
-        multiclass = self.kind == "class_probabilities"
-        if not multiclass:
-            for name in ("classes", "ordinal"):
-                if name in self.model_fields_set:
-                    raise ValueError(
-                        f"'{name}' is for kind 'class_probabilities', not {self.kind!r}"
-                    )
-            return self
-        if not self.classes:
-            raise ValueError(
-                "kind 'class_probabilities' needs 'classes', each label 0..K-1 with its name, "
-                "e.g. {0: no DR, 1: mild, 2: moderate}"
-            )
-        labels = sorted(self.classes)
-        if labels != list(range(len(labels))) or len(labels) < 2:
-            raise ValueError(
-                f"classes: the labels must be 0..K-1 with K >= 2, one per column of the "
-                f"predictions; got {labels}"
-            )
-        # A decision threshold and a positive class mean nothing with K columns.
-        for name in ("threshold", "positive_label"):
-            if name in self.model_fields_set:
-                raise ValueError(f"'{name}' is for kind 'binary_probability', not {self.kind!r}")
-        return self
-
-    @property
-    def n_classes(self) -> int | None:
-        """K, the number of columns of a class-probability output (None for other kinds)."""
-        return None if self.classes is None else len(self.classes)
-
-    def describe(self) -> str:
-        """What ``predict`` must return, in the student's words."""
-        if self.classes is not None:
-            names = ", ".join(f"{k} {name}" for k, name in sorted(self.classes.items()))
-            return (
-                f"a float numpy array of shape (n_cases, {len(self.classes)}), in input order: "
-                f"row i holds case i's probability of each class (column k is class k: "
-                f"{names}), each in [0, 1] and the row summing to 1 within "
-                f"{ROW_SUM_TOLERANCE:g} (apply a softmax: nothing is renormalised for you)"
-            )
-        if self.structures is not None:
-            names = ", ".join(f"{k} {name}" for k, name in sorted(self.structures.items()))
-            return (
-                "a list with one integer label map per case, in input order, each of its "
-                f"image's shape: 0 background, {names}"
-            )
-        return (
-            f"a float numpy array of shape (n_cases,): the probability of "
-            f"'{self.positive_label}' for each case, in input order (threshold "
-            f"{self.threshold:g})"
-        )
+    @field_validator("kind")
+    @classmethod
+    def _registered_kind(cls, value: str) -> str:
+        input_kind(value)  # raises, naming the known kinds
+        return value
 
 
 class MetricSpec(_Strict):
@@ -400,7 +322,15 @@ class TaskSpec(_Strict):
     dataset: DatasetSpec
     split: SplitSpec
     inputs: InputSpec
-    output: OutputContract
+    output: Annotated[
+        OutputContract,
+        BeforeValidator(output_contract),
+        Field(
+            description="What predict returns: 'kind' names an output kind "
+            "(binary_probability, class_probabilities, label_map, or one an installed package "
+            "registers), and the kind's own fields follow it (see `medgrade task schema`)."
+        ),
+    ]
     metrics: list[MetricSpec] = Field(min_length=1)
     subgroups: list[str] = Field(
         default_factory=list,
@@ -445,18 +375,17 @@ class TaskSpec(_Strict):
     def _metrics_score_the_output(
         cls, value: list[MetricSpec], info: ValidationInfo
     ) -> list[MetricSpec]:
-        from grader.metrics import METRICS
-
         output = info.data.get("output")
         if output is None:  # itself invalid, and reported as such
             return value
-        wrong = [m.name for m in value if METRICS[m.name].output != output.kind]
+        scoring = output_kind(output.kind).metric_names()
+        wrong = [m.name for m in value if m.name not in scoring]
         if wrong:
             raise ValueError(
-                f"{wrong} do not score output kind {output.kind!r}; it takes "
-                f"{[n for n, i in METRICS.items() if i.output == output.kind]}"
+                f"{wrong} do not score output kind {output.kind!r}; it takes {scoring}"
             )
-        if any(m.name == "quadratic_weighted_kappa" for m in value) and not output.ordinal:
+        ordinal = isinstance(output, ClassProbabilitiesContract) and output.ordinal
+        if any(m.name == "quadratic_weighted_kappa" for m in value) and not ordinal:
             raise ValueError(
                 "quadratic_weighted_kappa weighs a miss by its distance in grades, which only "
                 "ordered classes have; set output.ordinal: true, or use macro_f1 or "
@@ -468,7 +397,7 @@ class TaskSpec(_Strict):
     @classmethod
     def _subgroups_of_binary_outputs(cls, value: list[str], info: ValidationInfo) -> list[str]:
         output = info.data.get("output")
-        if value and output is not None and output.kind != "binary_probability":
+        if value and output is not None and not output_kind(output.kind).reports_subgroups:
             raise ValueError(f"subgroup reports are for binary outputs only, not {output.kind!r}")
         return value
 
@@ -483,13 +412,23 @@ class TaskSpec(_Strict):
 
     @model_validator(mode="after")
     def _output_fits_inputs(self) -> TaskSpec:
-        segmentation = self.output.kind == "label_map"
-        if segmentation != (self.inputs.kind == "volume"):
+        produced = output_kind(self.output.kind)
+        layout = input_kind(self.inputs.kind).layout
+        if layout not in produced.input_layouts:
+            fitting = [
+                n for n in input_kind_names() if input_kind(n).layout in produced.input_layouts
+            ]
+            others = [n for n in output_kind_names() if layout in output_kind(n).input_layouts]
             raise ValueError(
-                "output kind 'label_map' goes with inputs kind 'volume', and only with it "
+                f"output kind {produced.name!r} goes with inputs kind {_either(fitting)}; "
+                f"inputs kind {self.inputs.kind!r} goes with output kind {_either(others)} "
                 f"(inputs {self.inputs.kind!r}, output {self.output.kind!r})"
             )
-        if segmentation and self.split.stratify and self.split.strategy != "official":
+        if (
+            produced.layout == "per_case"
+            and self.split.stratify
+            and self.split.strategy != "official"
+        ):
             raise ValueError(
                 "split.stratify: label maps have no class to stratify by; set stratify: false"
             )
@@ -497,6 +436,33 @@ class TaskSpec(_Strict):
 
     def metric(self, name: str) -> MetricSpec | None:
         return next((m for m in self.metrics if m.name == name), None)
+
+
+def task_json_schema() -> dict[str, Any]:
+    """The JSON Schema of ``task.yaml``, with every registered kind: ``output`` is one of the
+    output kinds' contracts, ``inputs.kind`` one of the input kinds (plug-ins included)."""
+    schema = TaskSpec.model_json_schema()
+    definitions = schema.setdefault("$defs", {})
+    choices = []
+    for name in output_kind_names():
+        contract = output_kind(name).contract
+        contract_schema = contract.model_json_schema(ref_template="#/$defs/{model}")
+        definitions.update(contract_schema.pop("$defs", {}))
+        definitions[contract.__name__] = contract_schema
+        choices.append({"$ref": f"#/$defs/{contract.__name__}"})
+    output = schema["properties"]["output"]
+    schema["properties"]["output"] = {
+        "description": output.get("description", ""),
+        "oneOf": choices,
+    }
+    definitions.pop("OutputContract", None)
+    definitions["InputSpec"]["properties"]["kind"]["enum"] = input_kind_names()
+    return schema
+
+
+def _either(names: list[str]) -> str:
+    quoted = [repr(name) for name in names] or ["none"]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
 
 
 def _one_of(value: str, known: list[str], what: str) -> str:

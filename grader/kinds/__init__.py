@@ -1,0 +1,59 @@
+"""Task kinds as plug-ins: what ``predict`` receives and returns, one module per kind.
+
+Adding a kind is one module: a subclass of :class:`InputKind` or :class:`OutputKind`
+decorated with :func:`register_kind` (an output kind with its spec fields as an
+:class:`OutputContract`), imported by medgrade (``grader/kinds/inputs/``,
+``grader/kinds/outputs/``) or declared by an installed package in the entry point group
+``medgrade.kinds``.  See :mod:`grader.kinds._base` for what each method does.
+"""
+
+from grader.kinds._base import InputKind, OutputKind, Predictions, Scored
+from grader.kinds._contract import OutputContract
+from grader.kinds._files import InvalidOutput, UnsafeFileError, read_npy, read_regular_file
+from grader.kinds._registry import (
+    ENTRY_POINT_GROUP,
+    input_kind,
+    input_kind_names,
+    output_contract,
+    output_kind,
+    output_kind_names,
+    register_kind,
+)
+from grader.kinds._scoring import read_rows, score_metrics
+from grader.kinds.inputs import image, signal, table, volume  # noqa: F401  (they register)
+from grader.kinds.outputs import binary_probability, class_probabilities, label_map  # noqa: F401
+from grader.kinds.outputs.binary_probability import BinaryProbabilityContract, Curves
+from grader.kinds.outputs.class_probabilities import (
+    ClassProbabilitiesContract,
+    ClassRow,
+    ClassSummary,
+)
+from grader.kinds.outputs.label_map import LabelMapContract, WorstCase
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "BinaryProbabilityContract",
+    "ClassProbabilitiesContract",
+    "ClassRow",
+    "ClassSummary",
+    "Curves",
+    "InputKind",
+    "InvalidOutput",
+    "LabelMapContract",
+    "OutputContract",
+    "OutputKind",
+    "Predictions",
+    "Scored",
+    "UnsafeFileError",
+    "WorstCase",
+    "input_kind",
+    "input_kind_names",
+    "output_contract",
+    "output_kind",
+    "output_kind_names",
+    "read_npy",
+    "read_regular_file",
+    "read_rows",
+    "register_kind",
+    "score_metrics",
+]

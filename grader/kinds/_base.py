@@ -1,0 +1,124 @@
+"""What a task kind is: the two protocols every input and output kind implements.
+
+A kind's class attributes say what the spec, the harness and the report need to know of it;
+its methods do the kind's part of each step on the host: writing the inputs a sandbox reads
+(:meth:`InputKind.write_inputs`), reading and checking what the sandbox returned
+(:meth:`OutputKind.read`), scoring it (:meth:`OutputKind.score`) and writing the student's
+starter (:meth:`OutputKind.starter`).  Inside the sandbox the harness knows only the wire
+layouts (:data:`sandbox.wire.INPUT_LAYOUTS`, :data:`sandbox.wire.OUTPUT_LAYOUTS`), never a
+kind, so a new kind needs no change to the sandbox side.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from grader.metrics import METRICS, MetricResult, SegmentationSummary, SubgroupReport
+
+if TYPE_CHECKING:
+    from grader.data import Dataset
+    from grader.evaluation import PreparedSplit
+    from grader.kinds._contract import OutputContract
+    from grader.kinds.outputs.binary_probability import Curves
+    from grader.kinds.outputs.class_probabilities import ClassSummary
+    from grader.kinds.outputs.label_map import WorstCase
+
+#: A binary task's probabilities (n_cases,), a multiclass task's (n_cases, n_classes), or a
+#: segmentation task's label map per case.
+Predictions = np.ndarray | list[np.ndarray]
+
+
+class InputKind:
+    """What ``predict`` receives, and how the host writes it for the sandbox."""
+
+    #: The value of ``inputs.kind``.
+    name: ClassVar[str]
+    #: What ``predict`` receives, for the spec's schema and the student's docs.
+    description: ClassVar[str]
+    #: How the harness reads the inputs file: ``array`` (one ``.npy``, sliced into batches)
+    #: or ``cases`` (a case archive, one dict per case).
+    layout: ClassVar[str] = "array"
+
+    def write_inputs(self, dataset: Dataset, rows: np.ndarray, folder: Path) -> str:
+        """Write the features of ``rows`` into ``folder``, never a label; return the file's name."""
+        name = "inputs.npy"
+        np.save(folder / name, np.ascontiguousarray(dataset.features[rows]), allow_pickle=False)
+        return name
+
+
+@dataclass(frozen=True)
+class Scored:
+    """What an output kind computed of one run: the task's metrics and the report's views."""
+
+    metrics: dict[str, MetricResult]
+    curves: Curves | None = None
+    subgroups: tuple[SubgroupReport, ...] = ()
+    structures: tuple[SegmentationSummary, ...] = ()
+    worst_cases: tuple[WorstCase, ...] = ()
+    classes: ClassSummary | None = None
+
+
+class OutputKind:
+    """What ``predict`` must return, how it is checked, scored and explained."""
+
+    #: The value of ``output.kind``.
+    name: ClassVar[str]
+    #: The kind's spec fields: a subclass of :class:`~grader.kinds.OutputContract` whose
+    #: ``kind`` is ``Literal[name]``.
+    contract: ClassVar[type[OutputContract]]
+    #: What the harness collects: ``rows`` (one row per case, one array) or ``per_case``
+    #: (one array per case, of the shape of the case's :attr:`per_case_shape_of` input).
+    layout: ClassVar[str] = "rows"
+    #: ``per_case`` only, for the harness: the case field whose shape each output has, what
+    #: one output is called, and what its values must be ("an integer label map").
+    per_case_shape_of: ClassVar[str | None] = None
+    per_case_noun: ClassVar[str | None] = None
+    per_case_expected: ClassVar[str | None] = None
+    #: The input layouts this output goes with.
+    input_layouts: ClassVar[frozenset[str]] = frozenset({"array"})
+    #: Whether the task may report metrics by subgroup (``subgroups``).
+    reports_subgroups: ClassVar[bool] = False
+    #: Whether what a hidden split's report shows is counted in bits (grader.disclosure).
+    measures_disclosure: ClassVar[bool] = True
+
+    def harness_manifest(self) -> dict[str, str]:
+        """What the split's manifest tells the harness of the output (it knows no kind)."""
+        if self.layout == "rows":
+            return {"layout": "rows"}
+        return {  # the registry checked that a per_case kind declares all three
+            "layout": self.layout,
+            "shape_of": str(self.per_case_shape_of),
+            "noun": str(self.per_case_noun),
+            "expected": str(self.per_case_expected),
+        }
+
+    def metric_names(self) -> list[str]:
+        """The registered metrics that score this kind."""
+        return [name for name, info in METRICS.items() if info.output == self.name]
+
+    def read(self, output_dir: Path, prepared: PreparedSplit) -> Predictions:
+        """Load what the sandbox returned from ``output_dir`` and check it against the
+        task's contract; raise :class:`~grader.kinds.InvalidOutput` naming what is wrong."""
+        raise NotImplementedError
+
+    def score(self, prepared: PreparedSplit, predictions: Predictions) -> Scored:
+        """Every metric the task lists, and the report's views of the run."""
+        raise NotImplementedError
+
+    def null_model(self, contract: OutputContract, train_labels: np.ndarray) -> Any:
+        """What a model that learnt nothing predicts, as JSON (the null submission's
+        ``prevalence.json``): the training prevalence by default."""
+        return float(np.mean(train_labels))
+
+    def starter(self, contract: OutputContract, task_id: str, inputs: str, null: Any) -> str:
+        """The text of the student bundle's ``starter/predict.py``: a submission that
+        follows the contract and predicts ``null`` (:meth:`null_model`)."""
+        raise NotImplementedError
+
+    def bundle_labels(self, contract: OutputContract) -> str:
+        """What a student bundle's split archive holds besides the inputs, in Markdown."""
+        raise NotImplementedError

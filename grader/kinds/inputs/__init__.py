@@ -1,0 +1,1 @@
+"""medgrade's input kinds, one module each."""

@@ -1,0 +1,1 @@
+"""medgrade's output kinds, one module each."""
