@@ -5,12 +5,7 @@ the results store and the command line.  Untrusted code never runs in this packa
 it runs in :mod:`sandbox`.
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("medgrade")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    __version__ = "0.0.0+source"
+from grader._version import __version__
 
 __all__ = ["__version__", "check"]
 

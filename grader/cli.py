@@ -27,8 +27,8 @@ from rich.progress import Task as ProgressTask
 from rich.table import Table
 from rich.text import Text
 
-import grader
 from grader import journeys
+from grader._version import __version__
 from grader.errors import DataError, MedgradeError
 from grader.evaluation import Evaluation
 from grader.output import OutputFolder
@@ -501,7 +501,7 @@ def demo(
     with _errors_exit():
         examples = journeys.demo_submissions()
         stdout.print(
-            f"medgrade {grader.__version__} demo: grading {len(examples)} example submissions on "
+            f"medgrade {__version__} demo: grading {len(examples)} example submissions on "
             f"[bold]{journeys.DEMO_TASK}[/] (hidden test split)"
         )
         with _batch_progress(len(examples), enabled=True) as batch:
@@ -538,7 +538,7 @@ def export(
     For markers who read the write-up next to the automatic marks; the notebook shows the
     outputs as the sandbox ran it.
     """
-    from grader.notebooks import export_notebook, graded_notebooks
+    from grader.report import export_notebook, graded_notebooks
 
     if to not in ("html", "pdf"):
         console.print(f"[red]error:[/] --to must be html or pdf, not {to!r}")
@@ -928,8 +928,8 @@ def task_export_student(
 ) -> None:
     """Write what a course hands out: the description, the public splits with labels, a
     starter predict.py and the self-check command (never the test labels)."""
+    from grader.bundle import export_student_bundle
     from grader.tasks import load_task
-    from grader.tasks._student import export_student_bundle
 
     with _errors_exit():
         written = export_student_bundle(load_task(task), out, data_dir=data_dir)
@@ -946,8 +946,8 @@ def task_validate(
 ) -> None:
     """Prove a task is fair: the reference reaches full marks, a null model gets the floor
     (both run in the sandbox students' code runs in)."""
+    from grader.journeys import validate_task
     from grader.tasks import load_task
-    from grader.tasks._validate import validate_task
 
     with _errors_exit():
         loaded = load_task(task)
@@ -989,8 +989,7 @@ def task_split(
     data_dir: DataDirOption = None,
 ) -> None:
     """Compute a task's split from its spec; with --write, record it as the manifest."""
-    from grader.tasks import load_task
-    from grader.tasks._against_data import recompute_split
+    from grader.tasks import load_task, recompute_split
 
     with _errors_exit():
         loaded = load_task(task)

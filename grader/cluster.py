@@ -22,13 +22,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from grader.environment import choose_task_backend
+from grader.backend_stack import open_backend_stack
 from grader.errors import MedgradeError
-from grader.evaluation import Evaluation, PreparedSplit, evaluate, prepare_split, sandbox_limits
+from grader.evaluation import Evaluation, PreparedSplit, evaluate, prepare_split
 from grader.store import decode_evaluation, encode_evaluation
 from grader.submission import IGNORED_NAMES, Submission
 from grader.tasks import Task, load_task
-from sandbox import GpuSelection, SandboxBackend, place_on_gpus, warm
+from sandbox import GpuSelection, SandboxBackend
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -137,22 +137,14 @@ def _prepared(setup: WorkerSetup) -> tuple[PreparedSplit, SandboxBackend, Path]:
             prepared = prepare_split(task, "test", data_dir=data_dir, workdir=workdir)
             # Each worker's own build of the task's environment (the report says where a
             # worker has none).
-            backend = choose_task_backend(
+            backend = open_backend_stack(
                 task,
                 setup.backend,
                 purpose="grade",
                 unsafe_local=setup.unsafe_local,
                 gpus=setup.gpus,
+                warm_root=workdir if setup.warm_pool else None,
             ).backend
-            if setup.warm_pool:
-                backend = warm(backend, root=workdir, limits=sandbox_limits(task))
-            limits = task.spec.limits
-            backend = (
-                place_on_gpus(
-                    backend, setup.gpus, wants_gpu=limits.gpu, runs_per_device=limits.runs_per_gpu
-                )
-                or backend
-            )
             atexit.register(backend.close)
             _worker_state[setup] = (prepared, backend, workdir)
         return _worker_state[setup]

@@ -172,7 +172,7 @@ def _environments() -> list[Finding]:
 def _pdf_export() -> Finding:
     if importlib.util.find_spec("playwright") is None:
         return Finding("export --to pdf", "warn", 'needs Playwright: pip install "medgrade[pdf]"')
-    from grader.notebooks import find_chromium
+    from grader.report import find_chromium
 
     browser = find_chromium()
     if browser is None:

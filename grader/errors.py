@@ -54,5 +54,9 @@ class PluginError(MedgradeError):
     import, its signature is wrong, or its name is taken."""
 
 
+class NotebookError(MedgradeError):
+    """A notebook cannot be found, read or exported."""
+
+
 class SubmissionError(MedgradeError):
     """A submission cannot be opened at all (not a folder, a corrupt or unsafe zip)."""

@@ -21,11 +21,12 @@ from typing import Any
 
 import numpy as np
 
-import grader
 from grader import disclosure
 from grader._fs import remove_tree
 from grader._resources import answer_folders
+from grader._version import __version__
 from grader.data import Dataset, load_dataset
+from grader.disclosure import Disclosure
 from grader.environment import (
     EnvironmentCheck,
     check_environment,
@@ -174,13 +175,13 @@ class Evaluation:
     worst_cases: tuple[WorstCase, ...] = ()
     #: Multiclass tasks: per-class results and the confusion matrix.
     classes: ClassSummary | None = None
-    medgrade_version: str = grader.__version__
+    medgrade_version: str = __version__
     created_at: str = field(
         default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     )
     report_path: str | None = None
     #: On a hidden split: the most its report can tell of the labels.
-    disclosure: disclosure.Disclosure | None = None
+    disclosure: Disclosure | None = None
     #: What the student most likely got wrong, and how to fix it (:mod:`grader.hints`).
     hints: tuple[str, ...] = ()
     #: For the marker: what to look at (a copy of the reference, predictions that change
@@ -473,7 +474,7 @@ def _disclosure(
     curves: Curves | None,
     subgroups: tuple[SubgroupReport, ...],
     classes: ClassSummary | None,
-) -> disclosure.Disclosure:
+) -> Disclosure:
     """What the report of this hidden-split run shows that depends on the labels, in bits
     (:mod:`grader.disclosure`); the marks count with the numbers they come from."""
     channels: list[tuple[str, float]] = []
@@ -519,7 +520,7 @@ def _disclosure(
         )
         channels.append(("per-class table", disclosure.number_bits(numbers)))
         channels.append(("confusion matrix columns", counts))
-    return disclosure.Disclosure(prepared.n_cases, tuple(channels))
+    return Disclosure(prepared.n_cases, tuple(channels))
 
 
 def mark_run(
@@ -544,6 +545,26 @@ def mark_run(
         manual_points=manual_points,
         submitted_at=submitted_at,
         value_decimals=disclosure.DECIMALS if labels_hidden else 4,
+    )
+
+
+def remark(
+    evaluation: Evaluation,
+    rubric: Rubric,
+    manual_points: Mapping[str, float] | None,
+    submitted_at: dt.datetime | None = None,
+) -> Marks:
+    """The marks grading ``evaluation``'s submission again would award, without running it:
+    the rubric applied to its stored metrics and run time, with ``manual_points`` and the
+    time it was handed in."""
+    return mark_run(
+        rubric,
+        evaluation.metrics,
+        evaluation.failure,
+        evaluation.run,
+        manual_points,
+        submitted_at,
+        labels_hidden=evaluation.labels_hidden,
     )
 
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from grader.errors import SpecError
 from grader.output import write_text_atomically
 from grader.rubric import Rubric
-from grader.store import ResultStore
+from grader.store import StoredGrade
 
 #: A cell starting with one of these is a formula to a spreadsheet (OWASP, CSV injection).
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -33,16 +33,15 @@ def from_spreadsheet_text(text: str) -> str:
 
 
 def write_gradebook(
-    store: ResultStore,
+    grades: Sequence[StoredGrade],
     rubric: Rubric,
     *,
-    task_id: str,
-    task_version: str,
-    split: str,
     path: Path,
     missing: Iterable[str] = (),
 ) -> Path:
-    """One row per student: status, one column per criterion and penalty, total, max, pending.
+    """One row per student of ``grades`` (each student's newest, as
+    :meth:`grader.store.ResultStore.latest_grades` reads them): status, one column per criterion and
+    penalty, total, max, pending.
 
     ``missing`` are students on the roster without a submission: their row says ``missing``
     and holds no marks.
@@ -60,8 +59,7 @@ def write_gradebook(
         "pending",
     ]
     rows: list[dict[str, object]] = []
-    store_grades = store.latest_grades(task_id, task_version, split)
-    for grade in store_grades:
+    for grade in grades:
         row: dict[str, object] = {
             "student_id": spreadsheet_text(grade.student_id),
             "status": grade.status,
@@ -83,7 +81,7 @@ def write_gradebook(
             "status": "missing",
             "max": _number(rubric.max_points),
         }
-        for student in sorted(set(missing) - {grade.student_id for grade in store_grades})
+        for student in sorted(set(missing) - {grade.student_id for grade in grades})
     ]
     handle = io.StringIO(newline="")
     writer = csv.DictWriter(handle, fieldnames=columns, restval="")

@@ -23,17 +23,15 @@ import dataclasses
 import json
 import math
 import sqlite3
-import types
-import typing
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal, Union
 
 import numpy as np
+import pydantic
 
 from grader.errors import MedgradeError
 from grader.evaluation import Evaluation
@@ -474,11 +472,12 @@ def _decompress(blob: bytes) -> str:
 # --- The evaluation document ----------------------------------------------------------------
 #
 # An Evaluation is a tree of frozen dataclasses, tuples, dicts and plain values.  It is written
-# as JSON field by field and read back guided by the dataclasses' own type hints, so the
-# document follows the evaluation's fields as they evolve, and a document that no longer fits
-# them is refused (and its run graded again) rather than read wrongly.  JSON keeps floats
-# exactly (NaN included: Python's json reads back what it writes), so a report rendered from
-# a stored evaluation equals the one rendered when it was graded.
+# as JSON field by field and read back by pydantic, guided by the dataclasses' own type hints,
+# so the document follows the evaluation's fields as they evolve, and a document that no longer
+# fits them (an unknown or missing field, a value of the wrong type, one the dataclass's own
+# checks refuse) is refused, and its run graded again, rather than read wrongly.  JSON keeps
+# floats exactly (NaN included: Python's json writes it and pydantic reads it back), so a
+# report rendered from a stored evaluation equals the one rendered when it was graded.
 
 
 def encode_evaluation(evaluation: Evaluation) -> str:
@@ -490,12 +489,20 @@ def encode_evaluation(evaluation: Evaluation) -> str:
 def decode_evaluation(document: str) -> Evaluation:
     """The evaluation ``document`` was written from; raises :class:`StoredEvaluationError`."""
     try:
-        data = json.loads(document)
-    except ValueError as error:
-        raise StoredEvaluationError(f"the stored evaluation is not JSON: {error}") from None
-    decoded = _typed(Evaluation, data, "evaluation")
-    assert isinstance(decoded, Evaluation)
-    return decoded
+        # Strict: a number is not read from text, nor a flag from a number.
+        return _evaluation_reader().validate_json(document, strict=True, extra="forbid")
+    except pydantic.ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(map(str, problem['loc'])) or 'evaluation'}: {problem['msg']}"
+            for problem in error.errors()[:3]
+        )
+        raise StoredEvaluationError(f"the stored evaluation does not fit: {problems}") from None
+
+
+@cache
+def _evaluation_reader() -> pydantic.TypeAdapter[Evaluation]:
+    # Built once, on first use: the schema is made from every dataclass of the evaluation.
+    return pydantic.TypeAdapter(Evaluation)
 
 
 def _plain(value: object) -> object:
@@ -512,78 +519,3 @@ def _plain(value: object) -> object:
     if value is None or isinstance(value, str | int | float):
         return value
     raise TypeError(f"a {type(value).__name__} cannot be stored in an evaluation document")
-
-
-@cache
-def _field_types(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
-
-
-def _typed(hint: Any, data: object, where: str) -> object:
-    """``data`` (parsed JSON) as a value of type ``hint``; raises StoredEvaluationError."""
-
-    def refuse() -> StoredEvaluationError:
-        return StoredEvaluationError(f"{where}: {data!r:.80} is not a {hint}")
-
-    if hint is Any:
-        return data
-    origin, arguments = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (Union, types.UnionType):
-        for option in arguments:
-            try:
-                return _typed(option, data, where)
-            except StoredEvaluationError:
-                continue
-        raise refuse()
-    if origin is Literal:
-        if isinstance(data, str | int | bool) and data in arguments:
-            return data
-        raise refuse()
-    if origin in (tuple, list):
-        if not isinstance(data, list):
-            raise refuse()
-        if origin is list or (len(arguments) == 2 and arguments[1] is Ellipsis):
-            items = [_typed(arguments[0], item, f"{where}[]") for item in data]
-        elif len(arguments) == len(data):
-            items = [
-                _typed(kind, item, f"{where}[{i}]")
-                for i, (kind, item) in enumerate(zip(arguments, data, strict=True))
-            ]
-        else:
-            raise refuse()
-        return tuple(items) if origin is tuple else items
-    if origin in (dict, collections.abc.Mapping):
-        if not isinstance(data, dict):
-            raise refuse()
-        return {key: _typed(arguments[1], item, f"{where}.{key}") for key, item in data.items()}
-    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
-        return _typed_dataclass(hint, data, where)
-    if isinstance(hint, type) and type(data) in _PLAIN_TYPES.get(hint, ()):
-        return data
-    raise refuse()
-
-
-#: The JSON types each plain type is read from.  JSON keeps bool, int and float apart, so a
-#: value comes back as the type it was written; a whole float in a float field stays a float.
-_PLAIN_TYPES: dict[type, tuple[type, ...]] = {
-    type(None): (type(None),),
-    str: (str,),
-    bool: (bool,),
-    int: (int,),
-    float: (float, int),
-}
-
-
-def _typed_dataclass(cls: type, data: object, where: str) -> object:
-    if not isinstance(data, dict):
-        raise StoredEvaluationError(f"{where}: expected the fields of {cls.__name__}")
-    fields = {f.name for f in dataclasses.fields(cls) if f.init}
-    unknown = sorted(set(data) - fields)
-    if unknown:
-        raise StoredEvaluationError(f"{where}: {cls.__name__} has no field(s) {unknown}")
-    hints = _field_types(cls)
-    values = {name: _typed(hints[name], item, f"{where}.{name}") for name, item in data.items()}
-    try:
-        return cls(**values)
-    except (TypeError, ValueError) as error:  # a missing field, or the class's own checks
-        raise StoredEvaluationError(f"{where}: {error}") from None

@@ -59,24 +59,6 @@ class Submission:
     late: bool = False
 
 
-def discover_submissions(directory: Path, *, staging: Path | None = None) -> list[Submission]:
-    """One submission per student in ``directory``.
-
-    In medgrade's own layout every entry is one student's submission, named by the student
-    id: folders and ``.zip`` files are the expected forms; any other file is still a
-    student's submission (a ``.tar.gz``, a loose ``.py``) and becomes a graded
-    ``invalid_submission`` rather than silently missing from the gradebook.
-
-    A Canvas or Moodle bulk download is recognised by its file names (see
-    :func:`grader.lms.read_download`): the student id is the LMS's id for the student, and
-    a student's several files are gathered into a folder of their own in ``staging``.
-    """
-    # Imported here: the LMS layouts build on this module.
-    from grader.lms import read_download
-
-    return read_download(directory).submissions(staging)
-
-
 def unusable_student_id(student_id: str) -> str | None:
     """Why ``student_id`` cannot name a student (its reports and exports are files named
     by it), or None when it can."""

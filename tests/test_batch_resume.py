@@ -29,7 +29,7 @@ import pytest
 
 from grader import journeys
 from grader.errors import MedgradeError, SubmissionError
-from grader.evaluation import evaluate
+from grader.evaluation import evaluate, remark
 from grader.gradebook import write_gradebook
 from grader.output import OutputFolder
 from grader.report import render_report
@@ -344,8 +344,8 @@ def test_the_stored_evaluation_comes_back_exactly(tmp_path, test_split, backend)
             assert render_report(back, task, n_cases=test_split.n_cases) == render_report(
                 graded, task, n_cases=test_split.n_cases
             ), name
-            assert journeys.remark(back, task.rubric, None) == graded.marks, name
-            marked = journeys.remark(back, task.rubric, {"writeup": 7})
+            assert remark(back, task.rubric, None) == graded.marks, name
+            marked = remark(back, task.rubric, {"writeup": 7})
             assert marked.total == pytest.approx(graded.marks.total + 7), name
 
 
@@ -424,11 +424,8 @@ def test_a_version_1_store_is_migrated_and_stays_readable(tmp_path):
         stored = store.latest_stored_runs(task.id, task.spec.version, "test")["weak"]
         assert stored.key is None and not stored.has_document
         write_gradebook(
-            store,
+            store.latest_grades(task.id, task.spec.version, "test"),
             task.rubric,
-            task_id=task.id,
-            task_version=task.spec.version,
-            split="test",
             path=out / "gradebook.csv",
         )
     assert _gradebook(out)["weak"]["total"] == "41.5"

@@ -18,9 +18,8 @@ import pytest
 from grader import journeys
 from grader.evaluation import Evaluation
 from grader.metrics import segmentation_metrics, subgroup_metrics
-from grader.notebooks import find_chromium
 from grader.output import OutputFolder
-from grader.report import write_class_dashboard
+from grader.report import find_chromium, write_class_dashboard
 from grader.report._render import METRIC_TITLES
 from grader.rubric import BandScale, LinearScale
 from grader.store import ResultStore

@@ -28,10 +28,10 @@ from grader.lms import (
     GRADESCOPE_DIR,
     MOODLE_FILE,
     LmsExport,
+    discover_submissions,
     read_download,
     read_roster,
 )
-from grader.submission import discover_submissions
 from sandbox import LocalBackend
 from tests.conftest import EXAMPLES, TASK_ID
 

@@ -386,7 +386,7 @@ def test_the_hidden_split_hides_rarely_predicted_columns_of_the_confusion_matrix
 
 
 def test_the_null_model_earns_nothing(retina, validation_images, backend, tmp_path):
-    from grader.tasks._validate import _make_null_submission
+    from grader.journeys._validate import _make_null_submission
 
     folder = _make_null_submission(retina, tmp_path / "null", DATA)
     evaluation = evaluate(folder, student_id="null", prepared=validation_images, backend=backend)
@@ -400,7 +400,7 @@ def test_the_null_model_earns_nothing(retina, validation_images, backend, tmp_pa
 def test_the_student_bundle_has_the_grades_and_a_working_starter(
     retina, validation_images, backend, tmp_path
 ):
-    from grader.tasks._student import export_student_bundle
+    from grader.bundle import export_student_bundle
 
     out = tmp_path / "bundle"
     export_student_bundle(retina, out, data_dir=DATA)

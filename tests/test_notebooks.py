@@ -18,9 +18,10 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from grader.errors import NotebookError
 from grader.evaluation import Evaluation, PreparedSplit, evaluate
-from grader.notebooks import NotebookError, current_notebook, export_notebook
-from grader.report import write_report
+from grader.notebooks import current_notebook
+from grader.report import export_notebook, write_report
 from sandbox import SandboxBackend
 from sandbox.harness import SKIP_TAG
 from tests.conftest import EXAMPLES, REPO, evaluate_with_limits

@@ -55,7 +55,7 @@ def test_the_wheel_ships_everything_a_fresh_install_needs(wheel):
         "grader/_bundled/examples/notebooks/too-slow.ipynb",
         "grader/report/templates/report.html.j2",
         "grader/report/templates/dashboard.html.j2",
-        "grader/tasks/null_submission/predict.py",
+        "grader/journeys/null_submission/predict.py",
         "reference_models/breast_cancer_wdbc/predict.py",
         *(
             f"{folder}/{name}"

@@ -133,7 +133,7 @@ def test_data_fetch_refuses_an_archive_that_writes_outside_its_folder(tmp_path, 
 
 
 def test_a_task_with_cases_recorded_ignores_further_cases_of_a_full_archive(hippocampus, tmp_path):
-    from grader.tasks._validate import ValidationReport, _check_split
+    from grader.journeys._validate import ValidationReport, _check_split
 
     recorded = [c for ids in hippocampus.split_manifest().case_ids.values() for c in ids]
     extra = tmp_path / "Task04_Hippocampus"
@@ -281,7 +281,7 @@ def test_inputs_reach_the_sandbox_without_the_label_maps(validation_volumes):
 def test_the_student_bundle_holds_volumes_with_labels_and_a_working_starter(
     hippocampus, validation_volumes, backend, tmp_path
 ):
-    from grader.tasks._student import export_student_bundle
+    from grader.bundle import export_student_bundle
 
     out = tmp_path / "bundle"
     export_student_bundle(hippocampus, out, data_dir=DATA)

@@ -20,8 +20,11 @@ import pytest
 import yaml
 
 from grader import journeys
+from grader.bundle import BUNDLE_MANIFEST
+from grader.errors import MedgradeError
+from grader.evaluation import Evaluation
+from grader.store import ResultStore
 from grader.tasks import load_task
-from grader.tasks._student import BUNDLE_MANIFEST
 from tests.conftest import EXAMPLES, REPO, TASK_ID
 
 TRAINING_MODE = "predict gave different outputs for the same inputs"
@@ -35,7 +38,7 @@ def _training_mode(folder: Path) -> Path:
     return folder
 
 
-def _check(submission: Path, out: Path, **options) -> journeys.Evaluation:
+def _check(submission: Path, out: Path, **options) -> Evaluation:
     return journeys.check(TASK_ID, submission, backend="local", out=out, **options)
 
 
@@ -216,7 +219,7 @@ def test_a_bundle_of_another_version_is_refused_with_the_reason(tmp_path):
     manifest = bundle / BUNDLE_MANIFEST
     document = json.loads(manifest.read_text())
     manifest.write_text(json.dumps({**document, "task_version": "0.0.1"}))
-    with pytest.raises(journeys.MedgradeError, match="get the course's current bundle"):
+    with pytest.raises(MedgradeError, match="get the course's current bundle"):
         _check(bundle / "starter", tmp_path / "out")
 
 
@@ -325,7 +328,7 @@ def test_a_run_near_a_penalty_threshold_is_measured_again_on_its_own(tmp_path):
     # the report says so, and the store holds the run that counts as the student's newest
     html = Path(borderline.report_path).read_text()
     assert "measured again on its own" in html
-    stored = journeys.ResultStore(result.store_path)
+    stored = ResultStore(result.store_path)
     with stored:
         run = stored.latest_stored_runs(TASK_ID, load_task(task).spec.version, "test")
         newest = stored.load_evaluation(run["borderline"].run_id)

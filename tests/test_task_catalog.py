@@ -16,8 +16,8 @@ from grader.data import load_dataset
 from grader.environment import choose_task_backend
 from grader.errors import DataError, MedgradeError
 from grader.evaluation import evaluate, prepare_split
+from grader.journeys import validate_task
 from grader.tasks import load_task, task_ids
-from grader.tasks._validate import validate_task
 from sandbox import SandboxUnavailableError
 from tests.conftest import DATA, cpu_hog
 
@@ -202,7 +202,7 @@ def test_data_fetch_explains_datasets_it_does_not_download(tmp_path):
 def test_the_student_bundle_has_the_public_splits_a_working_starter_and_no_test_labels(
     tmp_path, task, validation_split, backend
 ):
-    from grader.tasks._student import export_student_bundle
+    from grader.bundle import export_student_bundle
 
     out = tmp_path / "bundle"
     written = export_student_bundle(task, out)

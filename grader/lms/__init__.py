@@ -22,7 +22,13 @@ from grader.lms._exports import (
     gradescope_results,
     write_lms_exports,
 )
-from grader.lms._intake import Download, DownloadedSubmission, Layout, read_download
+from grader.lms._intake import (
+    Download,
+    DownloadedSubmission,
+    Layout,
+    discover_submissions,
+    read_download,
+)
 from grader.lms._roster import (
     ROSTER_COLUMNS,
     SUBMISSION_TIMES_COLUMNS,
@@ -49,6 +55,7 @@ __all__ = [
     "LmsFormat",
     "Student",
     "class_list",
+    "discover_submissions",
     "feedback_comment",
     "gradescope_results",
     "read_download",

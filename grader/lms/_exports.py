@@ -26,7 +26,7 @@ from grader.errors import MedgradeError
 from grader.gradebook import spreadsheet_text
 from grader.lms._roster import Student
 from grader.output import write_text_atomically
-from grader.store import ResultStore, StoredGrade
+from grader.store import StoredGrade
 from grader.tasks import Task
 
 LmsFormat = Literal["canvas", "moodle", "gradescope"]
@@ -110,22 +110,21 @@ class LmsExport:
 
 
 def write_lms_exports(
-    store: ResultStore,
+    grades: Sequence[StoredGrade],
     task: Task,
     export: LmsExport,
     *,
-    split: str,
     students: Mapping[str, Student],
     missing: Iterable[str],
     out: Path,
     now: dt.datetime | None = None,
 ) -> tuple[Path, ...]:
-    """Write each format of ``export`` into ``out``; returns the files (or folder) written.
+    """Write each format of ``export`` for ``grades`` (each student's newest) into ``out``;
+    returns the files (or folder) written.
 
     ``students`` names the students (roster, else the LMS download); ``missing`` are roster
     students without a submission, listed with no grade.
     """
-    grades = store.latest_grades(task.id, task.spec.version, split)
     missing_students = [students.get(s, Student(s)) for s in sorted(set(missing))]
     written: list[Path] = []
     for name in export.formats:

@@ -160,6 +160,21 @@ def read_download(directory: Path) -> Download:
     return _checked(_read_folders(directory, entries))
 
 
+def discover_submissions(directory: Path, *, staging: Path | None = None) -> list[Submission]:
+    """One submission per student in ``directory``.
+
+    In medgrade's own layout every entry is one student's submission, named by the student
+    id: folders and ``.zip`` files are the expected forms; any other file is still a
+    student's submission (a ``.tar.gz``, a loose ``.py``) and becomes a graded
+    ``invalid_submission`` rather than silently missing from the gradebook.
+
+    A Canvas or Moodle bulk download is recognised by its file names (see
+    :func:`read_download`): the student id is the LMS's id for the student, and
+    a student's several files are gathered into a folder of their own in ``staging``.
+    """
+    return read_download(directory).submissions(staging)
+
+
 def _checked(download: Download) -> Download:
     """``download``, once every student id it gives can name the student's files."""
     for student in download.students:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-import grader
+from grader._version import __version__
 from grader.kinds import LabelMapContract
 from grader.metrics import METRICS, MetricResult, SegmentationSummary, SubgroupReport
 from grader.outcome import FAILURE_EXPLANATIONS
@@ -31,7 +31,7 @@ from grader.output import OutputFolder, write_text_atomically
 from grader.report._render import METRIC_TITLES, _environment
 from grader.report._svg import ReferenceLine, histogram_chart, strip_chart
 from grader.rubric import BandScale, LinearScale
-from grader.store import ResultStore, StoredEvaluationError
+from grader.store import ResultStore, StoredEvaluationError, StoredGrade
 from grader.tasks import Task
 
 #: A batch grades the held-out test split; the dashboard shows that class.
@@ -85,7 +85,12 @@ class _Spread:
 
 
 def write_class_dashboard(
-    store: ResultStore, task: Task, out: Path, *, leaderboard: bool = False
+    store: ResultStore,
+    task: Task,
+    out: Path,
+    *,
+    grades: Sequence[StoredGrade] | None = None,
+    leaderboard: bool = False,
 ) -> Path:
     """Write ``out/dashboard.html`` for the class graded into ``store`` and return its path.
 
@@ -95,14 +100,19 @@ def write_class_dashboard(
     has subgroups and its per-structure results for a segmentation task. ``leaderboard``
     adds the students ranked by total (ties share a rank); it is off by default because a
     ranking of named students is not for every audience. The file is replaced whole.
+
+    ``grades`` are the class's newest grades when the caller has read them (a batch hands
+    the ones its gradebooks were written from); by default they are read from ``store``.
     """
-    students = _read_class(store, task, out)
+    if grades is None:
+        grades = store.latest_grades(task.id, task.spec.version, GRADED_SPLIT)
+    students = _read_class(store, grades, out)
     html = (
         _environment()
         .get_template("dashboard.html.j2")
         .render(
             task=task,
-            version=grader.__version__,
+            version=__version__,
             split=GRADED_SPLIT,
             summary=_summary(students, task),
             marks_chart=_marks_chart(students, task),
@@ -123,10 +133,10 @@ def write_class_dashboard(
     return path
 
 
-def _read_class(store: ResultStore, task: Task, out: Path) -> list[_Student]:
+def _read_class(store: ResultStore, grades: Sequence[StoredGrade], out: Path) -> list[_Student]:
     folder = OutputFolder(out)
     students = []
-    for grade in store.latest_grades(task.id, task.spec.version, GRADED_SPLIT):
+    for grade in grades:
         student_id = grade.student_id
         metrics: Mapping[str, MetricResult] = {}
         subgroups: tuple[SubgroupReport, ...] = ()

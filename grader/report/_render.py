@@ -11,6 +11,7 @@ import jinja2
 from grader.disclosure import DECIMALS, hidden_round
 from grader.evaluation import Evaluation
 from grader.metrics import METRICS
+from grader.report._notebook import graded_notebook
 from grader.report._svg import (
     decision_curve_chart,
     reliability_chart,
@@ -226,8 +227,6 @@ def write_report(evaluation: Evaluation, task: Task, folder: Path, *, n_cases: i
     """Write ``<student>.html`` in ``folder`` and, for a notebook submission, the graded
     notebook ``<student>.ipynb`` (as the sandbox ran it, the report appended); return the
     report's path."""
-    from grader.notebooks import graded_notebook
-
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{evaluation.student_id}.html"
     path.write_text(render_report(evaluation, task, n_cases=n_cases), encoding="utf-8")

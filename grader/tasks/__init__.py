@@ -1,5 +1,8 @@
-"""Task authoring: specs, the catalog, and validation of a task against its reference."""
+"""Task specs and the catalog: what a task is, where it is found, and its recorded split
+checked against the data (``medgrade task validate`` itself is a journey:
+:func:`grader.journeys.validate_task`)."""
 
+from grader.tasks._against_data import recompute_split
 from grader.tasks._catalog import Task, load_task, task_ids, task_search_dirs
 from grader.tasks._public import PUBLIC_SPLITS, public_split
 from grader.tasks.spec import TaskSpec
@@ -10,6 +13,7 @@ __all__ = [
     "TaskSpec",
     "load_task",
     "public_split",
+    "recompute_split",
     "task_ids",
     "task_search_dirs",
 ]

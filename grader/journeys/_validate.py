@@ -19,9 +19,7 @@ from grader.evaluation import Evaluation, evaluate, prepare_split
 from grader.kinds import output_kind
 from grader.reference import reference_submission
 from grader.rubric import AutomaticCriterion
-from grader.tasks._against_data import recompute_split
-from grader.tasks._catalog import Task
-from grader.tasks._public import public_split
+from grader.tasks import Task, public_split, recompute_split
 from sandbox import SandboxBackend
 
 NULL_SUBMISSION_DIR = Path(__file__).resolve().parent / "null_submission"
