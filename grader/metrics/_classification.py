@@ -7,7 +7,6 @@ and a case is *predicted* positive when ``y_score >= threshold``.
 
 from __future__ import annotations
 
-import difflib
 import math
 from dataclasses import dataclass
 
@@ -31,6 +30,7 @@ from grader.metrics._validation import (
     normal_quantile,
     percent,
 )
+from grader.suggest import close_names
 
 
 def _midranks_of_sorted(values: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -99,7 +99,7 @@ _CI_METHODS = ("delong", "bootstrap")
 def _check_ci(ci: str) -> str:
     if isinstance(ci, str) and ci in _CI_METHODS:
         return ci
-    close = difflib.get_close_matches(str(ci).lower(), _CI_METHODS, n=1)
+    close = close_names(str(ci).lower(), _CI_METHODS)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     raise ValueError(f"ci must be one of 'delong', 'bootstrap'; got {ci!r}{hint}")
 

@@ -48,7 +48,6 @@ is not a test of "no disparity".
 
 from __future__ import annotations
 
-import difflib
 import math
 import numbers
 from collections.abc import Callable
@@ -77,6 +76,7 @@ from grader.metrics._classification import (
     specificity,
     wilson_interval,
 )
+from grader.metrics._registry import metric_key
 from grader.metrics._result import MetricResult, _json_float
 from grader.metrics._validation import (
     check_alpha,
@@ -86,6 +86,7 @@ from grader.metrics._validation import (
     check_threshold,
     percent,
 )
+from grader.suggest import close_names, either
 
 GroupLabel: TypeAlias = str | int | float | bool | None
 """A group of the attribute as a plain Python value; None is the group of missing values."""
@@ -283,12 +284,8 @@ _ALIASES = {
 def _check_metric(metric: str) -> _Metric:
     if isinstance(metric, str) and metric in _METRICS:
         return _METRICS[metric]
-    key = str(metric).strip().lower().replace("-", "_").replace(" ", "_")
-    suggestions = [_ALIASES[key]] if key in _ALIASES else []
-    suggestions += [
-        m for m in difflib.get_close_matches(key, SUBGROUP_METRICS, n=2) if m not in suggestions
-    ]
-    hint = (" did you mean " + " or ".join(map(repr, suggestions)) + "?") if suggestions else ""
+    suggestions = close_names(metric_key(metric), SUBGROUP_METRICS, n=2, aliases=_ALIASES)
+    hint = f" did you mean {either(suggestions)}?" if suggestions else ""
     raise ValueError(
         f"unknown metric {metric!r} for subgroup_metrics;{hint} Valid names: "
         f"{', '.join(SUBGROUP_METRICS)}"

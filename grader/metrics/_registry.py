@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -35,6 +34,7 @@ from grader.metrics._multiclass import (
 )
 from grader.metrics._result import MetricResult
 from grader.metrics._segmentation import HIGHER_IS_BETTER, segmentation_metrics
+from grader.suggest import close_names, either
 
 # Names from other libraries and papers; only used to suggest, never accepted silently, so
 # that a rubric always states the exact metric it grades on.
@@ -68,6 +68,11 @@ _ALIASES = {
 OutputKind = Literal["binary_probability", "label_map", "class_probabilities"]
 
 
+def metric_key(name: object) -> str:
+    """``name`` as metric names are written (lower case, underscores), to look up aliases."""
+    return str(name).strip().lower().replace("-", "_").replace(" ", "_")
+
+
 class UnknownMetricError(KeyError, ValueError):
     """No metric is registered under the name; the message suggests the closest names.
 
@@ -78,19 +83,12 @@ class UnknownMetricError(KeyError, ValueError):
     def __init__(self, name: str, valid: Iterable[str]) -> None:
         self.name = name
         self.valid = sorted(valid)
-        key = str(name).strip().lower().replace("-", "_").replace(" ", "_")
-        suggestions = [_ALIASES[key]] if _ALIASES.get(key) in self.valid else []
-        for match in difflib.get_close_matches(key, self.valid, n=3):
-            if match not in suggestions:
-                suggestions.append(match)
-        self.suggestions = suggestions
+        self.suggestions = close_names(metric_key(name), self.valid, n=3, aliases=_ALIASES)
         super().__init__(name)
 
     def __str__(self) -> str:
         # KeyError.__str__ would print the repr of the name alone.
-        hint = ""
-        if self.suggestions:
-            hint = " did you mean " + " or ".join(f"{s!r}" for s in self.suggestions) + "?"
+        hint = f" did you mean {either(self.suggestions)}?" if self.suggestions else ""
         return f"unknown metric {self.name!r};{hint} Valid names: {', '.join(self.valid)}"
 
 
