@@ -253,52 +253,16 @@ def interpret_run(
     ``read_predictions`` is the task's output kind reading ``output_dir`` (it raises
     :class:`~grader.kinds.InvalidOutput` for predictions that break the contract).
     """
-    if not result.started:
-        # Nothing of the submission's ran: the sandbox itself failed (seen by the host).
-        detail = (result.stderr_tail or "no message").strip()[-600:]
-        return Interpretation(
-            None,
-            Failure(
-                "sandbox_error",
-                f"the {result.backend} sandbox ended before the run started",
-                detail,
-            ),
-        )
-    if result.timed_out:
-        return Interpretation(None, _timeout(wall_time_limit_s))
-    if result.oom_killed:
-        return Interpretation(
-            None,
-            Failure(
-                "out_of_memory", f"was killed for using more than the task's {memory_limit_mb} MiB"
-            ),
-        )
-    if result.report_error is not None:
-        return Interpretation(
-            None, Failure("no_output", f"the run's report is unusable: {result.report_error}")
-        )
-    try:
-        report = Report.model_validate_json(
-            read_regular_file(output_dir / wire.RUN_RECORD, wire.MAX_HEADER_BYTES + 4096)
-        )
-    except FileNotFoundError:
-        # No report at all: the sandbox ended before its supervisor could send one.
-        return Interpretation(None, _failure_from_exit(result.exit_code, result.signal))
-    except (OSError, ValidationError) as error:
-        return Interpretation(None, Failure("no_output", f"the run's report is unusable: {error}"))
-    if report.nonce != nonce:
-        return Interpretation(None, Failure("no_output", "the run's report is not this run's"))
+    failure = _sandbox_failure(result, wall_time_limit_s, memory_limit_mb)
+    if failure is not None:
+        return Interpretation(None, failure)
+    report = _read_report(output_dir, result, nonce)
+    if isinstance(report, Failure):
+        return Interpretation(None, report)
     observed = report.observed
-    if observed.cpu_exceeded:
-        where = f" while running {observed.progress}" if observed.progress else ""
-        failure = Failure(
-            "timeout",
-            f"used up the task's {cpu_time_limit_s or 0:g} s of CPU time{where}"
-            + ("; tag training cells 'skip-grading'" if "cell" in where else ""),
-        )
+    failure = _supervisor_failure(observed, wall_time_limit_s, cpu_time_limit_s)
+    if failure is not None:
         return Interpretation(None, failure, None, observed)
-    if observed.timed_out:
-        return Interpretation(None, _timeout(wall_time_limit_s), None, observed)
     if report.record is None:
         failure = _failure_from_exit(observed.exit_code, observed.signal)
         if observed.record_error:
@@ -318,6 +282,59 @@ def interpret_run(
     except InvalidOutput as error:
         return Interpretation(None, Failure(error.kind, str(error)), record_dict, observed)
     return Interpretation(predictions, None, record_dict, observed)
+
+
+def _sandbox_failure(
+    result: SandboxResult, wall_time_limit_s: float, memory_limit_mb: int
+) -> Failure | None:
+    """How the run failed as the host saw it, before its supervisor's report is read."""
+    if not result.started:
+        # Nothing of the submission's ran: the sandbox itself failed (seen by the host).
+        detail = (result.stderr_tail or "no message").strip()[-600:]
+        return Failure(
+            "sandbox_error", f"the {result.backend} sandbox ended before the run started", detail
+        )
+    if result.timed_out:
+        return _timeout(wall_time_limit_s)
+    if result.oom_killed:
+        return Failure(
+            "out_of_memory", f"was killed for using more than the task's {memory_limit_mb} MiB"
+        )
+    if result.report_error is not None:
+        return Failure("no_output", f"the run's report is unusable: {result.report_error}")
+    return None
+
+
+def _read_report(output_dir: Path, result: SandboxResult, nonce: str) -> Report | Failure:
+    """The supervisor's report of this run, or why there is none to trust."""
+    try:
+        report = Report.model_validate_json(
+            read_regular_file(output_dir / wire.RUN_RECORD, wire.MAX_HEADER_BYTES + 4096)
+        )
+    except FileNotFoundError:
+        # No report at all: the sandbox ended before its supervisor could send one.
+        return _failure_from_exit(result.exit_code, result.signal)
+    except (OSError, ValidationError) as error:
+        return Failure("no_output", f"the run's report is unusable: {error}")
+    if report.nonce != nonce:
+        return Failure("no_output", "the run's report is not this run's")
+    return report
+
+
+def _supervisor_failure(
+    observed: Observed, wall_time_limit_s: float, cpu_time_limit_s: float | None
+) -> Failure | None:
+    """A limit the sandbox's supervisor saw the run reach."""
+    if observed.cpu_exceeded:
+        where = f" while running {observed.progress}" if observed.progress else ""
+        return Failure(
+            "timeout",
+            f"used up the task's {cpu_time_limit_s or 0:g} s of CPU time{where}"
+            + ("; tag training cells 'skip-grading'" if "cell" in where else ""),
+        )
+    if observed.timed_out:
+        return _timeout(wall_time_limit_s)
+    return None
 
 
 def _timeout(wall_time_limit_s: float) -> Failure:

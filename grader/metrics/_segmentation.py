@@ -186,22 +186,27 @@ def _as_label_map(values: ArrayLike, name: str) -> NDArray[np.integer]:
     if kind in "iu":
         return array if array.dtype.isnative else array.astype(array.dtype.newbyteorder("="))
     if kind == "f":
-        # Label maps read with e.g. nibabel's get_fdata() arrive as floats.
-        if not np.isfinite(array).all():
-            raise ValueError(f"{name} contains NaN or inf; a label map holds integer labels")
-        if np.any(array != np.floor(array)):
-            raise ValueError(
-                f"{name} must hold integer labels; got non-integer values such as "
-                f"{_show(array[array != np.floor(array)].flat[0])}. Threshold or argmax "
-                f"probabilities before evaluating"
-            )
-        if array.min() < 0:
-            raise ValueError(
-                f"{name} must hold non-negative labels (0 = background); got minimum "
-                f"{_show(array.min())}"
-            )
-        return array.astype(np.int64)
+        return _whole_float_labels(array, name)
     raise ValueError(f"{name} must be an integer label map; got dtype {array.dtype}")
+
+
+def _whole_float_labels(array: NDArray[np.floating], name: str) -> NDArray[np.int64]:
+    """A float label map (as e.g. nibabel's get_fdata() reads one) as integers, when every
+    value is a whole, non-negative number."""
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} contains NaN or inf; a label map holds integer labels")
+    if np.any(array != np.floor(array)):
+        raise ValueError(
+            f"{name} must hold integer labels; got non-integer values such as "
+            f"{_show(array[array != np.floor(array)].flat[0])}. Threshold or argmax "
+            f"probabilities before evaluating"
+        )
+    if array.min() < 0:
+        raise ValueError(
+            f"{name} must hold non-negative labels (0 = background); got minimum "
+            f"{_show(array.min())}"
+        )
+    return array.astype(np.int64)
 
 
 def _check_pair(
