@@ -40,8 +40,8 @@ def write_gradebook(
     missing: Iterable[str] = (),
 ) -> Path:
     """One row per student of ``grades`` (each student's newest, as
-    :meth:`grader.store.ResultStore.latest_grades` reads them): status, one column per criterion and
-    penalty, total, max, pending.
+    :meth:`grader.store.ResultStore.latest_grades` reads them): status, one column per
+    criterion and penalty, total, max, pending.
 
     ``missing`` are students on the roster without a submission: their row says ``missing``
     and holds no marks.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -13,10 +13,6 @@ from rich.markup import escape
 
 from grader.errors import MedgradeError
 from sandbox import GpuSelection, SandboxUnavailableError
-
-if TYPE_CHECKING:
-    pass
-
 
 app = typer.Typer(
     help="medgrade: sandboxed autograding of deep-learning mini-projects in healthcare courses.",

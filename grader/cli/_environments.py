@@ -15,14 +15,7 @@ from sandbox import SandboxUnavailableError
 if TYPE_CHECKING:
     from grader.environment import GradingEnvironment
 
-from grader.cli._app import (
-    TaskArgument,
-    app,
-    console,
-    errors_exit,
-    note,
-    stdout,
-)
+from grader.cli._app import TaskArgument, app, console, errors_exit, note, stdout
 
 image_app = typer.Typer(help="Build the Docker grading images.", no_args_is_help=True)
 app.add_typer(image_app, name="image")

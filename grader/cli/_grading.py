@@ -1,4 +1,5 @@
-"""``medgrade check``, ``grade``, ``demo``, ``export`` and ``doctor``: the journeys, with progress and summaries."""
+"""``medgrade check``, ``grade``, ``demo``, ``export`` and ``doctor``: the journeys, with
+progress and summaries."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -27,12 +28,6 @@ from rich.text import Text
 
 from grader import journeys
 from grader._version import __version__
-from grader.evaluation import Evaluation
-from grader.output import OutputFolder
-
-if TYPE_CHECKING:
-    pass
-
 from grader.cli._app import (
     BackendOption,
     DataDirOption,
@@ -49,6 +44,8 @@ from grader.cli._app import (
     note,
     stdout,
 )
+from grader.evaluation import Evaluation
+from grader.output import OutputFolder
 
 
 class _BatchProgress:

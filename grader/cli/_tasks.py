@@ -4,17 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
-
-from grader.errors import DataError, MedgradeError
-from grader.submission import SUBMISSION_CONTRACT
-
-if TYPE_CHECKING:
-    pass
 
 from grader.cli._app import (
     BackendOption,
@@ -27,6 +21,8 @@ from grader.cli._app import (
     stdout,
     task_app,
 )
+from grader.errors import DataError, MedgradeError
+from grader.submission import SUBMISSION_CONTRACT
 
 data_app = typer.Typer(help="Get the datasets tasks read.", no_args_is_help=True)
 app.add_typer(data_app, name="data")

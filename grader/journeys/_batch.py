@@ -1,4 +1,5 @@
-"""One batch's submissions graded, reused or re-marked, each committed to the store as it finishes."""
+"""One batch's submissions graded, reused or re-marked, each committed to the store as it
+finishes."""
 
 from __future__ import annotations
 
@@ -10,38 +11,21 @@ from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from grader.errors import SpecError, SubmissionError
-from grader.evaluation import (
-    Evaluation,
-    PreparedSplit,
-    evaluate,
-    failed_evaluation,
-    remark,
-)
+from grader.evaluation import Evaluation, PreparedSplit, evaluate, failed_evaluation, remark
 from grader.journeys._measure import cpu_time, measured_again, near_a_penalty
 from grader.outcome import Failure
 from grader.output import OutputFolder
 from grader.reference import ReferenceFingerprint, answer_files, reference_submission
 from grader.report import write_report
 from grader.store import ResultStore, RunKey, StoredRun
-from grader.submission import (
-    Submission,
-    submission_sha256,
-)
+from grader.submission import Submission, submission_sha256
 from grader.tasks import Task
-from sandbox import (
-    SandboxBackend,
-)
+from sandbox import SandboxBackend
 
-if TYPE_CHECKING:
-    pass
-
-
+#: Called with each submission's evaluation as it finishes (in the batch's thread).
 Progress = Callable[[Evaluation], None]
-
-
 #: Called with a student's id when their submission starts (in the worker's thread).
 Started = Callable[[str], None]
 #: Grades a submission on a cluster worker: (submission, manual points, repeat predict).

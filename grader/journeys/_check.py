@@ -5,30 +5,16 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from grader.backend_stack import open_backend_stack
 from grader.bundle import bundle_dataset, find_bundle
-from grader.evaluation import (
-    Evaluation,
-    evaluate,
-    prepare_split,
-)
+from grader.evaluation import Evaluation, evaluate, prepare_split
 from grader.journeys._measure import measured_again, near_a_penalty
 from grader.output import OutputFolder
 from grader.report import write_report
-from grader.submission import (
-    student_id_from_name,
-    unusable_student_id,
-)
+from grader.submission import student_id_from_name, unusable_student_id
 from grader.tasks import Task, load_task
-from sandbox import (
-    GpuSelection,
-    SandboxBackend,
-)
-
-if TYPE_CHECKING:
-    pass
+from sandbox import GpuSelection, SandboxBackend
 
 
 def check(

@@ -5,19 +5,11 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from grader._resources import bundled_dir
 from grader.journeys._batch import Progress, Started
 from grader.journeys._grade import BatchResult, grade
-from grader.submission import (
-    IGNORED_NAMES,
-    Submission,
-)
-
-if TYPE_CHECKING:
-    pass
-
+from grader.submission import IGNORED_NAMES, Submission
 
 DEMO_TASK = "breast-cancer-wdbc"
 

@@ -23,18 +23,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from grader.backend_stack import BackendStack, open_backend_stack
-from grader.cluster import (
-    WorkerSetup,
-    connect,
-    evaluate_remotely,
-    task_reference,
-    worker_slots,
-)
+from grader.cluster import WorkerSetup, connect, evaluate_remotely, task_reference, worker_slots
 from grader.errors import MedgradeError, SubmissionError
-from grader.evaluation import (
-    Evaluation,
-    prepare_split,
-)
+from grader.evaluation import Evaluation, prepare_split
 from grader.gradebook import ensure_manual_marks_sheet, read_manual_marks, write_gradebook
 from grader.journeys._batch import (
     Batch,
@@ -60,16 +51,9 @@ from grader.output import OutputFolder
 from grader.report import write_class_dashboard
 from grader.rubric import Rubric
 from grader.store import ResultStore
-from grader.submission import (
-    Submission,
-    unusable_student_id,
-)
+from grader.submission import Submission, unusable_student_id
 from grader.tasks import Task, load_task
-from sandbox import (
-    GpuPlacement,
-    GpuSelection,
-    SandboxBackend,
-)
+from sandbox import GpuPlacement, GpuSelection, SandboxBackend
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -227,7 +211,7 @@ def grade(
                             scratch=Path(scratch),
                             out=out,
                             data_dir=data_dir,
-                            workers=workers or runner.workers,
+                            workers=runner.runs_at_once(workers),
                             regrade=regrade,
                             regrade_all=regrade_all,
                             verify_determinism=verify_determinism,
@@ -365,8 +349,13 @@ class _Runner:
     remote: Remote | None
     #: What the sandbox contributes to a run's outcome (part of its :class:`RunKey`).
     sandbox: str
-    #: Runs at once when the marker does not say.
+    #: Runs at once: a cluster's worker threads, else the default when the marker does not say.
     workers: int
+
+    def runs_at_once(self, requested: int | None) -> int:
+        """As many runs at once as a cluster has worker threads; here, ``requested`` or
+        the default."""
+        return self.workers if self.remote is not None else requested or self.workers
 
     def close(self) -> None:
         if self.stack is not None:

@@ -16,15 +16,11 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO
 
 from grader._fs import remove_tree
 from grader.errors import MedgradeError
 from grader.output import PARTIAL_SUFFIX, OutputFolder, write_text_atomically
-
-if TYPE_CHECKING:
-    pass
-
 
 SCRATCH_PREFIX = "medgrade-grade-"
 

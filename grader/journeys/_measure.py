@@ -4,16 +4,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
-from grader.evaluation import (
-    Evaluation,
-)
+from grader.evaluation import Evaluation
 from grader.rubric import Rubric
-
-if TYPE_CHECKING:
-    pass
-
 
 #: A run whose CPU time is within this fraction of a penalty's threshold is measured again.
 REMEASURE_MARGIN = 0.15
