@@ -17,7 +17,6 @@ import shutil
 import tempfile
 import threading
 import zipfile
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -99,7 +98,6 @@ def evaluate_remotely(
     client: Client,
     setup: WorkerSetup,
     submission: Submission,
-    manual_points: Mapping[str, float] | None,
     repeat_predict: bool = False,
 ) -> Evaluation:
     """Grade ``submission`` on a worker of ``client`` and wait for its evaluation."""
@@ -110,7 +108,6 @@ def evaluate_remotely(
         submission.student_id,
         name,
         blob,
-        dict(manual_points or {}),
         repeat_predict,
         pure=False,  # the same submission graded twice is two runs
     )
@@ -155,7 +152,6 @@ def _evaluate_on_worker(
     student_id: str,
     name: str,
     blob: bytes,
-    manual_points: dict[str, float],
     repeat_predict: bool,
 ) -> tuple[str, str | None]:
     prepared, backend, workdir = _prepared(setup)
@@ -167,7 +163,6 @@ def _evaluate_on_worker(
             student_id=student_id,
             prepared=prepared,
             backend=backend,
-            manual_points=manual_points or None,
             workdir=Path(scratch),
             repeat_predict=repeat_predict,
         )

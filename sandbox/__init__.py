@@ -23,6 +23,7 @@ from sandbox._bwrap import BubblewrapBackend
 from sandbox._docker import DockerBackend
 from sandbox._local import LocalBackend
 from sandbox._placement import GpuPlacement, place_on_gpus, placement_devices
+from sandbox._scripted import ScriptedBackend, ScriptedRun
 from sandbox._select import Choice, choose_backend
 from sandbox._warm import WarmBubblewrap, warm
 
@@ -40,6 +41,8 @@ __all__ = [
     "SandboxLimits",
     "SandboxResult",
     "SandboxUnavailableError",
+    "ScriptedBackend",
+    "ScriptedRun",
     "WarmBubblewrap",
     "backend_names",
     "choose_backend",

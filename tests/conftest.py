@@ -9,17 +9,22 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from grader.evaluation import Evaluation, PreparedSplit, evaluate, prepare_split, sandbox_limits
+from grader.submission import content_sha256
 from grader.tasks import Task, load_task
 from sandbox import (
     LocalBackend,
     SandboxBackend,
+    SandboxJob,
     SandboxUnavailableError,
+    ScriptedBackend,
+    ScriptedRun,
     WarmBubblewrap,
     get_backend,
     warm,
@@ -159,3 +164,51 @@ def cpu_hog() -> Iterator[int]:
 
 def loadavg() -> str:
     return Path("/proc/loadavg").read_text().strip()
+
+
+class Recording:
+    """A :class:`~sandbox.ScriptedBackend` handler that runs each distinct job once in a
+    real backend and answers every later one with that run's report (new nonce and all).
+
+    A job is the same when its submission's files, its inputs' files, its limits, its seed
+    and whether predict runs twice are: then a sandbox would report the same, save for
+    timings.  Tests of batches, stores, reports and exports use it so that grading one
+    class many times starts a sandbox once per submission in the whole session.
+    """
+
+    def __init__(self, backend: SandboxBackend) -> None:
+        self.backend = backend
+        self.recorded: dict[tuple[object, ...], ScriptedRun] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, job: SandboxJob) -> ScriptedRun:
+        key = (
+            content_sha256(job.submission_dir),
+            content_sha256(job.input_dir),
+            job.limits,
+            job.seed,
+            job.repeat_predict,
+        )
+        with self._lock:
+            if key not in self.recorded:
+                self.recorded[key] = self._record(job)
+            return self.recorded[key]
+
+    def _record(self, job: SandboxJob) -> ScriptedRun:
+        with tempfile.TemporaryDirectory(prefix="medgrade-recording-") as scratch:
+            output = Path(scratch)
+            result = self.backend.run(dataclasses.replace(job, output_dir=output))
+            if (output / "run.json").is_file():
+                return ScriptedRun.from_output(output, result)
+        seen = {"exit_code": result.exit_code, "signal": result.signal}
+        seen |= {"timed_out": result.timed_out, "oom_killed": result.oom_killed}
+        return ScriptedRun(record=None, report=False, result=seen | {"started": result.started})
+
+
+_RECORDING = Recording(LocalBackend())
+
+
+def replaying() -> ScriptedBackend:
+    """A backend that runs nothing twice in this session (the examples are known code, so the
+    unisolated local backend records them; isolation has its own tests)."""
+    return ScriptedBackend(_RECORDING)

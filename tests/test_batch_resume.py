@@ -2,9 +2,11 @@
 a grader killed with SIGKILL at any point ends, once run again, with the gradebook of a run
 that was never interrupted.
 
-Everything is real: the submissions run in bubblewrap where it can run here (else the local
-backend), the store is SQLite on disk, and the kills are SIGKILLs of the `medgrade grade`
-command line in a subprocess.
+The store is SQLite on disk and the kills are SIGKILLs of the `medgrade grade` command line in
+a subprocess, whose submissions run in bubblewrap where it can run here (else the local
+backend).  Batches graded in this process replay each submission's recorded run
+(tests.conftest.replaying): what they test is what the batch does with runs, and a sandbox
+still starts once per distinct submission.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import pytest
 
 from grader import journeys
 from grader.errors import MedgradeError, SubmissionError
-from grader.evaluation import evaluate, remark
+from grader.evaluation import evaluate, mark
 from grader.gradebook import write_gradebook
 from grader.output import OutputFolder
 from grader.report import render_report
@@ -37,7 +39,7 @@ from grader.store import SCHEMA_VERSION, ResultStore
 from grader.submission import content_sha256, stage_submission, submission_sha256
 from grader.tasks import load_task
 from sandbox import BubblewrapBackend, LocalBackend
-from tests.conftest import EXAMPLES, REPO, TASK_ID
+from tests.conftest import EXAMPLES, REPO, TASK_ID, replaying
 
 #: The isolating backend where this machine has it; the examples are known code, so the
 #: local backend is an acceptable stand-in elsewhere.
@@ -151,7 +153,7 @@ def _example_class(folder: Path) -> Path:
 
 
 def _grade(submissions: Path, out: Path, **options: object) -> journeys.BatchResult:
-    options.setdefault("backend", BACKEND)
+    options.setdefault("backend", replaying())
     return journeys.grade(submissions, TASK_ID, unsafe_local=True, out=out, workers=2, **options)  # type: ignore[arg-type]
 
 
@@ -344,8 +346,8 @@ def test_the_stored_evaluation_comes_back_exactly(tmp_path, test_split, backend)
             assert render_report(back, task, n_cases=test_split.n_cases) == render_report(
                 graded, task, n_cases=test_split.n_cases
             ), name
-            assert remark(back, task.rubric, None) == graded.marks, name
-            marked = remark(back, task.rubric, {"writeup": 7})
+            assert mark(back, task.rubric).marks == graded.marks, name
+            marked = mark(back, task.rubric, manual_points={"writeup": 7}).marks
             assert marked.total == pytest.approx(graded.marks.total + 7), name
 
 

@@ -25,7 +25,7 @@ from grader.rubric import BandScale, LinearScale
 from grader.store import ResultStore
 from grader.submission import Submission
 from grader.tasks import Task, load_task
-from tests.conftest import EXAMPLES, TASK_ID
+from tests.conftest import EXAMPLES, TASK_ID, replaying
 from tests.test_report import launch_browser, open_in_browser
 
 #: A student id as an LMS or a hand-made list may give it: markup, quotes, URL syntax.
@@ -51,7 +51,7 @@ def graded_class(tmp_path_factory) -> GradedClass:
     submissions = [s for s in journeys.demo_submissions() if s.student_id != "too-slow"]
     submissions.append(Submission(AWKWARD_ID, EXAMPLES / "crashes"))
     task = load_task(TASK_ID)
-    journeys.grade(submissions, task, backend="local", unsafe_local=True, out=out, workers=2)
+    journeys.grade(submissions, task, backend=replaying(), out=out, workers=2)
     with ResultStore(OutputFolder(out).store) as store:
         dashboard = write_class_dashboard(store, task, out)
     with OutputFolder(out).gradebook.open(newline="") as handle:

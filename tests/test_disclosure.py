@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from grader.disclosure import MIN_CASES, score_groups
-from grader.evaluation import PreparedSplit, _finish
+from grader.evaluation import Evaluation, PreparedSplit, assess, mark
 from grader.report import render_report
 
 
@@ -39,6 +39,20 @@ def test_groups_hold_enough_cases_and_never_split_ties(scores, threshold):
     above = int((values >= threshold).sum())
     if groups.threshold_is_boundary and 0 < above < len(values):
         assert above in set(ends.tolist())
+
+
+def _graded(prepared: PreparedSplit, scores: np.ndarray) -> Evaluation:
+    """A run that predicted ``scores`` on ``prepared``, scored and marked as the grader would."""
+    evaluation = assess(
+        prepared,
+        student_id="s",
+        submission_path=prepared.input_dir,
+        sha256=None,
+        failure=None,
+        predictions=scores,
+        run=None,
+    )
+    return mark(evaluation, prepared.task.rubric)
 
 
 def _charts(html: str) -> list[str]:
@@ -67,7 +81,7 @@ def test_a_hidden_reports_views_depend_only_on_the_groups_counts(test_split: Pre
     pages = []
     for labels in (test_split.labels, permuted):
         prepared = dataclasses.replace(test_split, labels=labels)
-        evaluation = _finish(prepared, "s", prepared.input_dir, None, None, scores, None, None)
+        evaluation = _graded(prepared, scores)
         assert evaluation.curves is not None and evaluation.curves.groups is not None
         pages.append(render_report(evaluation, prepared.task, n_cases=prepared.n_cases))
     first, second = (_charts(page) for page in pages)
@@ -82,16 +96,14 @@ def test_a_hidden_reports_views_depend_only_on_the_groups_counts(test_split: Pre
 
 def test_a_self_check_still_draws_every_case(validation_split: PreparedSplit):
     scores = np.linspace(0.01, 0.99, validation_split.n_cases)
-    evaluation = _finish(
-        validation_split, "s", validation_split.input_dir, None, None, scores, None, None
-    )
+    evaluation = _graded(validation_split, scores)
     assert evaluation.disclosure is None
     assert evaluation.curves.groups is None and evaluation.curves.roc_band is not None
 
 
 def test_the_report_states_how_many_labels_it_can_settle_at_most(test_split: PreparedSplit):
     scores = np.linspace(0.01, 0.99, test_split.n_cases)
-    evaluation = _finish(test_split, "s", test_split.input_dir, None, None, scores, None, None)
+    evaluation = _graded(test_split, scores)
     told = evaluation.disclosure
     assert told is not None and told.n_cases == test_split.n_cases
     assert 0 < told.labels_at_most < test_split.n_cases

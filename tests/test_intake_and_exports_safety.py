@@ -20,7 +20,7 @@ from grader.lms import CANVAS_FILE, MOODLE_FILE, read_roster
 from grader.lms._intake import read_download
 from grader.submission import Submission
 from sandbox import LocalBackend
-from tests.conftest import EXAMPLES, TASK_ID
+from tests.conftest import EXAMPLES, TASK_ID, replaying
 
 FORMULAS = ['=HYPERLINK("http://evil.example","click")', "+1+1", "-2+3", "@SUM(A1)"]
 
@@ -48,8 +48,7 @@ def test_no_export_writes_a_name_a_spreadsheet_would_run(tmp_path):
     journeys.grade(
         download,
         TASK_ID,
-        backend=LocalBackend(),
-        unsafe_local=True,
+        backend=replaying(),
         out=out,
         roster=roster,
         lms=["canvas", "moodle"],

@@ -138,7 +138,7 @@ import numpy as np
 from pydantic import Field
 
 from grader.kinds import (
-    InvalidOutput, OutputContract, OutputKind, Scored, read_rows, score_metrics,
+    InvalidOutput, OutputContract, OutputKind, ReportSection, Scored, read_rows, score_metrics,
 )
 from grader.metrics import METRICS
 
@@ -172,6 +172,13 @@ class RiskScore(OutputKind):
 
     def score(self, prepared, predictions):
         return Scored(metrics=score_metrics(prepared, predictions))
+
+    def report_sections(self, evaluation, task):
+        section = (
+            '<h2 id="ranking">Ranking</h2><p>A case with a {{ higher }} score ranks above '
+            'another {{ "%.*f"|format(d3, e.metrics["roc_auc"].value) }} of the time.</p>'
+        )
+        return [ReportSection(section, {"higher": task.spec.output.higher_means})]
 
     def starter(self, contract, task_id, inputs, null):
         return "def load_model(artifacts_dir):\\n    return None\\n"
@@ -322,6 +329,10 @@ def test_an_installed_kind_grades_a_submission_in_the_sandbox(kind_site, tmp_pat
     evaluation = json.loads(checked.stdout)
     assert evaluation["failure"] is None
     assert 0.85 < evaluation["metrics"]["roc_auc"]["value"] <= 1.0
+    report = Path(evaluation["report"]).read_text()
+    auc = evaluation["metrics"]["roc_auc"]["value"]
+    assert f"A case with a higher risk score ranks above another {auc:.3f} of the time" in report
+    assert report.index('id="metrics"') < report.index('id="ranking"'), "after the metrics"
 
     bounded = risk_task(tmp_path / "probability")
     spec = yaml.safe_load((bounded / "task.yaml").read_text())

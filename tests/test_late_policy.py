@@ -16,8 +16,7 @@ from grader.errors import SpecError
 from grader.journeys import grade
 from grader.lms import read_submission_times
 from grader.rubric import LatePolicy, Rubric, score
-from sandbox import LocalBackend
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, replaying
 
 UTC = dt.UTC
 DEADLINE = dt.datetime(2026, 12, 1, 23, 59, tzinfo=UTC)
@@ -152,7 +151,7 @@ def test_a_batch_applies_the_policy_and_re_marks_when_the_times_change(task, tmp
 
     def run() -> tuple[object, dict[str, dict[str, str]]]:
         result = grade(
-            submissions, late_task, backend=LocalBackend(), unsafe_local=True,
+            submissions, late_task, backend=replaying(),
             out=out, submission_times=times,
         )  # fmt: skip
         rows = csv.DictReader(io.StringIO((out / "gradebook.csv").read_text()))

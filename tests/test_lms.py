@@ -3,7 +3,7 @@ Gradescope gradebooks out.
 
 The downloads are built here from the bundled examples under the exact names each LMS gives
 its files (Canvas ``lib/content_zipper.rb``; Moodle ``mod/assign/locallib.php``), a real
-batch grades them with the local backend, and the exports are read back as the LMS's
+batch grades them (replaying recorded runs: tests.conftest.replaying), and the exports are read back as the LMS's
 importer reads them (Canvas ``GradebookImporter``; Moodle ``assignfeedback_offline``;
 Gradescope's autograder specification).
 """
@@ -32,8 +32,7 @@ from grader.lms import (
     read_download,
     read_roster,
 )
-from sandbox import LocalBackend
-from tests.conftest import EXAMPLES, TASK_ID
+from tests.conftest import EXAMPLES, TASK_ID, replaying
 
 #: What Canvas's gradebook import reads: these student columns, then one column per
 #: assignment titled ``<name> (<assignment id>)``, and a second row whose first cell holds
@@ -268,8 +267,7 @@ def canvas_batch(tmp_path_factory) -> tuple[journeys.BatchResult, Path]:
     result = journeys.grade(
         download,
         TASK_ID,
-        backend=LocalBackend(),
-        unsafe_local=True,
+        backend=replaying(),
         out=out,
         workers=2,
         manual_marks=marks,
@@ -379,8 +377,7 @@ def test_a_moodle_download_exports_participant_identifiers(tmp_path):
     result = journeys.grade(
         moodle_download(tmp_path / "download"),
         TASK_ID,
-        backend=LocalBackend(),
-        unsafe_local=True,
+        backend=replaying(),
         out=out,
         workers=2,
         lms=["moodle"],

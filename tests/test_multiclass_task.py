@@ -24,6 +24,7 @@ from grader.kinds.outputs.class_probabilities import check_class_probabilities
 from grader.report import write_report
 from grader.store import decode_evaluation, encode_evaluation
 from grader.tasks import Task, load_task
+from tests.conftest import replaying
 from tests.test_report import BROWSER, launch_browser, open_in_browser
 from tests.test_task_catalog import DATA
 
@@ -458,12 +459,8 @@ def test_a_class_is_graded_resumed_and_summarised_from_the_store(retina, make_su
         Submission("sums-to-2.5", broken),
     ]
     out = tmp_path / "grades"
-    first = journeys.grade(
-        submissions, retina, backend="local", unsafe_local=True, out=out, data_dir=data_dir
-    )
-    again = journeys.grade(
-        submissions, retina, backend="local", unsafe_local=True, out=out, data_dir=data_dir
-    )
+    first = journeys.grade(submissions, retina, backend=replaying(), out=out, data_dir=data_dir)
+    again = journeys.grade(submissions, retina, backend=replaying(), out=out, data_dir=data_dir)
     assert {e.student_id: e.marks.total for e in first.evaluations} == {
         "reference": 80,
         "sums-to-2.5": 0,

@@ -25,7 +25,7 @@ from grader.errors import MedgradeError
 from grader.evaluation import Evaluation
 from grader.store import ResultStore
 from grader.tasks import load_task
-from tests.conftest import EXAMPLES, REPO, TASK_ID
+from tests.conftest import EXAMPLES, REPO, TASK_ID, replaying
 
 TRAINING_MODE = "predict gave different outputs for the same inputs"
 
@@ -90,8 +90,7 @@ def test_grade_verify_determinism_flags_a_sample_for_the_marker(tmp_path):
     result = journeys.grade(
         submissions,
         TASK_ID,
-        backend="local",
-        unsafe_local=True,
+        backend=replaying(),
         out=tmp_path / "out",
         verify_determinism=2,
     )
@@ -248,9 +247,7 @@ def test_a_copy_of_the_reference_is_flagged_in_report_and_dashboard(tmp_path):
         ignore=shutil.ignore_patterns("__pycache__", "train.py", "__init__.py"),
     )
     shutil.copytree(EXAMPLES / "good", submissions / "honest")
-    result = journeys.grade(
-        submissions, TASK_ID, backend="local", unsafe_local=True, out=tmp_path / "out"
-    )
+    result = journeys.grade(submissions, TASK_ID, backend=replaying(), out=tmp_path / "out")
     by_student = {e.student_id: e for e in result.evaluations}
     flags = by_student["copycat"].flags
     assert "Holds the reference implementation's model.pt byte for byte" in flags

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from grader.errors import SpecError, SubmissionError
-from grader.evaluation import Evaluation, PreparedSplit, evaluate, failed_evaluation, remark
+from grader.evaluation import Evaluation, PreparedSplit, evaluate, failed_evaluation, mark
 from grader.journeys._measure import cpu_time, measured_again, near_a_penalty
 from grader.outcome import Failure
 from grader.output import OutputFolder
@@ -29,7 +29,8 @@ Progress = Callable[[Evaluation], None]
 #: Called with a student's id when their submission starts (in the worker's thread).
 Started = Callable[[str], None]
 #: Grades a submission on a cluster worker: (submission, manual points, repeat predict).
-Remote = Callable[[Submission, Mapping[str, float] | None, bool], Evaluation]
+#: Grades a submission on a cluster worker (``True``: call predict twice); the batch marks it.
+Remote = Callable[[Submission, bool], Evaluation]
 
 
 @dataclass(frozen=True)
@@ -164,11 +165,10 @@ class Batch:
 
     def _run(self, submission: Submission) -> Outcome:
         prepared = self.prepared
-        manual_points = self.manual.get(submission.student_id)
         try:
             repeat = submission.student_id in self.repeat_for
             if self.remote is not None:
-                evaluation = self.remote(submission, manual_points, repeat)
+                evaluation = self.remote(submission, repeat)
             else:
                 assert self.runner is not None
                 evaluation = evaluate(
@@ -176,17 +176,16 @@ class Batch:
                     student_id=submission.student_id,
                     prepared=prepared,
                     backend=self.runner,
-                    manual_points=manual_points,
                     workdir=self.scratch,
                     repeat_predict=repeat,
                 )
-            evaluation = self.flagged(self._with_lateness(evaluation, manual_points))
+            evaluation = self.flagged(self._marked(evaluation))
             path = self._write_report(evaluation)
         except Exception as error:  # one submission's fault in the grader must not end the batch
             evaluation = failed_evaluation(
                 prepared, submission, Failure("sandbox_error", f"grading failed: {error!r}")
             )
-            path = self._write_report(self._with_lateness(evaluation, manual_points))
+            path = self._write_report(self._marked(evaluation))
         # The graded notebook is on disk now; a class of them need not stay in memory.
         return Outcome(
             replace(evaluation.with_report(path), executed_notebook=None),
@@ -211,14 +210,8 @@ class Batch:
         # than stopping the batch.
         try:
             evaluation = self.store.load_evaluation(stored.run_id)
-            marks = remark(
-                evaluation,
-                self.task.rubric,
-                self.manual.get(submission.student_id),
-                self.submitted_at.get(submission.student_id),
-            )
-            flagged = self.flagged(replace(evaluation, marks=marks))
-            remarked = marks != evaluation.marks or flagged.flags != evaluation.flags
+            flagged = self.flagged(self._marked(evaluation))
+            remarked = flagged.marks != evaluation.marks or flagged.flags != evaluation.flags
             evaluation = flagged
             report = OutputFolder(self.out).report(submission.student_id)
             if remarked or not report.is_file():
@@ -232,16 +225,16 @@ class Batch:
             remarked=remarked,
         )
 
-    def _with_lateness(
-        self, evaluation: Evaluation, manual_points: Mapping[str, float] | None
-    ) -> Evaluation:
-        """``evaluation`` marked with the rubric's late policy (the sandbox's worker, here
-        or on a cluster, marks without the submission times)."""
-        rubric = self.task.rubric
-        if rubric.late_policy is None:
-            return evaluation
-        submitted_at = self.submitted_at.get(evaluation.student_id)
-        return replace(evaluation, marks=remark(evaluation, rubric, manual_points, submitted_at))
+    def _marked(self, evaluation: Evaluation) -> Evaluation:
+        """``evaluation`` marked for this batch: the marker's manual points and, for the
+        late policy, the hand-in time (a worker, here or on a cluster, knows neither)."""
+        student = evaluation.student_id
+        return mark(
+            evaluation,
+            self.task.rubric,
+            manual_points=self.manual.get(student),
+            submitted_at=self.submitted_at.get(student),
+        )
 
     def _key(self, submission_sha256: str) -> RunKey:
         prepared = self.prepared
@@ -293,7 +286,7 @@ def reference_fingerprint(
     submission = Submission("reference", folder)
     try:
         if remote is not None:
-            evaluation = remote(submission, None, False)
+            evaluation = remote(submission, False)
         else:
             assert runner is not None
             evaluation = evaluate(

@@ -7,7 +7,14 @@ decorated with :func:`register_kind` (an output kind with its spec fields as an
 ``medgrade.kinds``.  See :mod:`grader.kinds._base` for what each method does.
 """
 
-from grader.kinds._base import InputKind, OutputKind, Predictions, Scored
+from grader.kinds._base import (
+    InputKind,
+    OutputKind,
+    Predictions,
+    ReportSection,
+    Scored,
+    section_template,
+)
 from grader.kinds._contract import OutputContract
 from grader.kinds._files import InvalidOutput, UnsafeFileError, read_npy, read_regular_file
 from grader.kinds._registry import (
@@ -43,6 +50,7 @@ __all__ = [
     "OutputContract",
     "OutputKind",
     "Predictions",
+    "ReportSection",
     "Scored",
     "UnsafeFileError",
     "WorstCase",
@@ -56,4 +64,5 @@ __all__ = [
     "read_rows",
     "register_kind",
     "score_metrics",
+    "section_template",
 ]

@@ -3,15 +3,18 @@
 A kind's class attributes say what the spec, the harness and the report need to know of it;
 its methods do the kind's part of each step on the host: writing the inputs a sandbox reads
 (:meth:`InputKind.write_inputs`), reading and checking what the sandbox returned
-(:meth:`OutputKind.read`), scoring it (:meth:`OutputKind.score`) and writing the student's
-starter (:meth:`OutputKind.starter`).  Inside the sandbox the harness knows only the wire
+(:meth:`OutputKind.read`), scoring it (:meth:`OutputKind.score`), the report's sections it
+adds (:meth:`OutputKind.report_sections`) and writing the student's starter
+(:meth:`OutputKind.starter`).  Inside the sandbox the harness knows only the wire
 layouts (:data:`sandbox.wire.INPUT_LAYOUTS`, :data:`sandbox.wire.OUTPUT_LAYOUTS`), never a
 kind, so a new kind needs no change to the sandbox side.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -21,11 +24,12 @@ from grader.metrics import METRICS, MetricResult, SegmentationSummary, SubgroupR
 
 if TYPE_CHECKING:
     from grader.data import Dataset
-    from grader.evaluation import PreparedSplit
+    from grader.evaluation import Evaluation, PreparedSplit
     from grader.kinds._contract import OutputContract
     from grader.kinds.outputs.binary_probability import Curves
     from grader.kinds.outputs.class_probabilities import ClassSummary
     from grader.kinds.outputs.label_map import WorstCase
+    from grader.tasks import Task
 
 #: A binary task's probabilities (n_cases,), a multiclass task's (n_cases, n_classes), or a
 #: segmentation task's label map per case.
@@ -60,6 +64,28 @@ class Scored:
     structures: tuple[SegmentationSummary, ...] = ()
     worst_cases: tuple[WorstCase, ...] = ()
     classes: ClassSummary | None = None
+
+
+@dataclass(frozen=True)
+class ReportSection:
+    """A part of the student's report an output kind adds after the metrics table.
+
+    ``template`` is a Jinja template's source, rendered with the report's own variables
+    (``e`` the evaluation, ``task``, ``d4`` and ``d3`` the decimals numbers are shown to,
+    ``metric_titles``, and the ``shown`` filter, which rounds the numbers in a method's text
+    on a hidden split) plus ``variables``, the section's own (its charts, say).
+    """
+
+    template: str
+    variables: Mapping[str, Any] = field(default_factory=dict)
+
+
+def section_template(package: str | None, name: str) -> str:
+    """The source of the report-section template ``name`` shipped in ``package`` (a kind's
+    module passes its ``__package__``)."""
+    if package is None:
+        raise ValueError("a report section's template is read from a package")
+    return files(package).joinpath(name).read_text(encoding="utf-8")
 
 
 class OutputKind:
@@ -108,6 +134,10 @@ class OutputKind:
     def score(self, prepared: PreparedSplit, predictions: Predictions) -> Scored:
         """Every metric the task lists, and the report's views of the run."""
         raise NotImplementedError
+
+    def report_sections(self, evaluation: Evaluation, task: Task) -> list[ReportSection]:
+        """The parts of ``evaluation``'s report this kind adds after the metrics table."""
+        return []
 
     def null_model(self, contract: OutputContract, train_labels: np.ndarray) -> Any:
         """What a model that learnt nothing predicts, as JSON (the null submission's

@@ -24,12 +24,12 @@ from pathlib import Path
 import numpy as np
 
 from grader._version import __version__
+from grader.charts import ReferenceLine, histogram_chart, strip_chart
 from grader.kinds import LabelMapContract
 from grader.metrics import METRICS, MetricResult, SegmentationSummary, SubgroupReport
 from grader.outcome import FAILURE_EXPLANATIONS
 from grader.output import OutputFolder, write_text_atomically
 from grader.report._render import METRIC_TITLES, _environment
-from grader.report._svg import ReferenceLine, histogram_chart, strip_chart
 from grader.rubric import BandScale, LinearScale
 from grader.store import ResultStore, StoredEvaluationError, StoredGrade
 from grader.tasks import Task

@@ -8,18 +8,12 @@ from pathlib import Path
 
 import jinja2
 
+from grader.charts import subgroup_chart
 from grader.disclosure import DECIMALS, hidden_round
 from grader.evaluation import Evaluation
+from grader.kinds import output_kind
 from grader.metrics import METRICS
 from grader.report._notebook import graded_notebook
-from grader.report._svg import (
-    decision_curve_chart,
-    reliability_chart,
-    risk_distribution_chart,
-    roc_chart,
-    segmentation_overlay,
-    subgroup_chart,
-)
 from grader.tasks import Task
 
 #: Titles for the subgroup metrics that are not in the binary registry.
@@ -53,95 +47,6 @@ def _shown(context: jinja2.runtime.Context, text: str | None) -> str:
     return _FINE_NUMBER.sub(lambda match: f"{float(match.group()):.{DECIMALS}f}", text)
 
 
-def _charts(evaluation: Evaluation, task: Task) -> tuple[list[str], list[str]]:
-    """The discrimination charts and the calibration charts of a report."""
-    curves = evaluation.curves
-    if curves is None:
-        return [], []
-    auc = evaluation.metrics.get("roc_auc")
-    decimals = DECIMALS if evaluation.labels_hidden else 3
-    label = f"AUC {auc.value:.{decimals}f}" if auc is not None and auc.defined else "model"
-    band = curves.roc_band or {}
-    discrimination = [
-        roc_chart(
-            curves.roc_fpr,
-            curves.roc_tpr,
-            auc_label=label,
-            band_fpr=band.get("fpr"),
-            band_low=band.get("low"),
-            band_high=band.get("high"),
-            band_label="95% pointwise bootstrap band",
-        ),
-        risk_distribution_chart(
-            curves.risk_positive,
-            curves.risk_negative,
-            positive_label=task.spec.output.positive_label,
-            negative_label=f"not {task.spec.output.positive_label}",
-            min_cases_per_bin=curves.min_cases_per_point,
-        ),
-    ]
-    calibration = []
-    reliability = curves.reliability
-    if reliability["mean_predicted"]:
-        smooth = curves.smooth_reliability or {}
-        calibration.append(
-            reliability_chart(
-                reliability["mean_predicted"],
-                reliability["fraction_positive"],
-                counts=reliability["count"],
-                smooth_x=smooth.get("x"),
-                smooth_y=smooth.get("y"),
-                smooth_label="smoothed (smECE kernel)",
-            )
-        )
-    if curves.decision_curve is not None:
-        decision = curves.decision_curve
-        calibration.append(
-            decision_curve_chart(decision["thresholds"], decision["model"], decision["treat_all"])
-        )
-    return discrimination, calibration
-
-
-def _worst_case_charts(evaluation: Evaluation) -> list[str]:
-    return [
-        segmentation_overlay(
-            case.image,
-            case.reference,
-            case.prediction,
-            title=f"Case {case.case}: Dice {case.dice:.3f}, slice {case.index}",
-        )
-        for case in evaluation.worst_cases
-    ]
-
-
-#: The deepest shade of a confusion-matrix cell (a whole row in one cell); dark text stays
-#: readable on it.
-_MAX_SHADE = 0.45
-
-
-def _confusion(evaluation: Evaluation) -> dict[str, object]:
-    """The confusion matrix's rows for the template: each cell's text, whether it is on the
-    diagonal, and its shade (its share of the row; none for a hidden cell)."""
-    summary = evaluation.classes
-    if summary is None:
-        return {"rows": [], "hidden": False}
-    rows = []
-    for row, counts in zip(summary.rows, summary.confusion, strict=True):
-        cells = []
-        for column, count in enumerate(counts):
-            share = count / row.n_cases if count is not None and row.n_cases else 0.0
-            cells.append(
-                {
-                    "text": "\u2014" if count is None else str(count),
-                    "diagonal": column == row.label,
-                    "shade": f"{_MAX_SHADE * share:.3f}" if share else None,
-                }
-            )
-        rows.append({"label": f"{row.label} {row.name}", "cells": cells})
-    hidden = any(count is None for counts in summary.confusion for count in counts)
-    return {"rows": rows, "hidden": hidden}
-
-
 def _subgroup_sections(evaluation: Evaluation) -> list[dict[str, object]]:
     def shown(value: float | None) -> float:
         value = float("nan") if value is None else value
@@ -167,12 +72,29 @@ def _subgroup_sections(evaluation: Evaluation) -> list[dict[str, object]]:
     return sections
 
 
+_METRIC_TITLES = {name: info.title for name, info in METRICS.items()}
+
+
+def _kind_sections(evaluation: Evaluation, task: Task, **shown: object) -> list[str]:
+    """The sections the task's output kind adds after the metrics, each rendered with the
+    report's variables (:class:`grader.kinds.ReportSection`) and its own."""
+    common = {"e": evaluation, "task": task, "metric_titles": _METRIC_TITLES, **shown}
+    return [
+        _section_template(section.template).render(common | dict(section.variables))
+        for section in output_kind(task.spec.output.kind).report_sections(evaluation, task)
+    ]
+
+
+@cache
+def _section_template(source: str) -> jinja2.Template:
+    return _environment().from_string(source)
+
+
 def render_report(
     evaluation: Evaluation, task: Task, *, n_cases: int, embedded: bool = False
 ) -> str:
     """The report as one HTML page, or (``embedded``) as a fragment with scoped styles for
     a notebook's output or an exported notebook."""
-    charts, calibration_charts = _charts(evaluation, task)
     # A hidden split's numbers are rounded (grader.disclosure); a self-check's are not.
     d4, d3 = (DECIMALS, DECIMALS) if evaluation.labels_hidden else (4, 3)
     record = evaluation.run.record if evaluation.run else {}
@@ -198,12 +120,9 @@ def render_report(
             embedded=embedded,
             notebook=notebook,
             n_cases=n_cases,
-            charts=charts,
-            calibration_charts=calibration_charts,
+            kind_sections=_kind_sections(evaluation, task, d4=d4, d3=d3, embedded=embedded),
             subgroup_sections=_subgroup_sections(evaluation),
-            worst_case_charts=_worst_case_charts(evaluation),
-            confusion=_confusion(evaluation),
-            metric_titles={name: info.title for name, info in METRICS.items()},
+            metric_titles=_METRIC_TITLES,
             device=(device.get("name") or device.get("kind") or "unknown") if device else "unknown",
             reported_rss=record.get("peak_rss_mb"),
             versions=", ".join(f"{k} {v}" for k, v in environment.get("versions", {}).items())

@@ -15,7 +15,13 @@ import numpy as np
 from pydantic import Field
 
 from grader import disclosure
-from grader.kinds._base import OutputKind, Scored
+from grader.charts import (
+    decision_curve_chart,
+    reliability_chart,
+    risk_distribution_chart,
+    roc_chart,
+)
+from grader.kinds._base import OutputKind, ReportSection, Scored, section_template
 from grader.kinds._contract import OutputContract
 from grader.kinds._files import InvalidOutput
 from grader.kinds._registry import register_kind
@@ -33,7 +39,8 @@ from grader.metrics import (
 )
 
 if TYPE_CHECKING:
-    from grader.evaluation import PreparedSplit
+    from grader.evaluation import Evaluation, PreparedSplit
+    from grader.tasks import Task
 
 
 class BinaryProbabilityContract(OutputContract):
@@ -81,6 +88,10 @@ def predict(model: float, inputs: np.ndarray) -> np.ndarray:
 '''
 
 
+#: The report's discrimination and calibration sections (:class:`~grader.kinds.ReportSection`).
+REPORT_SECTIONS = section_template(__package__, "templates/binary_probability.html.j2")
+
+
 @register_kind
 class BinaryProbability(OutputKind):
     name = "binary_probability"
@@ -96,6 +107,13 @@ class BinaryProbability(OutputKind):
             curves=_curves(prepared, predictions),
             subgroups=_subgroups(prepared, predictions),
         )
+
+    def report_sections(self, evaluation: Evaluation, task: Task) -> list[ReportSection]:
+        if evaluation.curves is None:
+            return []
+        discrimination, calibration = _charts(evaluation.curves, evaluation, task)
+        variables = {"charts": discrimination, "calibration_charts": calibration}
+        return [ReportSection(REPORT_SECTIONS, variables)]
 
     def starter(self, contract: OutputContract, task_id: str, inputs: str, null: Any) -> str:
         return STARTER.format(
@@ -268,3 +286,52 @@ def _hidden_curves(prepared: PreparedSplit, predictions: np.ndarray) -> Curves:
             "threshold_is_boundary": [float(groups.threshold_is_boundary)],
         },
     )
+
+
+def _charts(curves: Curves, evaluation: Evaluation, task: Task) -> tuple[list[str], list[str]]:
+    """The discrimination charts and the calibration charts of a report."""
+    auc = evaluation.metrics.get("roc_auc")
+    decimals = disclosure.DECIMALS if evaluation.labels_hidden else 3
+    label = f"AUC {auc.value:.{decimals}f}" if auc is not None and auc.defined else "model"
+    band = curves.roc_band or {}
+    contract = task.spec.output
+    assert isinstance(contract, BinaryProbabilityContract)
+    positive = contract.positive_label
+    discrimination = [
+        roc_chart(
+            curves.roc_fpr,
+            curves.roc_tpr,
+            auc_label=label,
+            band_fpr=band.get("fpr"),
+            band_low=band.get("low"),
+            band_high=band.get("high"),
+            band_label="95% pointwise bootstrap band",
+        ),
+        risk_distribution_chart(
+            curves.risk_positive,
+            curves.risk_negative,
+            positive_label=positive,
+            negative_label=f"not {positive}",
+            min_cases_per_bin=curves.min_cases_per_point,
+        ),
+    ]
+    calibration = []
+    reliability = curves.reliability
+    if reliability["mean_predicted"]:
+        smooth = curves.smooth_reliability or {}
+        calibration.append(
+            reliability_chart(
+                reliability["mean_predicted"],
+                reliability["fraction_positive"],
+                counts=reliability["count"],
+                smooth_x=smooth.get("x"),
+                smooth_y=smooth.get("y"),
+                smooth_label="smoothed (smECE kernel)",
+            )
+        )
+    if curves.decision_curve is not None:
+        decision = curves.decision_curve
+        calibration.append(
+            decision_curve_chart(decision["thresholds"], decision["model"], decision["treat_all"])
+        )
+    return discrimination, calibration

@@ -15,7 +15,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from grader import disclosure
-from grader.kinds._base import OutputKind, Scored
+from grader.kinds._base import OutputKind, ReportSection, Scored, section_template
 from grader.kinds._contract import OutputContract
 from grader.kinds._files import InvalidOutput
 from grader.kinds._registry import register_kind
@@ -30,7 +30,8 @@ from grader.metrics import (
 )
 
 if TYPE_CHECKING:
-    from grader.evaluation import PreparedSplit
+    from grader.evaluation import Evaluation, PreparedSplit
+    from grader.tasks import Task
 
 
 class ClassProbabilitiesContract(OutputContract):
@@ -108,6 +109,10 @@ def predict(model: np.ndarray, inputs: np.ndarray) -> np.ndarray:
 '''
 
 
+#: The report's per-class table and confusion matrix (:class:`~grader.kinds.ReportSection`).
+REPORT_SECTIONS = section_template(__package__, "templates/class_probabilities.html.j2")
+
+
 @register_kind
 class ClassProbabilities(OutputKind):
     name = "class_probabilities"
@@ -122,6 +127,11 @@ class ClassProbabilities(OutputKind):
             metrics=score_metrics(prepared, predictions),
             classes=_class_summary(prepared, predictions),
         )
+
+    def report_sections(self, evaluation: Evaluation, task: Task) -> list[ReportSection]:
+        if evaluation.classes is None:
+            return []
+        return [ReportSection(REPORT_SECTIONS, {"confusion": _confusion(evaluation.classes)})]
 
     def null_model(self, contract: OutputContract, train_labels: np.ndarray) -> Any:
         assert isinstance(contract, ClassProbabilitiesContract)
@@ -296,3 +306,28 @@ def _class_summary(prepared: PreparedSplit, probabilities: np.ndarray) -> ClassS
         ),
         min_predicted_shown=floor,
     )
+
+
+#: The deepest shade of a confusion-matrix cell (a whole row in one cell); dark text stays
+#: readable on it.
+_MAX_SHADE = 0.45
+
+
+def _confusion(summary: ClassSummary) -> dict[str, object]:
+    """The confusion matrix's rows for the report: each cell's text, whether it is on the
+    diagonal, and its shade (its share of the row; none for a hidden cell)."""
+    rows = []
+    for row, counts in zip(summary.rows, summary.confusion, strict=True):
+        cells = []
+        for column, count in enumerate(counts):
+            share = count / row.n_cases if count is not None and row.n_cases else 0.0
+            cells.append(
+                {
+                    "text": "\u2014" if count is None else str(count),
+                    "diagonal": column == row.label,
+                    "shade": f"{_MAX_SHADE * share:.3f}" if share else None,
+                }
+            )
+        rows.append({"label": f"{row.label} {row.name}", "cells": cells})
+    hidden = any(count is None for counts in summary.confusion for count in counts)
+    return {"rows": rows, "hidden": hidden}

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from grader.kinds._base import OutputKind, Scored
+from grader.charts import segmentation_overlay
+from grader.kinds._base import OutputKind, ReportSection, Scored, section_template
 from grader.kinds._contract import OutputContract
 from grader.kinds._files import InvalidOutput, read_npy
 from grader.kinds._registry import register_kind
@@ -21,7 +22,8 @@ from grader.metrics import SegmentationReport, segmentation_metrics
 from sandbox import wire
 
 if TYPE_CHECKING:
-    from grader.evaluation import PreparedSplit
+    from grader.evaluation import Evaluation, PreparedSplit
+    from grader.tasks import Task
 
 #: A self-check report of a segmentation task draws this many worst cases (by mean Dice).
 WORST_CASES_SHOWN = 3
@@ -72,6 +74,10 @@ def predict(model: None, inputs: list[dict]) -> list[np.ndarray]:
 '''
 
 
+#: The report's per-structure table and worst cases (:class:`~grader.kinds.ReportSection`).
+REPORT_SECTIONS = section_template(__package__, "templates/label_map.html.j2")
+
+
 @register_kind
 class LabelMap(OutputKind):
     name = "label_map"
@@ -98,6 +104,20 @@ class LabelMap(OutputKind):
             if prepared.labels_hidden
             else _worst_cases(prepared, predictions, report.values("dice").mean(axis=1)),
         )
+
+    def report_sections(self, evaluation: Evaluation, task: Task) -> list[ReportSection]:
+        if not evaluation.structures:
+            return []
+        worst = [
+            segmentation_overlay(
+                case.image,
+                case.reference,
+                case.prediction,
+                title=f"Case {case.case}: Dice {case.dice:.3f}, slice {case.index}",
+            )
+            for case in evaluation.worst_cases
+        ]
+        return [ReportSection(REPORT_SECTIONS, {"worst_case_charts": worst})]
 
     def null_model(self, contract: OutputContract, train_labels: np.ndarray) -> Any:
         return 0.0  # unused: the null model predicts background everywhere

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import doctest
+import importlib
+import pkgutil
 import re
 import struct
 import xml.etree.ElementTree as ElementTree
@@ -17,8 +19,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from grader.report import _svg
-from grader.report._svg import (
+import grader.charts
+from grader.charts import (
     ReferenceLine,
     Series,
     decision_curve_chart,
@@ -642,5 +644,18 @@ def test_all_charts_render_in_a_real_browser(charts, tmp_path):
     assert (tmp_path / "charts.png").stat().st_size > 10_000
 
 
-def test_the_module_doctests_pass():
-    assert doctest.testmod(_svg).failed == 0
+CHART_MODULES = sorted(
+    module.name for module in pkgutil.iter_modules(grader.charts.__path__, "grader.charts.")
+)
+
+
+@pytest.mark.parametrize("name", ["grader.charts", *CHART_MODULES])
+def test_the_module_doctests_pass(name):
+    assert doctest.testmod(importlib.import_module(name)).failed == 0
+
+
+def test_the_doctests_are_found():
+    attempted = sum(
+        doctest.testmod(importlib.import_module(name)).attempted for name in CHART_MODULES
+    )
+    assert attempted >= 4  # nice_ticks and histogram_chart have examples

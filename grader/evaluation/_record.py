@@ -1,0 +1,108 @@
+"""The record of one submission's run on one split: what the store keeps, the reports show
+and ``--json`` prints."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from grader._version import __version__
+from grader.disclosure import Disclosure
+from grader.environment import EnvironmentCheck
+from grader.kinds import ClassSummary, Curves, WorstCase
+from grader.metrics import MetricResult, SegmentationSummary, SubgroupReport
+from grader.outcome import Failure, RunInfo
+from grader.rubric import Marks
+
+#: The marks of an evaluation before :func:`grader.evaluation.mark` has applied the rubric.
+UNMARKED = Marks(marks=(), total=0.0, max_points=0.0)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Everything known about one submission's run on one split."""
+
+    student_id: str
+    submission_path: str
+    submission_sha256: str | None
+    task_id: str
+    task_version: str
+    split: str
+    labels_hidden: bool
+    status: str  # "graded" or "failed"
+    failure: Failure | None
+    metrics: dict[str, MetricResult]
+    marks: Marks
+    run: RunInfo | None
+    data_sha256: str
+    split_sha256: str
+    curves: Curves | None = None
+    subgroups: tuple[SubgroupReport, ...] = ()
+    #: Segmentation tasks: each structure's summary, then the mean over structures.
+    structures: tuple[SegmentationSummary, ...] = ()
+    #: Segmentation self-checks: the worst cases, drawn in the report.
+    worst_cases: tuple[WorstCase, ...] = ()
+    #: Multiclass tasks: per-class results and the confusion matrix.
+    classes: ClassSummary | None = None
+    medgrade_version: str = __version__
+    created_at: str = field(
+        default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    )
+    report_path: str | None = None
+    #: On a hidden split: the most its report can tell of the labels.
+    disclosure: Disclosure | None = None
+    #: What the student most likely got wrong, and how to fix it (:mod:`grader.hints`).
+    hints: tuple[str, ...] = ()
+    #: For the marker: what to look at (a copy of the reference, predictions that change
+    #: from call to call).
+    flags: tuple[str, ...] = ()
+    #: The submission's model files (not code) and the predictions, by sha256: what
+    #: copies of one another or of the reference share.
+    file_sha256: tuple[tuple[str, str], ...] = ()
+    predictions_sha256: str | None = None
+    #: A run near a penalty's threshold is measured again on its own: the CPU time of each
+    #: run (None: it reported none); the lower one counts (this run is that one).
+    cpu_time_measurements: tuple[float | None, ...] = ()
+    #: The run's packages compared with the task's declared environment.
+    environment: EnvironmentCheck | None = None
+    #: A notebook submission's notebook as the sandbox ran it (cell outputs included).
+    executed_notebook: str | None = field(default=None, repr=False)
+
+    def with_report(self, path: Path) -> Evaluation:
+        return replace(self, report_path=str(path))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``--json`` document for one submission (schema in the README)."""
+        return {
+            "student": self.student_id,
+            "submission": {"path": self.submission_path, "sha256": self.submission_sha256},
+            "task": {"id": self.task_id, "version": self.task_version},
+            "split": self.split,
+            "labels_hidden": self.labels_hidden,
+            "status": self.status,
+            "failure": None if self.failure is None else self.failure.to_dict(),
+            "metrics": {name: result.to_dict() for name, result in self.metrics.items()},
+            "marks": self.marks.to_dict(),
+            "subgroups": [report.to_dict() for report in self.subgroups],
+            "structures": [summary.to_dict() for summary in self.structures],
+            "classes": None if self.classes is None else self.classes.to_dict(),
+            "run": None
+            if self.run is None
+            else {
+                k: v
+                for k, v in self.run.to_dict().items()
+                if k not in {"stdout_tail", "stderr_tail"}
+            },
+            "data_sha256": self.data_sha256,
+            "split_sha256": self.split_sha256,
+            "medgrade_version": self.medgrade_version,
+            "created_at": self.created_at,
+            "report": self.report_path,
+            "disclosure": None if self.disclosure is None else self.disclosure.to_dict(),
+            "hints": list(self.hints),
+            "flags": list(self.flags),
+            "environment": None if self.environment is None else self.environment.to_dict(),
+            "cpu_time_measurements": list(self.cpu_time_measurements),
+        }

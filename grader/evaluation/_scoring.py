@@ -1,0 +1,167 @@
+"""Scoring one run: its predictions through the task's output kind, and what the record
+adds around the metrics (disclosure on a hidden split, hints, flags, the environment)."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from grader import disclosure
+from grader.disclosure import Disclosure
+from grader.environment import EnvironmentCheck, check_environment, declared_environment
+from grader.errors import MedgradeError
+from grader.evaluation._record import UNMARKED, Evaluation
+from grader.evaluation._split import PreparedSplit
+from grader.hints import hints
+from grader.kinds import ClassSummary, Curves, Predictions, Scored, output_kind
+from grader.metrics import MetricResult, SubgroupReport
+from grader.outcome import Failure, RunInfo
+from grader.tasks import Task
+
+
+def assess(
+    prepared: PreparedSplit,
+    *,
+    student_id: str,
+    submission_path: Path,
+    sha256: str | None,
+    failure: Failure | None,
+    predictions: Predictions | None,
+    run: RunInfo | None,
+) -> Evaluation:
+    """What one run's predictions (None: it failed) are worth on ``prepared``: the output
+    kind's metrics, tables and curves, what a hidden split's report discloses, the hints and
+    the flags; not yet marked (:func:`grader.evaluation.mark`)."""
+    task = prepared.task
+    kind = output_kind(task.spec.output.kind)
+    scored = Scored(metrics={}) if predictions is None else kind.score(prepared, predictions)
+    metrics = scored.metrics
+    told = (
+        _disclosure(prepared, metrics, scored.curves, scored.subgroups, scored.classes)
+        if prepared.labels_hidden and metrics and kind.measures_disclosure
+        else None
+    )
+    return Evaluation(
+        student_id=student_id,
+        submission_path=str(submission_path),
+        submission_sha256=sha256,
+        task_id=task.id,
+        task_version=task.spec.version,
+        split=prepared.name,
+        labels_hidden=prepared.labels_hidden,
+        status="failed" if failure is not None else "graded",
+        failure=failure,
+        metrics=metrics,
+        marks=UNMARKED,
+        run=run,
+        data_sha256=prepared.data_sha256,
+        split_sha256=prepared.split_sha256,
+        curves=scored.curves,
+        subgroups=scored.subgroups,
+        structures=scored.structures,
+        worst_cases=scored.worst_cases,
+        classes=scored.classes,
+        disclosure=told,
+        hints=hints(
+            failure=failure,
+            metrics=metrics,
+            record=None if run is None else run.record,
+            predicted=task.spec.output.predicted(),
+        ),
+        flags=_determinism_flags(None if run is None else run.record),
+        environment=_environment_check(task, run),
+        predictions_sha256=None if predictions is None else predictions_digest(predictions),
+    )
+
+
+def _environment_check(task: Task, run: RunInfo | None) -> EnvironmentCheck | None:
+    if run is None or not run.packages:
+        return None
+    try:
+        declared = declared_environment(task)
+    except MedgradeError:  # an unreadable declaration: the run is still what it was
+        declared = None
+    return check_environment(declared, run.packages)
+
+
+def predictions_digest(predictions: Predictions) -> str:
+    """The sha256 of predictions as the grader scored them (shape and float64 values)."""
+    digest = hashlib.sha256()
+    for array in predictions if isinstance(predictions, list) else [predictions]:
+        values = np.ascontiguousarray(array, dtype=np.float64)
+        digest.update(repr(values.shape).encode() + values.tobytes())
+    return digest.hexdigest()
+
+
+def _determinism_flags(record: Mapping[str, Any] | None) -> tuple[str, ...]:
+    determinism = (record or {}).get("determinism") or {}
+    if not determinism.get("cases_changed"):
+        return ()
+    return (
+        f"Its predict is not deterministic: {determinism['cases_changed']} of "
+        f"{determinism.get('n_cases', '?')} cases changed between two calls on the same inputs",
+    )
+
+
+#: Binary metrics that depend on the labels only through the counts at the threshold.
+_COUNTS_AT_THRESHOLD = frozenset({"sensitivity", "specificity", "ppv", "npv", "net_benefit"})
+
+
+def _disclosure(
+    prepared: PreparedSplit,
+    metrics: Mapping[str, MetricResult],
+    curves: Curves | None,
+    subgroups: tuple[SubgroupReport, ...],
+    classes: ClassSummary | None,
+) -> Disclosure:
+    """What the report of this hidden-split run shows that depends on the labels, in bits
+    (:mod:`grader.disclosure`); the marks count with the numbers they come from."""
+    channels: list[tuple[str, float]] = []
+    on_boundary = False
+    if curves is not None and curves.groups is not None:
+        sizes = [int(n) for n in curves.groups["n_cases"]]
+        channels.append(
+            (f"{len(sizes)} groups' positive counts", sum(math.log2(n + 1) for n in sizes))
+        )
+        on_boundary = bool(curves.groups["threshold_is_boundary"][0])
+    spec = prepared.task.spec
+    threshold = spec.output.metric_defaults().get("threshold")
+    marked = {
+        c.metric: c.points for c in prepared.task.rubric.criteria if getattr(c, "metric", None)
+    }
+    for name, result in metrics.items():
+        # A count-based metric at the task's threshold, when the threshold is a group
+        # boundary, is a sum of the groups' counts, and so is its Wilson interval.
+        metric = spec.metric(name)
+        at_threshold = metric is not None and metric.options.get("threshold") in (None, threshold)
+        if on_boundary and at_threshold and name in _COUNTS_AT_THRESHOLD:
+            # So is its mark, a function of it.
+            shown = 0 if "Wilson" in result.method or result.ci_low is None else 2
+            bits = disclosure.number_bits(shown)
+        else:
+            shown = 1 + (result.ci_low is not None) + (result.ci_high is not None)
+            bits = disclosure.number_bits(shown)
+            if name in marked:  # a mark and its value, both monotone in the metric
+                bits += math.log2(1 + (100 * marked[name] + 1) / (10**disclosure.DECIMALS + 1))
+        if bits:
+            channels.append((f"{name} (value and interval)", bits))
+    if subgroups:
+        numbers = sum(
+            3 * (len(report.groups) + 3) for report in subgroups
+        )  # each group, the overall value and the two gaps: value and interval each
+        channels.append(("subgroup tables", disclosure.number_bits(numbers)))
+    if classes is not None:
+        numbers = 6 * len(classes.rows)  # per class: AUC and sensitivity, value and interval
+        counts = sum(
+            math.log2(row.n_predicted + 1) * (len(classes.rows) - 1)
+            for row in classes.rows
+            if row.n_predicted >= classes.min_predicted_shown
+        )
+        channels.append(("per-class table", disclosure.number_bits(numbers)))
+        channels.append(("confusion matrix columns", counts))
+    return Disclosure(prepared.n_cases, tuple(channels))
