@@ -331,7 +331,8 @@ def test_an_installed_kind_grades_a_submission_in_the_sandbox(kind_site, tmp_pat
     assert 0.85 < evaluation["metrics"]["roc_auc"]["value"] <= 1.0
     report = Path(evaluation["report"]).read_text()
     auc = evaluation["metrics"]["roc_auc"]["value"]
-    assert f"A case with a higher risk score ranks above another {auc:.3f} of the time" in report
+    higher = yaml.safe_load((folder / "task.yaml").read_text())["output"]["higher_means"]
+    assert f"A case with a {higher} score ranks above another {auc:.3f} of the time" in report
     assert report.index('id="metrics"') < report.index('id="ranking"'), "after the metrics"
 
     bounded = risk_task(tmp_path / "probability")

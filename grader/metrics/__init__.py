@@ -45,41 +45,44 @@ Examples
 from grader.metrics._bootstrap import BootstrapSpec, percentile_interval, resample_weights
 from grader.metrics._calibration import (
     ReliabilityCurve,
-    SmoothReliabilityCurve,
     brier_score,
-    calibration_intercept_slope,
     expected_calibration_error,
     reliability_curve,
     scaled_brier_score,
+)
+from grader.metrics._calibration_logistic import calibration_intercept_slope
+from grader.metrics._calibration_smooth import (
+    SmoothReliabilityCurve,
     smooth_ece,
     smooth_reliability_curve,
 )
 from grader.metrics._classification import (
     ConfusionMatrix,
-    average_precision,
     confusion_counts,
     confusion_matrix,
     npv,
     ppv,
-    roc_auc,
-    roc_confidence_band,
-    roc_curve_points,
     sensitivity,
     specificity,
 )
+from grader.metrics._classification_curves import roc_confidence_band, roc_curve_points
+from grader.metrics._classification_ranking import average_precision, roc_auc
 from grader.metrics._decision import DecisionCurve, decision_curve, net_benefit
-from grader.metrics._fairness import GroupResult, SubgroupReport, subgroup_metrics
+from grader.metrics._fairness import SubgroupReport, subgroup_metrics
+from grader.metrics._fairness_groups import GroupResult
 from grader.metrics._multiclass import (
-    ROW_SUM_TOLERANCE,
-    RowProblem,
     balanced_accuracy,
     macro_f1,
-    multiclass_confusion_matrix,
     multiclass_roc_auc,
-    per_class_roc_auc,
-    probability_row_problem,
     quadratic_weighted_kappa,
 )
+from grader.metrics._multiclass_counts import multiclass_confusion_matrix
+from grader.metrics._multiclass_inputs import (
+    ROW_SUM_TOLERANCE,
+    RowProblem,
+    probability_row_problem,
+)
+from grader.metrics._multiclass_per_class import per_class_roc_auc
 from grader.metrics._registry import (
     METRICS,
     MetricInfo,
@@ -89,19 +92,15 @@ from grader.metrics._registry import (
     metric_names,
 )
 from grader.metrics._result import MetricResult
-from grader.metrics._segmentation import (
-    SegmentationCase,
+from grader.metrics._segmentation import dice_scores, iou_scores, relative_volume_errors
+from grader.metrics._segmentation_aggregate import aggregate_cases
+from grader.metrics._segmentation_cases import SegmentationCase, segmentation_case
+from grader.metrics._segmentation_evaluation import (
     SegmentationReport,
     SegmentationSummary,
-    aggregate_cases,
-    dice_scores,
-    hausdorff95_distances,
-    iou_scores,
-    relative_volume_errors,
-    segmentation_case,
     segmentation_metrics,
-    surface_dice_scores,
 )
+from grader.metrics._segmentation_surface import hausdorff95_distances, surface_dice_scores
 
 __all__ = [
     "METRICS",

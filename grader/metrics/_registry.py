@@ -15,16 +15,10 @@ from grader.metrics._calibration import (
     brier_score,
     expected_calibration_error,
     scaled_brier_score,
-    smooth_ece,
 )
-from grader.metrics._classification import (
-    average_precision,
-    npv,
-    ppv,
-    roc_auc,
-    sensitivity,
-    specificity,
-)
+from grader.metrics._calibration_smooth import smooth_ece
+from grader.metrics._classification import npv, ppv, sensitivity, specificity
+from grader.metrics._classification_ranking import average_precision, roc_auc
 from grader.metrics._decision import net_benefit
 from grader.metrics._multiclass import (
     balanced_accuracy,
@@ -33,7 +27,7 @@ from grader.metrics._multiclass import (
     quadratic_weighted_kappa,
 )
 from grader.metrics._result import MetricResult
-from grader.metrics._segmentation import HIGHER_IS_BETTER, segmentation_metrics
+from grader.metrics._segmentation_evaluation import HIGHER_IS_BETTER, segmentation_metrics
 from grader.suggest import close_names, either
 
 # Names from other libraries and papers; only used to suggest, never accepted silently, so

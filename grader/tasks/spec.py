@@ -404,7 +404,7 @@ class TaskSpec(_Strict):
     @field_validator("subgroup_metrics")
     @classmethod
     def _known_subgroup_metrics(cls, value: list[str]) -> list[str]:
-        from grader.metrics._fairness import SUBGROUP_METRICS
+        from grader.metrics._fairness_metrics import SUBGROUP_METRICS
 
         for name in value:
             _one_of(name, list(SUBGROUP_METRICS), "subgroup metric")

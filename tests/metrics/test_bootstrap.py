@@ -19,6 +19,8 @@ from grader.metrics._bootstrap import (
     class_strata,
     percentile_interval,
     resample_weights,
+)
+from grader.metrics._bootstrap_kernels import (
     weighted_brier,
     weighted_mean,
     weighted_proportion,

@@ -22,9 +22,9 @@ from grader.metrics import (
     reliability_curve,
     scaled_brier_score,
 )
-from grader.metrics._calibration import (
+from grader.metrics._calibration_logistic import calibration_intercept_slope
+from grader.metrics._calibration_smooth import (
     SmoothReliabilityCurve,
-    calibration_intercept_slope,
     smooth_ece,
     smooth_reliability_curve,
 )

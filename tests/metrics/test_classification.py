@@ -29,14 +29,10 @@ from grader.metrics import (
     sensitivity,
     specificity,
 )
-from grader.metrics._bootstrap import percentile_interval, resample_weights, weighted_roc_auc
-from grader.metrics._classification import (
-    ConfusionMatrix,
-    _fast_delong,
-    average_precision,
-    confusion_matrix,
-    wilson_interval,
-)
+from grader.metrics._bootstrap import percentile_interval, resample_weights
+from grader.metrics._bootstrap_kernels import weighted_roc_auc
+from grader.metrics._classification import ConfusionMatrix, confusion_matrix, wilson_interval
+from grader.metrics._classification_ranking import _fast_delong, average_precision
 
 Z95 = NormalDist().inv_cdf(0.975)
 PROPERTY = settings(max_examples=100, deadline=None)
