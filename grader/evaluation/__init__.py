@@ -8,13 +8,12 @@ inputs are written where a sandbox can read them (:mod:`._split`); a run in a sa
 """
 
 from grader.evaluation._marking import mark
-from grader.evaluation._record import UNMARKED, Evaluation
+from grader.evaluation._record import Evaluation
 from grader.evaluation._run import evaluate, failed_evaluation, sandbox_limits
 from grader.evaluation._scoring import assess, predictions_digest
 from grader.evaluation._split import PreparedSplit, prepare_split
 
 __all__ = [
-    "UNMARKED",
     "Evaluation",
     "PreparedSplit",
     "assess",

@@ -16,7 +16,7 @@ from grader.metrics import METRICS
 from grader.report._notebook import graded_notebook
 from grader.tasks import Task
 
-#: Titles for the subgroup metrics that are not in the binary registry.
+#: Every metric's title in reports: the registry's, and those of the subgroup-only metrics.
 METRIC_TITLES = {"fpr": "False-positive rate", "selection_rate": "Selection rate"} | {
     name: info.title for name, info in METRICS.items()
 }
@@ -72,13 +72,10 @@ def _subgroup_sections(evaluation: Evaluation) -> list[dict[str, object]]:
     return sections
 
 
-_METRIC_TITLES = {name: info.title for name, info in METRICS.items()}
-
-
 def _kind_sections(evaluation: Evaluation, task: Task, **shown: object) -> list[str]:
     """The sections the task's output kind adds after the metrics, each rendered with the
     report's variables (:class:`grader.kinds.ReportSection`) and its own."""
-    common = {"e": evaluation, "task": task, "metric_titles": _METRIC_TITLES, **shown}
+    common = {"e": evaluation, "task": task, "metric_titles": METRIC_TITLES, **shown}
     return [
         _section_template(section.template).render(common | dict(section.variables))
         for section in output_kind(task.spec.output.kind).report_sections(evaluation, task)
@@ -120,9 +117,9 @@ def render_report(
             embedded=embedded,
             notebook=notebook,
             n_cases=n_cases,
-            kind_sections=_kind_sections(evaluation, task, d4=d4, d3=d3, embedded=embedded),
+            kind_sections=_kind_sections(evaluation, task, d4=d4, d3=d3),
             subgroup_sections=_subgroup_sections(evaluation),
-            metric_titles=_METRIC_TITLES,
+            metric_titles=METRIC_TITLES,
             device=(device.get("name") or device.get("kind") or "unknown") if device else "unknown",
             reported_rss=record.get("peak_rss_mb"),
             versions=", ".join(f"{k} {v}" for k, v in environment.get("versions", {}).items())
