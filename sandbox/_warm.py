@@ -324,82 +324,35 @@ class WarmBubblewrap:
             for folder in (job.submission_dir, job.input_dir):
                 grant_traversal(self.root, Path(folder), self.cold.identity)
         channel = ReportChannel(job.output_dir, job.nonce)
-        stdout_read, stdout_write = os.pipe()
-        stderr_read, stderr_write = os.pipe()
+        logs = _RunLogs(limits.max_log_bytes)
         cgroup: RunCgroup | None = None
-        stdout, stderr = (
-            TailBuffer(limits.max_log_bytes // 2),
-            TailBuffer(limits.max_log_bytes // 2),
-        )
-        finished = threading.Event()
-        readers = [
-            threading.Thread(target=buffer.feed, args=(os.fdopen(fd, "rb"), finished), daemon=True)
-            for buffer, fd in ((stdout, stdout_read), (stderr, stderr_read))
-        ]
-        for reader in readers:
-            reader.start()
-        env = minimal_environment(home=Path("/tmp"), cpus=limits.cpus)
-        if limits.gpu and self.cold.gpus is not None:
-            visible = self.cold.gpus.for_run(limits.gpu_devices).cuda_visible_devices()
-            if visible is not None:
-                env["CUDA_VISIBLE_DEVICES"] = visible
-        masked = [str(p) for p in job.masked_paths]
-        if not limits.gpu and self.limits.gpu:
-            masked += nvidia_device_nodes()
         try:
             if os.geteuid() == 0:
                 cgroup = create_run_cgroup(
                     memory_mb=limits.memory_mb, pids_max=PIDS_MAX, cpus=limits.cpus
                 )
-            argv = supervisor_arguments(
-                job,
-                channel=_CHANNEL_FD,
-                apply_memory_rlimit=cgroup is None,
-            )
             message = {
                 "op": "run",
                 "id": run_id,
-                "argv": argv,
-                "env": env,
+                "argv": supervisor_arguments(
+                    job, channel=_CHANNEL_FD, apply_memory_rlimit=cgroup is None
+                ),
+                "env": self._run_environment(limits),
                 "binds": binds,
-                "masked": masked,
+                "masked": self._masked_paths(job),
             }
             try:
-                self._send(message, (stdout_write, stderr_write, channel.sandbox_fd))
+                self._send(message, (*logs.sandbox_fds, channel.sandbox_fd))
             finally:
-                for fd in (stdout_write, stderr_write):
-                    os.close(fd)
+                logs.handed_over()
                 channel.handed_over()
-            try:
-                forked = self._wait(pending, ("forked", "error"), timeout_s=60.0)
-            except TimeoutError:
-                self._send({"op": "kill", "id": run_id})
-                raise WarmPoolError("the fork server did not fork a run within 60 s") from None
-            if forked["op"] == "error":
-                raise WarmPoolError(forked.get("message", "the fork server could not fork"))
+            forked = self._await_fork(pending, run_id)
             if cgroup is not None:
-                host_pid = _host_pid(forked["pid"], self._server_pid())
-                if host_pid is None:
-                    raise WarmPoolError(
-                        "could not find the forked run among this machine's processes"
-                    )
-                for procs in cgroup.procs_files:
-                    procs.write_text(str(host_pid))
+                self._enter_cgroup(cgroup, forked["pid"])
             started = time.perf_counter()
             channel.start()
             self._send({"op": "go", "id": run_id})
-            timed_out = False
-            try:
-                exited = self._wait(
-                    pending, ("exited",), timeout_s=limits.wall_time_s + HOST_GRACE_S
-                )
-            except TimeoutError:
-                timed_out = True
-                self._send({"op": "kill", "id": run_id})
-                try:
-                    exited = self._wait(pending, ("exited",), timeout_s=_KILL_GRACE_S)
-                except TimeoutError:
-                    raise WarmPoolError("a timed-out run could not be killed") from None
+            exited, timed_out = self._await_exit(pending, run_id, limits.wall_time_s)
             wall_time = time.perf_counter() - started
         finally:
             self._pending.pop(run_id, None)
@@ -409,9 +362,7 @@ class WarmBubblewrap:
                 peak, oom, cpu = cgroup.peak_memory_mb(), cgroup.oom_killed(), cgroup.cpu_time_s()
                 cgroup.kill_all()
                 cgroup.remove()
-            finished.set()
-            for reader in readers:
-                reader.join()
+            logs.finish()
         code = os.waitstatus_to_exitcode(exited["status"])
         return SandboxResult(
             backend=self.name,
@@ -420,15 +371,61 @@ class WarmBubblewrap:
             timed_out=timed_out,
             wall_time_s=wall_time,
             peak_memory_mb=peak if peak is not None else exited["maxrss_kb"] / 1024,
-            stdout_tail=stdout.text(),
-            stderr_tail=stderr.text(),
-            log_bytes_dropped=stdout.dropped + stderr.dropped,
+            stdout_tail=logs.stdout.text(),
+            stderr_tail=logs.stderr.text(),
+            log_bytes_dropped=logs.stdout.dropped + logs.stderr.dropped,
             oom_killed=oom,
             cpu_time_s=cpu,
             report_error=channel.error,
             started=channel.started,
             details=self.cold.details(cgroup) | {"warm": "forked from a warm server"},
         )
+
+    def _run_environment(self, limits: SandboxLimits) -> dict[str, str]:
+        env = minimal_environment(home=Path("/tmp"), cpus=limits.cpus)
+        if limits.gpu and self.cold.gpus is not None:
+            visible = self.cold.gpus.for_run(limits.gpu_devices).cuda_visible_devices()
+            if visible is not None:
+                env["CUDA_VISIBLE_DEVICES"] = visible
+        return env
+
+    def _masked_paths(self, job: SandboxJob) -> list[str]:
+        masked = [str(p) for p in job.masked_paths]
+        if not job.limits.gpu and self.limits.gpu:
+            # The pool's sandboxes see the GPUs; a run that may not use them does not.
+            masked += nvidia_device_nodes()
+        return masked
+
+    def _await_fork(self, pending: _PendingRun, run_id: str) -> dict[str, Any]:
+        try:
+            forked = self._wait(pending, ("forked", "error"), timeout_s=60.0)
+        except TimeoutError:
+            self._send({"op": "kill", "id": run_id})
+            raise WarmPoolError("the fork server did not fork a run within 60 s") from None
+        if forked["op"] == "error":
+            raise WarmPoolError(forked.get("message", "the fork server could not fork"))
+        return forked
+
+    def _enter_cgroup(self, cgroup: RunCgroup, namespace_pid: int) -> None:
+        """Move the forked run, still waiting for its go, into its own cgroup."""
+        host_pid = _host_pid(namespace_pid, self._server_pid())
+        if host_pid is None:
+            raise WarmPoolError("could not find the forked run among this machine's processes")
+        for procs in cgroup.procs_files:
+            procs.write_text(str(host_pid))
+
+    def _await_exit(
+        self, pending: _PendingRun, run_id: str, wall_time_s: float
+    ) -> tuple[dict[str, Any], bool]:
+        """The run's exit message, and whether it had to be killed for its wall time."""
+        try:
+            return self._wait(pending, ("exited",), timeout_s=wall_time_s + HOST_GRACE_S), False
+        except TimeoutError:
+            self._send({"op": "kill", "id": run_id})
+        try:
+            return self._wait(pending, ("exited",), timeout_s=_KILL_GRACE_S), True
+        except TimeoutError:
+            raise WarmPoolError("a timed-out run could not be killed") from None
 
     def _wait(
         self, pending: _PendingRun, ops: tuple[str, ...], *, timeout_s: float
@@ -452,6 +449,38 @@ class WarmBubblewrap:
     def _server_pid(self) -> int:
         assert self._server is not None
         return self._server.pid
+
+
+class _RunLogs:
+    """A run's stdout and stderr: two pipes whose sandbox ends go to the fork server, read
+    on the host into bounded tails."""
+
+    def __init__(self, max_log_bytes: int) -> None:
+        self.stdout = TailBuffer(max_log_bytes // 2)
+        self.stderr = TailBuffer(max_log_bytes // 2)
+        self._finished = threading.Event()
+        self.sandbox_fds: tuple[int, ...] = ()
+        self._readers: list[threading.Thread] = []
+        for buffer in (self.stdout, self.stderr):
+            read_fd, write_fd = os.pipe()
+            self.sandbox_fds += (write_fd,)
+            reader = threading.Thread(
+                target=buffer.feed, args=(os.fdopen(read_fd, "rb"), self._finished), daemon=True
+            )
+            reader.start()
+            self._readers.append(reader)
+
+    def handed_over(self) -> None:
+        """The fork server holds its copies: ours close, so the readers see the run's end."""
+        for fd in self.sandbox_fds:
+            os.close(fd)
+        self.sandbox_fds = ()
+
+    def finish(self) -> None:
+        self.handed_over()
+        self._finished.set()
+        for reader in self._readers:
+            reader.join()
 
 
 def _receive(control: socket.socket) -> dict[str, Any] | None:

@@ -304,16 +304,7 @@ def _isolate(message: dict[str, Any]) -> None:
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     for source, target in message["binds"]:
         _bind(os.path.join(POOL, source), target, read_only=True)
-    # The server's /dev is a tmpfs every child would share: read-only here, with a /dev/shm
-    # of the run's own.  The root and every other inherited mount are read-only already.
-    _remount("/dev", MS_RDONLY)
-    # The server's devpts is one instance for every child: a run could open another's
-    # terminal.  Each child gets a devpts of its own.
-    _mount(
-        "devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=620"
-    )
-    if not os.path.islink("/dev/ptmx"):  # bubblewrap's /dev links it to pts/ptmx already
-        _mount("/dev/pts/ptmx", "/dev/ptmx", None, MS_BIND)
+    _own_devices()
     for scratch, size in (
         ("/tmp", SCRATCH_SIZE),
         ("/dev/shm", SCRATCH_SIZE),
@@ -325,30 +316,53 @@ def _isolate(message: dict[str, Any]) -> None:
         _bind(view, original, read_only=True)
     # Last, over every other mount: a label file inside an environment under /tmp would
     # otherwise come back with the environment's binds above.
-    for path in message["masked"]:
-        if os.path.isdir(path):
-            _mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=0555")
-        elif os.path.exists(path):
-            _bind("/dev/null", path, read_only=True)
+    _mask(message["masked"])
     # The kernel mounts a proc in a user namespace only where a fully visible one is
     # mounted already, and read-only if that one is; bwrap's /proc has covers, so the
     # server's sandbox carries the machine's /proc, read-only, at HOST_PROC for this mount.
     _mount("proc", "/proc", "proc", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC)
     # The second views show the environment unmasked: they go like /pool.
-    for hidden in (POOL, HOST_PROC, KEPT_VIEWS):
-        if os.path.isdir(hidden):
-            _mount(
-                "tmpfs",
-                hidden,
-                "tmpfs",
-                MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                "size=4k,mode=0",
-            )
+    _hide(POOL, HOST_PROC, KEPT_VIEWS)
     host = b"medgrade-sandbox"
     _check(_libc.sethostname(host, len(host)), "sethostname")
     os.chdir("/tmp")
     _join_new_session_keyring()
     _drop_privileges()
+
+
+def _own_devices() -> None:
+    # The server's /dev is a tmpfs every child would share: read-only here, with a /dev/shm
+    # of the run's own.  The root and every other inherited mount are read-only already.
+    _remount("/dev", MS_RDONLY)
+    # The server's devpts is one instance for every child: a run could open another's
+    # terminal.  Each child gets a devpts of its own.
+    _mount(
+        "devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=620"
+    )
+    if not os.path.islink("/dev/ptmx"):  # bubblewrap's /dev links it to pts/ptmx already
+        _mount("/dev/pts/ptmx", "/dev/ptmx", None, MS_BIND)
+
+
+def _mask(paths: list[str]) -> None:
+    """Cover each path: a folder with an empty read-only tmpfs, a file with /dev/null."""
+    for path in paths:
+        if os.path.isdir(path):
+            _mount("tmpfs", path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=0555")
+        elif os.path.exists(path):
+            _bind("/dev/null", path, read_only=True)
+
+
+def _hide(*folders: str) -> None:
+    """Cover each folder with an empty tmpfs nobody may enter."""
+    for folder in folders:
+        if os.path.isdir(folder):
+            _mount(
+                "tmpfs",
+                folder,
+                "tmpfs",
+                MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                "size=4k,mode=0",
+            )
 
 
 def _bind(source: str, target: str, *, read_only: bool) -> None:

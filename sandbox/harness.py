@@ -21,27 +21,26 @@ kernel.  The executed notebook is written to the output folder as ``notebook.ipy
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import importlib
 import importlib.util
 import inspect
 import json
 import os
-import platform
 import resource
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 if __package__:  # imported as sandbox.harness by the grader
-    from sandbox import wire
+    from sandbox import startup, wire
 else:  # loaded by path by the supervisor, in a sandbox
+    startup = sys.modules["medgrade_startup"]
     wire = sys.modules["medgrade_wire"]
 
 RECORD_FORMAT = 1
@@ -109,7 +108,7 @@ def work(
         record["failure"] = failure.to_record()
     record["timings"]["total_s"] = round(time.perf_counter() - begun, 4)
     record["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-    record["environment"] = record.get("environment") or _environment()
+    record["environment"] = record.get("environment") or startup.environment()
     return record
 
 
@@ -122,53 +121,6 @@ class RunContext:
     repeat_predict: bool = False
     started: Callable[[], None] = lambda: None
     progress: Callable[[str], None] = lambda text: None
-
-
-def imported_libraries(sources: Iterable[str], candidates: Sequence[str]) -> list[str]:
-    """The ``candidates`` (preloaded libraries) that ``sources`` import, in candidate order.
-
-    Importing them before the submission's code starts keeps library imports out of its
-    CPU time, in a cold sandbox as in the warm pool (whose server imported them all)."""
-    names: set[str] = set()
-    for source in sources:
-        # IPython's magics and shell escapes are no Python.
-        lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]
-        try:
-            tree = ast.parse("\n".join(lines))
-        except (SyntaxError, ValueError, RecursionError, MemoryError):
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Import):
-                names.update(alias.name for alias in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-                names.add(node.module)
-                names.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return [
-        candidate
-        for candidate in candidates
-        if candidate in names or any(name.startswith(candidate + ".") for name in names)
-    ]
-
-
-def _preimport(libraries: Sequence[str]) -> None:
-    for name in libraries:
-        with contextlib.suppress(Exception):  # not installed: the submission will say so
-            importlib.import_module(name)
-
-
-def seed_generators(seed: int | None) -> None:
-    """Seed Python's, numpy's and (if imported) torch's global random generators."""
-    if seed is None:
-        return
-    import random
-
-    random.seed(seed)
-    numpy = sys.modules.get("numpy")
-    if numpy is not None:
-        numpy.random.seed(seed)
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        torch.manual_seed(seed)
 
 
 def _apply_rlimits(limits: dict[str, int]) -> None:
@@ -201,8 +153,8 @@ def _run(
         )
         return
     sources = [path.read_text(errors="replace") for path in sorted(submission_dir.glob("*.py"))]
-    _preimport(imported_libraries(sources, context.preload))
-    seed_generators(context.seed)
+    startup.preimport(startup.imported_libraries(sources, context.preload))
+    startup.seed_generators(context.seed)
     context.started()
     context.progress(f"importing {ENTRY_FILE}")
     started = time.perf_counter()
@@ -616,26 +568,3 @@ def _new_file(path: Path) -> int:
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)
     return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-
-
-def _environment() -> dict[str, Any]:
-    versions = {"python": platform.python_version()}
-    for name in (
-        "numpy", "scipy", "pandas", "torch", "torchvision", "sklearn", "monai", "ipykernel", "IPython"
-    ):  # fmt: skip
-        module = sys.modules.get(name)
-        if module is not None:
-            versions[name] = str(getattr(module, "__version__", "unknown"))
-    device: dict[str, Any] = {"kind": "cpu"}
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        try:
-            if torch.cuda.is_available():
-                device = {
-                    "kind": "cuda",
-                    "name": torch.cuda.get_device_name(0),
-                    "count": torch.cuda.device_count(),
-                }
-        except Exception as error:
-            device = {"kind": "cpu", "cuda_error": str(error)[:200]}
-    return {"versions": versions, "device": device, "platform": platform.platform()}

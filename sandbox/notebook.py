@@ -27,11 +27,12 @@ from pathlib import Path
 from typing import Any
 
 if __package__:  # imported as sandbox.notebook by the grader
-    from sandbox import cputime, harness, wire
+    from sandbox import cputime, harness, startup, wire
 else:  # loaded by path by the supervisor, in a sandbox
     wire = sys.modules["medgrade_wire"]
     cputime = sys.modules["medgrade_cputime"]
     harness = sys.modules["medgrade_harness"]
+    startup = sys.modules["medgrade_startup"]
 
 MAX_RECORDED_CELLS = 300
 #: Outputs kept in the executed notebook: per cell, and for the whole notebook.
@@ -134,7 +135,7 @@ def run_notebook(
     try:
         from jupyter_client.manager import AsyncKernelManager
         from nbclient import NotebookClient
-        from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+        from nbclient.exceptions import CellTimeoutError, DeadKernelError
     except ImportError as error:
         # Said as a crash: only the host's own observations make a sandbox_error, never a
         # claim from inside the sandbox, where the submission could make the same one.
@@ -143,22 +144,7 @@ def run_notebook(
             f"this sandbox cannot run notebooks ({error}); the grading environment needs "
             "nbclient and ipykernel (medgrade image build installs them): tell the course staff",
         ) from None
-    # Every code cell starts as "not run"; the loop below updates the ones it reaches.
-    code_cells = [
-        (position, cell)
-        for position, cell in enumerate(notebook.cells, start=1)
-        if cell.cell_type == "code" and cell.source.strip()
-    ]
-    cells = [
-        {
-            "cell": position,
-            "first_line": first_line(cell.source, width=120),
-            "tags": _cell_tags(cell),
-            "status": "skipped" if harness.SKIP_TAG in _cell_tags(cell) else "not run",
-            "seconds": 0.0,
-        }
-        for position, cell in code_cells
-    ]
+    code_cells, cells = _cell_records(notebook)
     kernel = notebook.metadata.get("kernelspec", {}).get("name", "")
     record["notebook"] = {
         "file": harness._printable(entry.name)[:300],
@@ -167,15 +153,7 @@ def run_notebook(
     }
     timings = record["timings"]
     scratch = Path(os.environ.get("TMPDIR", "/tmp"))
-    for variable, folder in (
-        ("JUPYTER_RUNTIME_DIR", "jupyter-runtime"),
-        ("JUPYTER_DATA_DIR", "jupyter-data"),
-        ("IPYTHONDIR", "ipython"),
-        ("MPLCONFIGDIR", "matplotlib"),
-    ):
-        os.environ[variable] = str(scratch / folder)
-    os.environ["JUPYTER_PLATFORM_DIRS"] = "1"
-    os.environ.setdefault("MPLBACKEND", "Agg")
+    _use_scratch_for_jupyter(scratch)
     total_s = float(limits.get("total_s", 3600))
     cell_s = float(limits.get("cell_s", total_s))
     # load_model and predict must end before the backend's hard kill, so that the run
@@ -198,7 +176,7 @@ def run_notebook(
     try:
         with client.setup_kernel():
             _execute_extra_cell(client, notebook, _SELF_CHECK_STUB)
-            libraries = harness.imported_libraries(
+            libraries = startup.imported_libraries(
                 (cell.source for (_, cell), r in zip(code_cells, cells, strict=True)
                  if r["status"] != "skipped"),
                 context.preload,
@@ -210,56 +188,10 @@ def run_notebook(
             context.started()
             watchdog = CpuWatchdog(client.km.provisioner.pid, limits.get("cpu_s"))
             cells_started = time.perf_counter()
-            for (position, cell), cell_record in zip(code_cells, cells, strict=True):
-                if cell_record["status"] == "skipped":
-                    continue
-                named = describe_cell(position, cell.source, cell_record["tags"])
-                context.progress(named)
-                remaining = deadline - time.monotonic()
-                if min(cell_s, remaining) < 0.5:
-                    raise harness.SubmissionFailure(
-                        "timeout",
-                        f"the notebook used up its {total_s:g} s for running cells before "
-                        f"{named}; tag training cells {harness.SKIP_TAG!r}",
-                    )
-                client.timeout = max(1, math.floor(min(cell_s, remaining)))
-                which = "per-cell" if cell_s <= remaining else "whole-notebook"
-                limit = cell_s if which == "per-cell" else total_s
-                cell_started = time.perf_counter()
-                cell_record["status"] = "ran"
-                try:
-                    client.execute_cell(cell, position - 1)
-                except CellTimeoutError:
-                    cell_record["status"] = "timed out"
-                    raise harness.SubmissionFailure(
-                        "timeout",
-                        f"{named} did not finish within the {which} limit of {limit:g} s; tag "
-                        f"training cells {harness.SKIP_TAG!r} so that grading skips them",
-                    ) from None
-                except DeadKernelError:
-                    if watchdog.fired:
-                        cell_record["status"] = "timed out"
-                        raise watchdog.failure(named) from None
-                    cell_record["status"] = "kernel died"
-                    raise harness.SubmissionFailure(
-                        "crashed",
-                        f"the kernel died while running {named} (a crash, os._exit() or "
-                        "running out of memory)",
-                    ) from None
-                except CellExecutionError as error:
-                    if watchdog.fired:
-                        cell_record["status"] = "timed out"
-                        raise watchdog.failure(named) from None
-                    cell_record["status"] = "error"
-                    raise harness.SubmissionFailure(
-                        "out_of_memory"
-                        if harness._is_out_of_memory_text(error.ename, error.evalue)
-                        else "crashed",
-                        f"{named} raised {error.ename}: {error.evalue}",
-                        _ANSI_ESCAPE.sub("", error.traceback),
-                    ) from None
-                finally:
-                    cell_record["seconds"] = round(time.perf_counter() - cell_started, 4)
+            _run_cells(
+                client, code_cells, cells, context, watchdog,
+                deadline=deadline, cell_s=cell_s, total_s=total_s,
+            )  # fmt: skip
             timings["cells_s"] = round(time.perf_counter() - cells_started, 4)
             context.progress("load_model and predict, in the notebook's kernel")
             try:
@@ -293,6 +225,122 @@ def run_notebook(
     finally:
         _mark_cells(code_cells, cells)
         _save_executed_notebook(notebook, output_dir / wire.EXECUTED_NOTEBOOK)
+
+
+def _cell_records(notebook: Any) -> tuple[list[tuple[int, Any]], list[dict[str, Any]]]:
+    """The notebook's code cells with their positions, and a record for each: every one
+    starts as "not run" (or "skipped"), and running it updates its record."""
+    code_cells = [
+        (position, cell)
+        for position, cell in enumerate(notebook.cells, start=1)
+        if cell.cell_type == "code" and cell.source.strip()
+    ]
+    cells = [
+        {
+            "cell": position,
+            "first_line": first_line(cell.source, width=120),
+            "tags": _cell_tags(cell),
+            "status": "skipped" if harness.SKIP_TAG in _cell_tags(cell) else "not run",
+            "seconds": 0.0,
+        }
+        for position, cell in code_cells
+    ]
+    return code_cells, cells
+
+
+def _use_scratch_for_jupyter(scratch: Path) -> None:
+    """Jupyter, IPython and matplotlib keep their files in the sandbox's scratch folder."""
+    for variable, folder in (
+        ("JUPYTER_RUNTIME_DIR", "jupyter-runtime"),
+        ("JUPYTER_DATA_DIR", "jupyter-data"),
+        ("IPYTHONDIR", "ipython"),
+        ("MPLCONFIGDIR", "matplotlib"),
+    ):
+        os.environ[variable] = str(scratch / folder)
+    os.environ["JUPYTER_PLATFORM_DIRS"] = "1"
+    os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+def _run_cells(
+    client: Any,
+    code_cells: list[tuple[int, Any]],
+    cells: list[dict[str, Any]],
+    context: harness.RunContext,
+    watchdog: CpuWatchdog,
+    *,
+    deadline: float,
+    cell_s: float,
+    total_s: float,
+) -> None:
+    """Run the cells not skipped, in order, each within what is left of both limits."""
+    for (position, cell), cell_record in zip(code_cells, cells, strict=True):
+        if cell_record["status"] == "skipped":
+            continue
+        named = describe_cell(position, cell.source, cell_record["tags"])
+        context.progress(named)
+        remaining = deadline - time.monotonic()
+        if min(cell_s, remaining) < 0.5:
+            raise harness.SubmissionFailure(
+                "timeout",
+                f"the notebook used up its {total_s:g} s for running cells before "
+                f"{named}; tag training cells {harness.SKIP_TAG!r}",
+            )
+        client.timeout = max(1, math.floor(min(cell_s, remaining)))
+        which = "per-cell" if cell_s <= remaining else "whole-notebook"
+        _run_cell(
+            client, position, cell, cell_record, watchdog,
+            named=named, which=which, limit_s=cell_s if which == "per-cell" else total_s,
+        )  # fmt: skip
+
+
+def _run_cell(
+    client: Any,
+    position: int,
+    cell: Any,
+    cell_record: dict[str, Any],
+    watchdog: CpuWatchdog,
+    *,
+    named: str,
+    which: str,
+    limit_s: float,
+) -> None:
+    """Run one cell; a cell that fails becomes the submission's failure, named."""
+    from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+    cell_started = time.perf_counter()
+    cell_record["status"] = "ran"
+    try:
+        client.execute_cell(cell, position - 1)
+    except CellTimeoutError:
+        cell_record["status"] = "timed out"
+        raise harness.SubmissionFailure(
+            "timeout",
+            f"{named} did not finish within the {which} limit of {limit_s:g} s; tag "
+            f"training cells {harness.SKIP_TAG!r} so that grading skips them",
+        ) from None
+    except DeadKernelError:
+        if watchdog.fired:
+            cell_record["status"] = "timed out"
+            raise watchdog.failure(named) from None
+        cell_record["status"] = "kernel died"
+        raise harness.SubmissionFailure(
+            "crashed",
+            f"the kernel died while running {named} (a crash, os._exit() or running out of memory)",
+        ) from None
+    except CellExecutionError as error:
+        if watchdog.fired:
+            cell_record["status"] = "timed out"
+            raise watchdog.failure(named) from None
+        cell_record["status"] = "error"
+        raise harness.SubmissionFailure(
+            "out_of_memory"
+            if harness._is_out_of_memory_text(error.ename, error.evalue)
+            else "crashed",
+            f"{named} raised {error.ename}: {error.evalue}",
+            _ANSI_ESCAPE.sub("", error.traceback),
+        ) from None
+    finally:
+        cell_record["seconds"] = round(time.perf_counter() - cell_started, 4)
 
 
 class CpuWatchdog:
@@ -452,7 +500,7 @@ def predict_in_kernel(
             harness._call_submission("load_model and predict", _reraise)
     except harness.SubmissionFailure as failure:
         result["failure"] = failure.to_record()
-    result["environment"] = harness._environment()
+    result["environment"] = startup.environment()
     display({_RESULT_MIME: result}, raw=True)
 
 

@@ -70,6 +70,7 @@ def sibling(name: str) -> ModuleType:
 
 wire = sibling("wire")
 cputime = sibling("cputime")
+startup = sibling("startup")
 harness = sibling("harness")
 notebook = sibling("notebook")
 
@@ -275,33 +276,9 @@ def _supervise(
     Returns how it ended and its record's bytes: empty when it gave none, None when it
     wrote more than a record may hold.
     """
-    selector = selectors.DefaultSelector()
     pidfd = os.pidfd_open(worker)
-    selector.register(pidfd, selectors.EVENT_READ)
-    selector.register(status_read, selectors.EVENT_READ)
     lines = _StatusLines()
-    stopped: str | None = None
-    exited = False
-    while not exited:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            stopped = "wall"
-        elif clock.exceeded():
-            stopped = "cpu"
-        if stopped is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(worker, signal.SIGKILL)
-            break
-        for key, _ in selector.select(min(remaining, _CPU_SAMPLE_S)):
-            if key.fd == pidfd:
-                exited = True
-            elif not lines.feed(os.read(status_read, 65536)):
-                selector.unregister(status_read)
-            elif lines.start_pending:
-                lines.start_pending = False
-                clock.start()
-                with contextlib.suppress(OSError):
-                    os.write(go_write, b"g")
+    stopped = _watch(worker, pidfd, status_read, go_write, clock, lines, deadline=deadline)
     _, status, _ = os.wait4(worker, 0)
     os.close(pidfd)
     if stopped is None:
@@ -320,6 +297,40 @@ def _supervise(
     if stopped is not None:
         return observed, b""  # whatever it wrote before the kill is not a record
     return observed, lines.record
+
+
+def _watch(
+    worker: int,
+    pidfd: int,
+    status_read: int,
+    go_write: int,
+    clock: _RunClock,
+    lines: _StatusLines,
+    *,
+    deadline: float,
+) -> str | None:
+    """Read the worker's status until it exits; or kill it, and say why: ``"wall"`` at
+    the deadline, ``"cpu"`` once its CPU time is used up."""
+    selector = selectors.DefaultSelector()
+    selector.register(pidfd, selectors.EVENT_READ)
+    selector.register(status_read, selectors.EVENT_READ)
+    while True:
+        remaining = deadline - time.monotonic()
+        stopped = "wall" if remaining <= 0 else "cpu" if clock.exceeded() else None
+        if stopped is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(worker, signal.SIGKILL)
+            return stopped
+        for key, _ in selector.select(min(remaining, _CPU_SAMPLE_S)):
+            if key.fd == pidfd:
+                return None
+            if not lines.feed(os.read(status_read, 65536)):
+                selector.unregister(status_read)
+            elif lines.start_pending:
+                lines.start_pending = False
+                clock.start()
+                with contextlib.suppress(OSError):
+                    os.write(go_write, b"g")
 
 
 class _StatusLines:
