@@ -17,10 +17,9 @@ import pytest
 
 from grader import journeys
 from grader.evaluation import Evaluation
-from grader.metrics import segmentation_metrics, subgroup_metrics
+from grader.metrics import metric_title, segmentation_metrics, subgroup_metrics
 from grader.output import OutputFolder
 from grader.report import find_chromium, write_class_dashboard
-from grader.report._render import METRIC_TITLES
 from grader.rubric import BandScale, LinearScale
 from grader.store import ResultStore
 from grader.submission import Submission
@@ -185,7 +184,7 @@ def test_each_metric_is_drawn_with_the_rubrics_anchors(graded_class):
         in charts["Total marks"].find(f"{SVG}desc").text
     )
     for metric in task.spec.metrics:
-        chart = charts[METRIC_TITLES[metric.name]]
+        chart = charts[metric_title(metric.name)]
         assert series_titles(chart, "histogram") == [f"{graded} students"]
         expected = []
         for criterion in task.rubric.automatic_criteria:
@@ -268,7 +267,7 @@ def test_subgroup_gaps_are_summarised_across_the_class(graded_class, tmp_path):
                 for metric in ("roc_auc", "sensitivity")
             )
             for report in reports:
-                gaps.setdefault(f"{METRIC_TITLES[report.metric]} by {report.attribute}", []).append(
+                gaps.setdefault(f"{metric_title(report.metric)} by {report.attribute}", []).append(
                     report.max_minus_min.value
                 )
             store.add(dataclasses.replace(base, student_id=student, subgroups=reports))

@@ -72,7 +72,7 @@ class ReportSection:
 
     ``template`` is a Jinja template's source, rendered with the report's own variables
     (``e`` the evaluation, ``task``, ``d4`` and ``d3`` the decimals numbers are shown to,
-    ``metric_titles``, and the ``shown`` filter, which rounds the numbers in a method's text
+    ``metric_title(name)``, and the ``shown`` filter, which rounds the numbers in a method's text
     on a hidden split) plus ``variables``, the section's own (its charts, say).
     """
 

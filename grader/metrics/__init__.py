@@ -56,6 +56,7 @@ from grader.metrics._calibration_smooth import (
     smooth_ece,
     smooth_reliability_curve,
 )
+from grader.metrics._catalogue import CATALOGUE, CatalogueEntry, metric_title
 from grader.metrics._classification import (
     ConfusionMatrix,
     confusion_counts,
@@ -103,9 +104,11 @@ from grader.metrics._segmentation_evaluation import (
 from grader.metrics._segmentation_surface import hausdorff95_distances, surface_dice_scores
 
 __all__ = [
+    "CATALOGUE",
     "METRICS",
     "ROW_SUM_TOLERANCE",
     "BootstrapSpec",
+    "CatalogueEntry",
     "ConfusionMatrix",
     "DecisionCurve",
     "GroupResult",
@@ -135,6 +138,7 @@ __all__ = [
     "iou_scores",
     "macro_f1",
     "metric_names",
+    "metric_title",
     "multiclass_confusion_matrix",
     "multiclass_roc_auc",
     "net_benefit",

@@ -34,7 +34,7 @@ class _GapContext:
     compared: list[int]
 
     def definition(self, index: int) -> str:
-        title = self.spec.title
+        title = self.spec.phrase
         if index == 0:
             what = f"max - min of the {title}"
         elif self.spec.higher_is_better is None:

@@ -168,9 +168,9 @@ def _not_estimable_reason(
     if n < min_group_size:
         return f"{n} cases < min_group_size {min_group_size}"
     if spec.needs_positive and n_positive == 0:
-        return f"no positive cases ({n} negative): the {spec.title} needs positive cases"
+        return f"no positive cases ({n} negative): the {spec.phrase} needs positive cases"
     if spec.needs_negative and n_positive == n:
-        return f"no negative cases ({n} positive): the {spec.title} needs negative cases"
+        return f"no negative cases ({n} positive): the {spec.phrase} needs negative cases"
     return None
 
 

@@ -18,6 +18,7 @@ from grader.metrics._bootstrap_kernels import (
     weighted_roc_auc,
 )
 from grader.metrics._calibration import brier_score
+from grader.metrics._catalogue import ALIASES, CATALOGUE, metric_key
 from grader.metrics._classification import (
     confusion_matrix,
     npv,
@@ -27,7 +28,6 @@ from grader.metrics._classification import (
     wilson_interval,
 )
 from grader.metrics._classification_ranking import roc_auc
-from grader.metrics._registry import metric_key
 from grader.metrics._result import MetricResult
 from grader.metrics._validation import percent
 from grader.suggest import close_names, either
@@ -94,132 +94,122 @@ class _Metric:
 
     ``kernel(labels, scores, predicted, weights)`` gives the metric on every row of
     ``weights`` (NaN where undefined); ``higher_is_better`` None means no direction.
+    ``phrase`` names the metric inside a sentence ("the sensitivity needs positive cases");
+    its title and direction are the catalogue's (:mod:`grader.metrics._catalogue`).
     ``matmul_kernel``: the kernel is a matrix product, which runs on float64 weights (an
     int32 matrix would be converted again in every call).
     """
 
-    title: str
+    name: str
+    phrase: str
     point: PointFunction
     kernel: Kernel
-    higher_is_better: bool | None
     needs_positive: bool
     needs_negative: bool
     uses_threshold: bool
     probabilities: bool
     matmul_kernel: bool = True
 
+    @property
+    def higher_is_better(self) -> bool | None:
+        return CATALOGUE[self.name].higher_is_better
+
 
 _METRICS: dict[str, _Metric] = {
-    "roc_auc": _Metric(
-        "ROC AUC",
-        lambda y, s, t, a: roc_auc(y, s, alpha=a),
-        lambda y, s, p, w: weighted_roc_auc(y, s, w),
-        higher_is_better=True,
-        needs_positive=True,
-        needs_negative=True,
-        uses_threshold=False,
-        probabilities=False,
-        matmul_kernel=False,
-    ),
-    "sensitivity": _Metric(
-        "sensitivity",
-        lambda y, s, t, a: sensitivity(y, s, threshold=t, alpha=a),
-        lambda y, s, p, w: weighted_proportion(p, y, w),
-        higher_is_better=True,
-        needs_positive=True,
-        needs_negative=False,
-        uses_threshold=True,
-        probabilities=False,
-    ),
-    "specificity": _Metric(
-        "specificity",
-        lambda y, s, t, a: specificity(y, s, threshold=t, alpha=a),
-        lambda y, s, p, w: weighted_proportion(~p, ~y, w),
-        higher_is_better=True,
-        needs_positive=False,
-        needs_negative=True,
-        uses_threshold=True,
-        probabilities=False,
-    ),
-    "fpr": _Metric(
-        "false-positive rate",
-        _fpr,
-        lambda y, s, p, w: weighted_proportion(p, ~y, w),
-        higher_is_better=False,
-        needs_positive=False,
-        needs_negative=True,
-        uses_threshold=True,
-        probabilities=False,
-    ),
-    "ppv": _Metric(
-        "PPV",
-        lambda y, s, t, a: ppv(y, s, threshold=t, alpha=a),
-        lambda y, s, p, w: weighted_proportion(y, p, w),
-        higher_is_better=True,
-        needs_positive=False,
-        needs_negative=False,
-        uses_threshold=True,
-        probabilities=False,
-    ),
-    "npv": _Metric(
-        "NPV",
-        lambda y, s, t, a: npv(y, s, threshold=t, alpha=a),
-        lambda y, s, p, w: weighted_proportion(~y, ~p, w),
-        higher_is_better=True,
-        needs_positive=False,
-        needs_negative=False,
-        uses_threshold=True,
-        probabilities=False,
-    ),
-    "brier_score": _Metric(
-        "Brier score",
-        lambda y, s, t, a: replace(brier_score(y, s), alpha=a),
-        lambda y, s, p, w: weighted_brier(y, s, w),
-        higher_is_better=False,
-        needs_positive=False,
-        needs_negative=False,
-        uses_threshold=False,
-        probabilities=True,
-    ),
-    "selection_rate": _Metric(
-        "selection rate",
-        _selection_rate,
-        lambda y, s, p, w: weighted_proportion(p, _ones(y), w),
-        higher_is_better=None,
-        needs_positive=False,
-        needs_negative=False,
-        uses_threshold=True,
-        probabilities=False,
-    ),
+    metric.name: metric
+    for metric in (
+        _Metric(
+            "roc_auc",
+            "ROC AUC",
+            lambda y, s, t, a: roc_auc(y, s, alpha=a),
+            lambda y, s, p, w: weighted_roc_auc(y, s, w),
+            needs_positive=True,
+            needs_negative=True,
+            uses_threshold=False,
+            probabilities=False,
+            matmul_kernel=False,
+        ),
+        _Metric(
+            "sensitivity",
+            "sensitivity",
+            lambda y, s, t, a: sensitivity(y, s, threshold=t, alpha=a),
+            lambda y, s, p, w: weighted_proportion(p, y, w),
+            needs_positive=True,
+            needs_negative=False,
+            uses_threshold=True,
+            probabilities=False,
+        ),
+        _Metric(
+            "specificity",
+            "specificity",
+            lambda y, s, t, a: specificity(y, s, threshold=t, alpha=a),
+            lambda y, s, p, w: weighted_proportion(~p, ~y, w),
+            needs_positive=False,
+            needs_negative=True,
+            uses_threshold=True,
+            probabilities=False,
+        ),
+        _Metric(
+            "fpr",
+            "false-positive rate",
+            _fpr,
+            lambda y, s, p, w: weighted_proportion(p, ~y, w),
+            needs_positive=False,
+            needs_negative=True,
+            uses_threshold=True,
+            probabilities=False,
+        ),
+        _Metric(
+            "ppv",
+            "PPV",
+            lambda y, s, t, a: ppv(y, s, threshold=t, alpha=a),
+            lambda y, s, p, w: weighted_proportion(y, p, w),
+            needs_positive=False,
+            needs_negative=False,
+            uses_threshold=True,
+            probabilities=False,
+        ),
+        _Metric(
+            "npv",
+            "NPV",
+            lambda y, s, t, a: npv(y, s, threshold=t, alpha=a),
+            lambda y, s, p, w: weighted_proportion(~y, ~p, w),
+            needs_positive=False,
+            needs_negative=False,
+            uses_threshold=True,
+            probabilities=False,
+        ),
+        _Metric(
+            "brier_score",
+            "Brier score",
+            lambda y, s, t, a: replace(brier_score(y, s), alpha=a),
+            lambda y, s, p, w: weighted_brier(y, s, w),
+            needs_positive=False,
+            needs_negative=False,
+            uses_threshold=False,
+            probabilities=True,
+        ),
+        _Metric(
+            "selection_rate",
+            "selection rate",
+            _selection_rate,
+            lambda y, s, p, w: weighted_proportion(p, _ones(y), w),
+            needs_positive=False,
+            needs_negative=False,
+            uses_threshold=True,
+            probabilities=False,
+        ),
+    )
 }
 
 SUBGROUP_METRICS: tuple[str, ...] = tuple(sorted(_METRICS))
 """The metric names :func:`subgroup_metrics` accepts."""
 
-# Other spellings, only ever suggested (as the registry does), so that a rubric always
-# names the exact metric it grades on.
-_ALIASES = {
-    "auc": "roc_auc",
-    "auroc": "roc_auc",
-    "roc_auc_score": "roc_auc",
-    "tpr": "sensitivity",
-    "recall": "sensitivity",
-    "true_positive_rate": "sensitivity",
-    "tnr": "specificity",
-    "true_negative_rate": "specificity",
-    "false_positive_rate": "fpr",
-    "precision": "ppv",
-    "brier": "brier_score",
-    "brier_score_loss": "brier_score",
-    "demographic_parity": "selection_rate",
-    "positive_rate": "selection_rate",
-}
-
 
 def _check_metric(metric: str) -> _Metric:
     if isinstance(metric, str) and metric in _METRICS:
         return _METRICS[metric]
-    suggestions = close_names(metric_key(metric), SUBGROUP_METRICS, n=2, aliases=_ALIASES)
+    suggestions = close_names(metric_key(metric), SUBGROUP_METRICS, n=2, aliases=ALIASES)
     hint = f" did you mean {either(suggestions)}?" if suggestions else ""
     raise ValueError(
         f"unknown metric {metric!r} for subgroup_metrics;{hint} Valid names: "

@@ -17,6 +17,7 @@ from grader.metrics._calibration import (
     scaled_brier_score,
 )
 from grader.metrics._calibration_smooth import smooth_ece
+from grader.metrics._catalogue import ALIASES, CATALOGUE, metric_key
 from grader.metrics._classification import npv, ppv, sensitivity, specificity
 from grader.metrics._classification_ranking import average_precision, roc_auc
 from grader.metrics._decision import net_benefit
@@ -27,44 +28,11 @@ from grader.metrics._multiclass import (
     quadratic_weighted_kappa,
 )
 from grader.metrics._result import MetricResult
-from grader.metrics._segmentation_evaluation import HIGHER_IS_BETTER, segmentation_metrics
+from grader.metrics._segmentation_evaluation import segmentation_metrics
 from grader.suggest import close_names, either
-
-# Names from other libraries and papers; only used to suggest, never accepted silently, so
-# that a rubric always states the exact metric it grades on.
-_ALIASES = {
-    "auc": "roc_auc",
-    "auroc": "roc_auc",
-    "auc_roc": "roc_auc",
-    "roc": "roc_auc",
-    "roc_auc_score": "roc_auc",
-    "brier": "brier_score",
-    "brier_score_loss": "brier_score",
-    "ece": "expected_calibration_error",
-    "calibration_error": "expected_calibration_error",
-    "recall": "sensitivity",
-    "tpr": "sensitivity",
-    "true_positive_rate": "sensitivity",
-    "tnr": "specificity",
-    "true_negative_rate": "specificity",
-    "precision": "ppv",
-    "multiclass_roc_auc": "macro_roc_auc",
-    "ovr_roc_auc": "macro_roc_auc",
-    "f1_macro": "macro_f1",
-    "balanced_accuracy_score": "balanced_accuracy",
-    "qwk": "quadratic_weighted_kappa",
-    "kappa": "quadratic_weighted_kappa",
-    "cohen_kappa": "quadratic_weighted_kappa",
-    "cohen_kappa_score": "quadratic_weighted_kappa",
-}
 
 #: The output contracts a metric can score.
 OutputKind = Literal["binary_probability", "label_map", "class_probabilities"]
-
-
-def metric_key(name: object) -> str:
-    """``name`` as metric names are written (lower case, underscores), to look up aliases."""
-    return str(name).strip().lower().replace("-", "_").replace(" ", "_")
 
 
 class UnknownMetricError(KeyError, ValueError):
@@ -77,7 +45,7 @@ class UnknownMetricError(KeyError, ValueError):
     def __init__(self, name: str, valid: Iterable[str]) -> None:
         self.name = name
         self.valid = sorted(valid)
-        self.suggestions = close_names(metric_key(name), self.valid, n=3, aliases=_ALIASES)
+        self.suggestions = close_names(metric_key(name), self.valid, n=3, aliases=ALIASES)
         super().__init__(name)
 
     def __str__(self) -> str:
@@ -153,6 +121,28 @@ def _build(infos: Iterable[MetricInfo]) -> Mapping[str, MetricInfo]:
     return MappingProxyType(table)
 
 
+def _catalogued(
+    *,
+    name: str,
+    function: Callable[..., MetricResult],
+    needs_probabilities: bool,
+    description: str,
+    output: OutputKind = "binary_probability",
+) -> MetricInfo:
+    """The registry's entry for ``name``, titled and directed as the catalogue says."""
+    entry = CATALOGUE[name]
+    assert entry.higher_is_better is not None, f"{name}: a task's metric has a direction"
+    return MetricInfo(
+        name=name,
+        function=function,
+        higher_is_better=entry.higher_is_better,
+        needs_probabilities=needs_probabilities,
+        title=entry.title,
+        description=description,
+        output=output,
+    )
+
+
 #: Options of a segmentation metric that the grader fills from the task (its structures,
 #: each case's voxel size, the patient of each case), never a task spec.
 SEGMENTATION_TASK_OPTIONS = ("labels", "spacings", "groups")
@@ -186,33 +176,28 @@ def _segmentation_summary(metric: str) -> Callable[..., MetricResult]:
 
 
 _SEGMENTATION_INFOS = [
-    MetricInfo(
+    _catalogued(
         name=name,
         function=_segmentation_summary(name),
-        higher_is_better=HIGHER_IS_BETTER[name],
         needs_probabilities=False,
-        title=title,
         description=description,
         output="label_map",
     )
-    for name, title, description in (
-        ("dice", "Dice", "Overlap 2|R&P|/(|R|+|P|), mean over structures and cases."),
-        ("iou", "IoU", "Jaccard overlap |R&P|/|R|P|, mean over structures and cases."),
+    for name, description in (
+        ("dice", "Overlap 2|R&P|/(|R|+|P|), mean over structures and cases."),
+        ("iou", "Jaccard overlap |R&P|/|R|P|, mean over structures and cases."),
         (
             "hausdorff95",
-            "HD95 (mm)",
             "95th-percentile symmetric surface distance in mm, mean over structures and cases; "
             "a missed or hallucinated structure counts as the image diagonal.",
         ),
         (
             "surface_dice",
-            "Surface Dice (NSD)",
             "Normalised surface distance: share of both surfaces within tolerance_mm of the "
             "other, mean over structures and cases.",
         ),
         (
             "relative_volume_error",
-            "|Relative volume error|",
             "|V_pred - V_ref| / V_ref, mean over structures and cases.",
         ),
     )
@@ -261,24 +246,20 @@ def _with_bootstrap(
 
 
 _MULTICLASS_INFOS = [
-    MetricInfo(
+    _catalogued(
         name="macro_roc_auc",
         function=_with_bootstrap("macro_roc_auc", multiclass_roc_auc, average="macro"),
-        higher_is_better=True,
         needs_probabilities=True,
-        title="Macro ROC AUC (one-vs-rest)",
         description=(
             "Mean over classes of each class's ROC AUC against all others (undefined when a "
             "class has no case); bootstrap CI."
         ),
         output="class_probabilities",
     ),
-    MetricInfo(
+    _catalogued(
         name="micro_roc_auc",
         function=_with_bootstrap("micro_roc_auc", multiclass_roc_auc, average="micro"),
-        higher_is_better=True,
         needs_probabilities=True,
-        title="Micro ROC AUC (one-vs-rest)",
         description=(
             "ROC AUC of every (case, class) pair pooled: dominated by the frequent classes, "
             "and well above 0.5 for the class frequencies predicted for every case; "
@@ -286,33 +267,27 @@ _MULTICLASS_INFOS = [
         ),
         output="class_probabilities",
     ),
-    MetricInfo(
+    _catalogued(
         name="balanced_accuracy",
         function=_with_bootstrap("balanced_accuracy", balanced_accuracy),
-        higher_is_better=True,
         needs_probabilities=True,
-        title="Balanced accuracy",
         description=(
             "Mean over classes of the share of each class's cases predicted as that class "
             "(argmax); 1/K by chance; bootstrap CI."
         ),
         output="class_probabilities",
     ),
-    MetricInfo(
+    _catalogued(
         name="macro_f1",
         function=_with_bootstrap("macro_f1", macro_f1),
-        higher_is_better=True,
         needs_probabilities=True,
-        title="Macro F1",
         description="Mean over classes of F1 = 2TP / (2TP + FP + FN) at the argmax; bootstrap CI.",
         output="class_probabilities",
     ),
-    MetricInfo(
+    _catalogued(
         name="quadratic_weighted_kappa",
         function=_with_bootstrap("quadratic_weighted_kappa", quadratic_weighted_kappa),
-        higher_is_better=True,
         needs_probabilities=True,
-        title="Quadratic weighted kappa (QWK)",
         description=(
             "Agreement of the argmax grade with the true grade beyond chance, a miss by d "
             "grades weighing d^2 (1 perfect, 0 chance); for ordinal classes; bootstrap CI."
@@ -324,114 +299,92 @@ _MULTICLASS_INFOS = [
 
 METRICS: Mapping[str, MetricInfo] = _build(
     [
-        MetricInfo(
+        _catalogued(
             name="roc_auc",
             function=roc_auc,
-            higher_is_better=True,
             needs_probabilities=False,
-            title="ROC AUC",
             description=(
                 "Area under the ROC curve: the probability that a random positive case scores "
                 "higher than a random negative case (ties count 1/2), with a DeLong CI by "
                 "default or a stratified (patient-level with groups) bootstrap CI."
             ),
         ),
-        MetricInfo(
+        _catalogued(
             name="brier_score",
             function=brier_score,
-            higher_is_better=False,
             needs_probabilities=True,
-            title="Brier score",
             description=(
                 "Mean squared difference between the predicted probability and the outcome "
                 "(0 is perfect); rewards both discrimination and calibration."
             ),
         ),
-        MetricInfo(
+        _catalogued(
             name="scaled_brier_score",
             function=scaled_brier_score,
-            higher_is_better=True,
             needs_probabilities=True,
-            title="Scaled Brier score",
             description=(
                 "1 - Brier / (prevalence * (1 - prevalence)): improvement over always "
                 "predicting the prevalence (1 is perfect, 0 is no better)."
             ),
         ),
-        MetricInfo(
+        _catalogued(
             name="expected_calibration_error",
             function=expected_calibration_error,
-            higher_is_better=False,
             needs_probabilities=True,
-            title="Expected calibration error (ECE)",
             description=(
                 "Case-weighted mean gap between predicted probability and observed fraction "
                 "of positives over equal-width probability bins (0 is perfectly calibrated)."
             ),
         ),
-        MetricInfo(
+        _catalogued(
             name="smooth_ece",
             function=smooth_ece,
-            higher_is_better=False,
             needs_probabilities=True,
-            title="Smooth ECE (smECE)",
             description=(
                 "Calibration error of the kernel-smoothed reliability diagram (Blasiok & "
                 "Nakkiran 2023): no bins to choose, consistent as n grows."
             ),
         ),
-        MetricInfo(
+        _catalogued(
             name="average_precision",
             function=average_precision,
-            higher_is_better=True,
             needs_probabilities=False,
-            title="Average precision",
             description="Area under the precision-recall curve as a step function (not interpolated).",
         ),
-        MetricInfo(
+        _catalogued(
             name="net_benefit",
             function=net_benefit,
-            higher_is_better=True,
             needs_probabilities=True,
-            title="Net benefit",
             description=(
                 "Decision-curve net benefit at the task's threshold: TP/n - FP/n * t/(1-t) "
                 "(Vickers & Elkin 2006)."
             ),
         ),
-        MetricInfo(
+        _catalogued(
             name="sensitivity",
             function=sensitivity,
-            higher_is_better=True,
             needs_probabilities=False,
-            title="Sensitivity",
             description="Share of positive cases predicted positive (recall, TPR); Wilson CI.",
         ),
-        MetricInfo(
+        _catalogued(
             name="specificity",
             function=specificity,
-            higher_is_better=True,
             needs_probabilities=False,
-            title="Specificity",
             description="Share of negative cases predicted negative (TNR); Wilson CI.",
         ),
-        MetricInfo(
+        _catalogued(
             name="ppv",
             function=ppv,
-            higher_is_better=True,
             needs_probabilities=False,
-            title="Positive predictive value",
             description=(
                 "Share of positive predictions that are positive cases (precision); depends "
                 "on prevalence; Wilson CI."
             ),
         ),
-        MetricInfo(
+        _catalogued(
             name="npv",
             function=npv,
-            higher_is_better=True,
             needs_probabilities=False,
-            title="Negative predictive value",
             description=(
                 "Share of negative predictions that are negative cases; depends on "
                 "prevalence; Wilson CI."

@@ -14,6 +14,7 @@ from types import MappingProxyType
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from grader.metrics._catalogue import CATALOGUE
 from grader.metrics._result import MetricResult
 from grader.metrics._segmentation import _prepare
 from grader.metrics._segmentation_aggregate import _aggregate_columns
@@ -26,18 +27,6 @@ from grader.metrics._segmentation_checks import (
     _check_tolerance,
 )
 from grader.metrics._validation import check_alpha, check_positive_int
-
-HIGHER_IS_BETTER: Mapping[str, bool] = MappingProxyType(
-    {
-        "dice": True,
-        "iou": True,
-        "hausdorff95": False,
-        "surface_dice": True,
-        # The aggregate is mean |RVE|: 0 is perfect.
-        "relative_volume_error": False,
-    }
-)
-"""Direction of each aggregated segmentation metric."""
 
 _DEFINITIONS = {
     "dice": "Dice 2|R&P|/(|R|+|P|) per case (1 if both masks are empty, 0 if one is)",
@@ -263,7 +252,7 @@ def segmentation_metrics(
                 columns.append(per_metric[metric][:, checked_labels.index(structure)])
                 definition = f"structure {structure}: {definition}"
             names.append(metric)
-            directions.append(HIGHER_IS_BETTER[metric])
+            directions.append(bool(CATALOGUE[metric].higher_is_better))
             definitions.append(definition)
     results = _aggregate_columns(
         np.column_stack(columns),

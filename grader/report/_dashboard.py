@@ -26,10 +26,16 @@ import numpy as np
 from grader._version import __version__
 from grader.charts import ReferenceLine, histogram_chart, strip_chart
 from grader.kinds import LabelMapContract
-from grader.metrics import METRICS, MetricResult, SegmentationSummary, SubgroupReport
+from grader.metrics import (
+    METRICS,
+    MetricResult,
+    SegmentationSummary,
+    SubgroupReport,
+    metric_title,
+)
 from grader.outcome import FAILURE_EXPLANATIONS
 from grader.output import OutputFolder, write_text_atomically
-from grader.report._render import METRIC_TITLES, _environment
+from grader.report._render import _environment
 from grader.rubric import BandScale, LinearScale
 from grader.store import ResultStore, StoredEvaluationError, StoredGrade
 from grader.tasks import Task
@@ -233,7 +239,7 @@ def _metric_sections(students: Sequence[_Student], task: Task) -> list[dict[str,
     for metric in task.spec.metrics:
         name = metric.name
         values = [s.metrics[name].value for s in scored if name in s.metrics]
-        title = METRIC_TITLES.get(name, name)
+        title = metric_title(name)
         better = "higher" if METRICS[name].higher_is_better else "lower"
         sections.append(
             {
@@ -272,7 +278,7 @@ def _failure_groups(students: Sequence[_Student]) -> list[dict[str, object]]:
 
 
 def _subgroup_title(report: SubgroupReport) -> str:
-    return f"{METRIC_TITLES.get(report.metric, report.metric)} by {report.attribute}"
+    return f"{metric_title(report.metric)} by {report.attribute}"
 
 
 def _subgroup_reports(
@@ -342,7 +348,7 @@ def _structure_summary(students: Sequence[_Student], task: Task) -> dict[str, ob
         for structure in structures
     ]
     return {
-        "metrics": [(name, METRIC_TITLES.get(name, name)) for name in metrics],
+        "metrics": [(name, metric_title(name)) for name in metrics],
         "rows": [
             (label, [_Spread.of(values.get((structure, name), [])) for name in metrics])
             for label, structure in zip(labels, structures, strict=True)
@@ -351,8 +357,8 @@ def _structure_summary(students: Sequence[_Student], task: Task) -> dict[str, ob
             strip_chart(
                 labels,
                 [values.get((structure, name), []) for structure in structures],
-                title=f"{METRIC_TITLES.get(name, name)} by structure",
-                x_title=METRIC_TITLES.get(name, name),
+                title=f"{metric_title(name)} by structure",
+                x_title=metric_title(name),
             )
             for name in metrics
         ],

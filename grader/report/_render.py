@@ -12,14 +12,9 @@ from grader.charts import subgroup_chart
 from grader.disclosure import DECIMALS, hidden_round
 from grader.evaluation import Evaluation
 from grader.kinds import output_kind
-from grader.metrics import METRICS
+from grader.metrics import metric_title
 from grader.report._notebook import graded_notebook
 from grader.tasks import Task
-
-#: Every metric's title in reports: the registry's, and those of the subgroup-only metrics.
-METRIC_TITLES = {"fpr": "False-positive rate", "selection_rate": "Selection rate"} | {
-    name: info.title for name, info in METRICS.items()
-}
 
 
 @cache
@@ -54,7 +49,7 @@ def _subgroup_sections(evaluation: Evaluation) -> list[dict[str, object]]:
 
     sections = []
     for report in evaluation.subgroups:
-        title = f"{METRIC_TITLES.get(report.metric, report.metric)} by {report.attribute}"
+        title = f"{metric_title(report.metric)} by {report.attribute}"
         estimable = [g for g in report.groups if g.estimable]
         chart = subgroup_chart(
             [g.label for g in report.groups],
@@ -62,7 +57,7 @@ def _subgroup_sections(evaluation: Evaluation) -> list[dict[str, object]]:
             [shown(g.result.ci_low) for g in report.groups],
             [shown(g.result.ci_high) for g in report.groups],
             overall=shown(report.overall.value) if report.overall.defined else None,
-            metric_title=METRIC_TITLES.get(report.metric, report.metric),
+            metric_title=metric_title(report.metric),
             not_estimable=[g.label for g in report.groups if not g.estimable],
             attribute=report.attribute,
         )
@@ -75,7 +70,7 @@ def _subgroup_sections(evaluation: Evaluation) -> list[dict[str, object]]:
 def _kind_sections(evaluation: Evaluation, task: Task, **shown: object) -> list[str]:
     """The sections the task's output kind adds after the metrics, each rendered with the
     report's variables (:class:`grader.kinds.ReportSection`) and its own."""
-    common = {"e": evaluation, "task": task, "metric_titles": METRIC_TITLES, **shown}
+    common = {"e": evaluation, "task": task, "metric_title": metric_title, **shown}
     return [
         _section_template(section.template).render(common | dict(section.variables))
         for section in output_kind(task.spec.output.kind).report_sections(evaluation, task)
@@ -119,7 +114,7 @@ def render_report(
             n_cases=n_cases,
             kind_sections=_kind_sections(evaluation, task, d4=d4, d3=d3),
             subgroup_sections=_subgroup_sections(evaluation),
-            metric_titles=METRIC_TITLES,
+            metric_title=metric_title,
             device=(device.get("name") or device.get("kind") or "unknown") if device else "unknown",
             reported_rss=record.get("peak_rss_mb"),
             versions=", ".join(f"{k} {v}" for k, v in environment.get("versions", {}).items())

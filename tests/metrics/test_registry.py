@@ -146,6 +146,26 @@ def test_losses_are_marked_lower_is_better() -> None:
     }
 
 
+def test_every_metric_is_catalogued_once_and_nothing_else_is() -> None:
+    from grader.metrics._catalogue import ALIASES, CATALOGUE
+    from grader.metrics._fairness_metrics import _METRICS as SUBGROUP_TABLE
+
+    assert set(CATALOGUE) == set(METRICS) | set(SUBGROUP_TABLE)
+    for name, info in METRICS.items():
+        assert (info.title, info.higher_is_better) == (
+            CATALOGUE[name].title,
+            CATALOGUE[name].higher_is_better,
+        )
+    for name, metric in SUBGROUP_TABLE.items():
+        assert metric.higher_is_better is CATALOGUE[name].higher_is_better
+    # An alias names a catalogued metric and is never itself a metric's name.
+    assert set(ALIASES.values()) <= set(CATALOGUE)
+    assert not set(ALIASES) & set(CATALOGUE)
+    # Titles tell metrics apart in a report's tables and the dashboard's charts.
+    titles = [entry.title for entry in CATALOGUE.values()]
+    assert len(set(titles)) == len(titles)
+
+
 def test_registry_is_read_only() -> None:
     with pytest.raises(TypeError):
         METRICS["accuracy"] = METRICS["roc_auc"]  # type: ignore[index]

@@ -22,6 +22,7 @@ from monai.metrics.utils import get_edge_surface_distance
 
 from grader.metrics import _segmentation
 from grader.metrics._bootstrap import percentile_interval, resample_weights
+from grader.metrics._catalogue import CATALOGUE
 from grader.metrics._segmentation import dice_scores, iou_scores, relative_volume_errors
 from grader.metrics._segmentation_aggregate import aggregate_cases
 from grader.metrics._segmentation_cases import (
@@ -29,7 +30,7 @@ from grader.metrics._segmentation_cases import (
     SegmentationCase,
     segmentation_case,
 )
-from grader.metrics._segmentation_evaluation import HIGHER_IS_BETTER, segmentation_metrics
+from grader.metrics._segmentation_evaluation import segmentation_metrics
 from grader.metrics._segmentation_surface import (
     _surface_distances,
     hausdorff95_distances,
@@ -637,7 +638,7 @@ def test_report_holds_every_case_structure_and_aggregate(report_inputs):
         assert list(summary.results) == list(SEGMENTATION_METRICS)
         for metric, result in summary.results.items():
             assert result.name == metric  # the structure is in the summary, not the name
-            assert result.higher_is_better is HIGHER_IS_BETTER[metric]
+            assert result.higher_is_better is CATALOGUE[metric].higher_is_better
             assert "patient-level percentile bootstrap (4 groups" in result.method
 
 
@@ -652,7 +653,10 @@ def test_report_aggregates_match_aggregate_cases(report_inputs):
             values = np.abs(values)  # the aggregate of RVE is the mean |RVE|
         for j, structure in enumerate(report.labels):
             expected = aggregate_cases(
-                values[:, j], name=metric, higher_is_better=HIGHER_IS_BETTER[metric], groups=groups
+                values[:, j],
+                name=metric,
+                higher_is_better=CATALOGUE[metric].higher_is_better,
+                groups=groups,
             )
             got = report.result(metric, structure)
             assert (got.value, got.ci_low, got.ci_high, got.n) == pytest.approx(
@@ -663,7 +667,10 @@ def test_report_aggregates_match_aggregate_cases(report_inputs):
             warnings.simplefilter("ignore", RuntimeWarning)
             per_case = np.nanmean(values, axis=1)
         expected = aggregate_cases(
-            per_case, name=metric, higher_is_better=HIGHER_IS_BETTER[metric], groups=groups
+            per_case,
+            name=metric,
+            higher_is_better=CATALOGUE[metric].higher_is_better,
+            groups=groups,
         )
         got = report.result(metric)
         assert (got.value, got.ci_low, got.ci_high) == pytest.approx(
