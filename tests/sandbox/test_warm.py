@@ -1,6 +1,6 @@
 """bubblewrap's warm pool: runs fork from one sandboxed server, and each stays single-use.
 
-The adversarial battery (tests/test_sandbox_adversarial.py) runs against the pool too
+The adversarial battery (tests/sandbox/test_adversarial.py) runs against the pool too
 (``bwrap-warm``); these tests cover what only a pool could get wrong: one run's traces
 reaching the next, privileges the server holds leaking into a run, the server's view of
 the batch's folders, and what happens when the server is gone.

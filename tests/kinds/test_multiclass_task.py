@@ -25,8 +25,8 @@ from grader.report import write_report
 from grader.store import decode_evaluation, encode_evaluation
 from grader.tasks import Task, load_task
 from tests.conftest import replaying
-from tests.test_report import BROWSER, launch_browser, open_in_browser
-from tests.test_task_catalog import DATA
+from tests.report.test_report import BROWSER, launch_browser, open_in_browser
+from tests.tasks.test_task_catalog import DATA
 
 TASK_ID = "retinamnist-grade"
 GRADES = ["no DR", "mild NPDR", "moderate NPDR", "severe NPDR", "proliferative DR"]

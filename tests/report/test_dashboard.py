@@ -25,7 +25,7 @@ from grader.store import ResultStore
 from grader.submission import Submission
 from grader.tasks import Task, load_task
 from tests.conftest import EXAMPLES, TASK_ID, replaying
-from tests.test_report import launch_browser, open_in_browser
+from tests.report.test_report import launch_browser, open_in_browser
 
 #: A student id as an LMS or a hand-made list may give it: markup, quotes, URL syntax.
 AWKWARD_ID = '<b>eve & "co" #1?%'

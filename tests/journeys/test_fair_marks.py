@@ -26,7 +26,7 @@ from grader.tasks import load_task
 from sandbox import SandboxUnavailableError
 from tests.conftest import cpu_hog, loadavg
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples" / "submissions"
 # --- The class ---------------------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from grader.errors import DataError, SpecError
 from grader.evaluation import evaluate, prepare_split
 from grader.report import write_report
 from grader.tasks import Task, load_task
-from tests.test_task_catalog import DATA
+from tests.tasks.test_task_catalog import DATA
 
 MSD_PARAMS = {"task": "Task04_Hippocampus", "labels": [1, 2]}
 SOURCE = None if DATA is None else DATA / "msd_task04_hippocampus"

@@ -20,7 +20,7 @@ import pytest
 from grader.evaluation import Evaluation, evaluate
 from sandbox import SandboxBackend, SandboxJob, SandboxResult
 from tests.conftest import evaluate_with_limits
-from tests.test_sandbox_adversarial import assert_clean, leftover_processes, submission
+from tests.sandbox.test_adversarial import assert_clean, leftover_processes, submission
 
 grade = evaluate_with_limits
 root_only = pytest.mark.skipif(os.geteuid() != 0, reason="needs the grader to run as root")

@@ -13,7 +13,7 @@ from grader.errors import SpecError, TaskNotFoundError
 from grader.tasks import load_task, task_ids
 from grader.tasks.spec import task_json_schema
 
-BUNDLED = Path(__file__).resolve().parent.parent / "tasks" / "breast-cancer-wdbc"
+BUNDLED = Path(__file__).resolve().parents[2] / "tasks" / "breast-cancer-wdbc"
 
 
 def test_the_bundled_task_loads_with_its_rubric_and_reference(task):
