@@ -314,23 +314,27 @@ def _watch(
     selector = selectors.DefaultSelector()
     selector.register(pidfd, selectors.EVENT_READ)
     selector.register(status_read, selectors.EVENT_READ)
-    while True:
+    exited = False
+    while not exited:
         remaining = deadline - time.monotonic()
         stopped = "wall" if remaining <= 0 else "cpu" if clock.exceeded() else None
         if stopped is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(worker, signal.SIGKILL)
             return stopped
+        # Every ready descriptor is read, the worker's end among them: its last status
+        # lines come in the same wake-up as its exit.
         for key, _ in selector.select(min(remaining, _CPU_SAMPLE_S)):
             if key.fd == pidfd:
-                return None
-            if not lines.feed(os.read(status_read, 65536)):
+                exited = True
+            elif not lines.feed(os.read(status_read, 65536)):
                 selector.unregister(status_read)
             elif lines.start_pending:
                 lines.start_pending = False
                 clock.start()
                 with contextlib.suppress(OSError):
                     os.write(go_write, b"g")
+    return None
 
 
 class _StatusLines:
