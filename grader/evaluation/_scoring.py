@@ -18,7 +18,7 @@ from grader.errors import MedgradeError
 from grader.evaluation._record import UNMARKED, Evaluation
 from grader.evaluation._split import PreparedSplit
 from grader.hints import hints
-from grader.kinds import ClassSummary, Curves, Predictions, Scored, output_kind
+from grader.kinds import Predictions, Scored, ViewDisclosure, output_kind
 from grader.metrics import MetricResult, SubgroupReport
 from grader.outcome import Failure, RunInfo
 from grader.tasks import Task
@@ -42,7 +42,7 @@ def assess(
     scored = Scored(metrics={}) if predictions is None else kind.score(prepared, predictions)
     metrics = scored.metrics
     told = (
-        _disclosure(prepared, metrics, scored.curves, scored.subgroups, scored.classes)
+        _disclosure(prepared, metrics, scored.subgroups, kind.view_disclosure(prepared, scored))
         if prepared.labels_hidden and metrics and kind.measures_disclosure
         else None
     )
@@ -108,39 +108,22 @@ def _determinism_flags(record: Mapping[str, Any] | None) -> tuple[str, ...]:
     )
 
 
-#: Binary metrics that depend on the labels only through the counts at the threshold.
-_COUNTS_AT_THRESHOLD = frozenset({"sensitivity", "specificity", "ppv", "npv", "net_benefit"})
-
-
 def _disclosure(
     prepared: PreparedSplit,
     metrics: Mapping[str, MetricResult],
-    curves: Curves | None,
     subgroups: tuple[SubgroupReport, ...],
-    classes: ClassSummary | None,
+    views: ViewDisclosure,
 ) -> Disclosure:
     """What the report of this hidden-split run shows that depends on the labels, in bits
-    (:mod:`grader.disclosure`); the marks count with the numbers they come from."""
-    channels: list[tuple[str, float]] = []
-    on_boundary = False
-    if curves is not None and curves.groups is not None:
-        sizes = [int(n) for n in curves.groups["n_cases"]]
-        channels.append(
-            (f"{len(sizes)} groups' positive counts", sum(math.log2(n + 1) for n in sizes))
-        )
-        on_boundary = bool(curves.groups["threshold_is_boundary"][0])
-    spec = prepared.task.spec
-    threshold = spec.output.metric_defaults().get("threshold")
+    (:mod:`grader.disclosure`): the output kind's views, then every metric (the marks count
+    with the numbers they come from) and the subgroup tables."""
+    channels = list(views.channels)
     marked = {
         c.metric: c.points for c in prepared.task.rubric.criteria if getattr(c, "metric", None)
     }
     for name, result in metrics.items():
-        # A count-based metric at the task's threshold, when the threshold is a group
-        # boundary, is a sum of the groups' counts, and so is its Wilson interval.
-        metric = spec.metric(name)
-        at_threshold = metric is not None and metric.options.get("threshold") in (None, threshold)
-        if on_boundary and at_threshold and name in _COUNTS_AT_THRESHOLD:
-            # So is its mark, a function of it.
+        if name in views.metrics_from_shown_counts:
+            # So is its mark, a function of it; a Wilson interval is one of the counts too.
             shown = 0 if "Wilson" in result.method or result.ci_low is None else 2
             bits = disclosure.number_bits(shown)
         else:
@@ -155,13 +138,4 @@ def _disclosure(
             3 * (len(report.groups) + 3) for report in subgroups
         )  # each group, the overall value and the two gaps: value and interval each
         channels.append(("subgroup tables", disclosure.number_bits(numbers)))
-    if classes is not None:
-        numbers = 6 * len(classes.rows)  # per class: AUC and sensitivity, value and interval
-        counts = sum(
-            math.log2(row.n_predicted + 1) * (len(classes.rows) - 1)
-            for row in classes.rows
-            if row.n_predicted >= classes.min_predicted_shown
-        )
-        channels.append(("per-class table", disclosure.number_bits(numbers)))
-        channels.append(("confusion matrix columns", counts))
     return Disclosure(prepared.n_cases, tuple(channels))

@@ -13,6 +13,7 @@ from grader.kinds._base import (
     Predictions,
     ReportSection,
     Scored,
+    ViewDisclosure,
     section_template,
 )
 from grader.kinds._contract import OutputContract
@@ -53,6 +54,7 @@ __all__ = [
     "ReportSection",
     "Scored",
     "UnsafeFileError",
+    "ViewDisclosure",
     "WorstCase",
     "input_kind",
     "input_kind_names",

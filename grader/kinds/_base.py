@@ -4,7 +4,8 @@ A kind's class attributes say what the spec, the harness and the report need to 
 its methods do the kind's part of each step on the host: writing the inputs a sandbox reads
 (:meth:`InputKind.write_inputs`), reading and checking what the sandbox returned
 (:meth:`OutputKind.read`), scoring it (:meth:`OutputKind.score`), the report's sections it
-adds (:meth:`OutputKind.report_sections`) and writing the student's starter
+adds (:meth:`OutputKind.report_sections`), what its views disclose of a hidden split
+(:meth:`OutputKind.view_disclosure`) and writing the student's starter
 (:meth:`OutputKind.starter`).  Inside the sandbox the harness knows only the wire
 layouts (:data:`sandbox.wire.INPUT_LAYOUTS`, :data:`sandbox.wire.OUTPUT_LAYOUTS`), never a
 kind, so a new kind needs no change to the sandbox side.
@@ -64,6 +65,17 @@ class Scored:
     structures: tuple[SegmentationSummary, ...] = ()
     worst_cases: tuple[WorstCase, ...] = ()
     classes: ClassSummary | None = None
+
+
+@dataclass(frozen=True)
+class ViewDisclosure:
+    """What an output kind's own views of a hidden split (its curves, tables) tell of the
+    labels, for :mod:`grader.disclosure`: ``channels``, a name and its bits each, and
+    ``metrics_from_shown_counts``, the metrics whose values (and intervals) are sums of
+    counts those views already show, and so tell nothing more."""
+
+    channels: tuple[tuple[str, float], ...] = ()
+    metrics_from_shown_counts: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -138,6 +150,11 @@ class OutputKind:
     def report_sections(self, evaluation: Evaluation, task: Task) -> list[ReportSection]:
         """The parts of ``evaluation``'s report this kind adds after the metrics table."""
         return []
+
+    def view_disclosure(self, prepared: PreparedSplit, scored: Scored) -> ViewDisclosure:
+        """What this kind's views of ``scored`` tell of a hidden split's labels (the metrics
+        and subgroup tables every kind shows are counted by the grader)."""
+        return ViewDisclosure()
 
     def null_model(self, contract: OutputContract, train_labels: np.ndarray) -> Any:
         """What a model that learnt nothing predicts, as JSON (the null submission's

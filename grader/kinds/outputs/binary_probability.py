@@ -7,6 +7,7 @@ view comes from one grouping of the cases by score (:func:`grader.disclosure.sco
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -21,7 +22,13 @@ from grader.charts import (
     risk_distribution_chart,
     roc_chart,
 )
-from grader.kinds._base import OutputKind, ReportSection, Scored, section_template
+from grader.kinds._base import (
+    OutputKind,
+    ReportSection,
+    Scored,
+    ViewDisclosure,
+    section_template,
+)
 from grader.kinds._contract import OutputContract
 from grader.kinds._files import InvalidOutput
 from grader.kinds._registry import register_kind
@@ -88,6 +95,9 @@ def predict(model: float, inputs: np.ndarray) -> np.ndarray:
 '''
 
 
+#: Metrics that depend on the labels only through the counts at the threshold.
+_COUNTS_AT_THRESHOLD = frozenset({"sensitivity", "specificity", "ppv", "npv", "net_benefit"})
+
 #: The report's discrimination and calibration sections (:class:`~grader.kinds.ReportSection`).
 REPORT_SECTIONS = section_template(__package__, "templates/binary_probability.html.j2")
 
@@ -114,6 +124,26 @@ class BinaryProbability(OutputKind):
         discrimination, calibration = _charts(evaluation.curves, evaluation, task)
         variables = {"charts": discrimination, "calibration_charts": calibration}
         return [ReportSection(REPORT_SECTIONS, variables)]
+
+    def view_disclosure(self, prepared: PreparedSplit, scored: Scored) -> ViewDisclosure:
+        curves = scored.curves
+        if curves is None or curves.groups is None:
+            return ViewDisclosure()
+        sizes = [int(n) for n in curves.groups["n_cases"]]
+        channel = (f"{len(sizes)} groups' positive counts", sum(math.log2(n + 1) for n in sizes))
+        if not curves.groups["threshold_is_boundary"][0]:
+            return ViewDisclosure((channel,))
+        # A count-based metric at the task's threshold, when the threshold is a group
+        # boundary, is a sum of the groups' counts, and so is its Wilson interval.
+        spec = prepared.task.spec
+        threshold = spec.output.metric_defaults().get("threshold")
+        at_threshold = {
+            name
+            for name in scored.metrics
+            if (metric := spec.metric(name)) is not None
+            and metric.options.get("threshold") in (None, threshold)
+        }
+        return ViewDisclosure((channel,), frozenset(at_threshold & _COUNTS_AT_THRESHOLD))
 
     def starter(self, contract: OutputContract, task_id: str, inputs: str, null: Any) -> str:
         return STARTER.format(

@@ -7,6 +7,7 @@ a hidden split's report leaves out where too few cases were predicted for them.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -15,7 +16,13 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from grader import disclosure
-from grader.kinds._base import OutputKind, ReportSection, Scored, section_template
+from grader.kinds._base import (
+    OutputKind,
+    ReportSection,
+    Scored,
+    ViewDisclosure,
+    section_template,
+)
 from grader.kinds._contract import OutputContract
 from grader.kinds._files import InvalidOutput
 from grader.kinds._registry import register_kind
@@ -132,6 +139,23 @@ class ClassProbabilities(OutputKind):
         if evaluation.classes is None:
             return []
         return [ReportSection(REPORT_SECTIONS, {"confusion": _confusion(evaluation.classes)})]
+
+    def view_disclosure(self, prepared: PreparedSplit, scored: Scored) -> ViewDisclosure:
+        classes = scored.classes
+        if classes is None:
+            return ViewDisclosure()
+        numbers = 6 * len(classes.rows)  # per class: AUC and sensitivity, value and interval
+        counts = sum(
+            math.log2(row.n_predicted + 1) * (len(classes.rows) - 1)
+            for row in classes.rows
+            if row.n_predicted >= classes.min_predicted_shown
+        )
+        return ViewDisclosure(
+            (
+                ("per-class table", disclosure.number_bits(numbers)),
+                ("confusion matrix columns", counts),
+            )
+        )
 
     def null_model(self, contract: OutputContract, train_labels: np.ndarray) -> Any:
         assert isinstance(contract, ClassProbabilitiesContract)
