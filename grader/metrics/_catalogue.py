@@ -1,6 +1,8 @@
 """Every metric medgrade knows by name: its title in reports, its direction, and the names
 other libraries give it.  The registry, the subgroup metrics, the segmentation summary and
-the reports all read this one table, so a metric is titled and ranked the same everywhere.
+the reports read this one table, so a metric is titled and ranked the same everywhere.  Each
+metric function still states its direction on the results it returns (as MONAI's do, so a
+result describes itself); tests/metrics/test_registry.py checks they agree with this table.
 
 A leaf of the metrics package: it imports none of its siblings.
 """
