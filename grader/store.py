@@ -14,6 +14,9 @@ Schema history (``meta.schema_version``; an older store is migrated when opened)
 1. submissions, runs, metrics, marks.
 2. ``runs.sandbox`` (the sandbox a run used: backend name, and the image id for docker) and
    ``run_documents`` (the evaluation document and a notebook submission's executed notebook).
+3. The evaluation document keeps what the output kind computed besides the metrics as
+   ``kind_results``, ``{"kind": <output kind>, "value": ...}``, in place of the fields
+   ``curves``, ``classes``, ``structures`` and ``worst_cases``; stored documents are rewritten.
 """
 
 from __future__ import annotations
@@ -24,20 +27,22 @@ import json
 import math
 import sqlite3
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pydantic
 
 from grader.errors import MedgradeError
 from grader.evaluation import Evaluation
+from grader.kinds import output_kind, output_kind_of_results
 from grader.rubric import Marks
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: Version 1, as first released; every store starts here and is migrated up.
 _SCHEMA_V1 = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -92,8 +97,44 @@ _SCHEMA_V1 = (
     )""",
     "CREATE INDEX IF NOT EXISTS runs_by_task ON runs (task_id, split, submission_id)",
 )
-#: The statements that bring a store from the previous version to each version.
-_MIGRATIONS: dict[int, tuple[str, ...]] = {
+
+
+def _documents_with_kind_results(connection: sqlite3.Connection) -> None:
+    """Version 3: each stored document's kind-specific fields become its ``kind_results``."""
+    rows = connection.execute("SELECT run_id, evaluation FROM run_documents").fetchall()
+    for run_id, blob in rows:
+        try:
+            document = json.loads(_decompress(blob))
+        except (zlib.error, UnicodeDecodeError, ValueError):
+            continue  # unreadable before and after: its run is graded again when reused
+        if not isinstance(document, dict):
+            continue
+        document["kind_results"] = _kind_results_of_version_2(document)
+        connection.execute(
+            "UPDATE run_documents SET evaluation = ? WHERE run_id = ?",
+            (_compress(json.dumps(document, separators=(",", ":"))), run_id),
+        )
+
+
+def _kind_results_of_version_2(document: dict[str, Any]) -> dict[str, Any] | None:
+    curves, classes = document.pop("curves", None), document.pop("classes", None)
+    structures = document.pop("structures", None) or []
+    worst_cases = document.pop("worst_cases", None) or []
+    if curves is not None:
+        return {"kind": "binary_probability", "value": curves}
+    if classes is not None:
+        return {"kind": "class_probabilities", "value": classes}
+    if structures:
+        return {
+            "kind": "label_map",
+            "value": {"structures": structures, "worst_cases": worst_cases},
+        }
+    return None
+
+
+#: What brings a store from the previous version to each version: SQL statements, or a
+#: function of the connection where documents are rewritten.
+_MIGRATIONS: dict[int, tuple[str | Callable[[sqlite3.Connection], None], ...]] = {
     2: (
         "ALTER TABLE runs ADD COLUMN sandbox TEXT",
         """CREATE TABLE run_documents (
@@ -102,6 +143,7 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
             executed_notebook BLOB
         )""",
     ),
+    3: (_documents_with_kind_results,),
 }
 
 
@@ -230,8 +272,11 @@ class ResultStore:
                 "another --out folder"
             )
         for target in range(version + 1, SCHEMA_VERSION + 1):
-            for statement in _MIGRATIONS[target]:
-                connection.execute(statement)
+            for step in _MIGRATIONS[target]:
+                if callable(step):
+                    step(connection)
+                else:
+                    connection.execute(step)
             connection.execute(
                 "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(target),)
             )
@@ -481,8 +526,18 @@ def _decompress(blob: bytes) -> str:
 
 
 def encode_evaluation(evaluation: Evaluation) -> str:
-    """The JSON document of ``evaluation`` (without its executed notebook, stored apart)."""
-    plain = _plain(dataclasses.replace(evaluation, executed_notebook=None))
+    """The JSON document of ``evaluation`` (without its executed notebook, stored apart).
+
+    The output kind's results are tagged with the kind's name, which says what type they are
+    read back as."""
+    plain = _plain(dataclasses.replace(evaluation, executed_notebook=None, kind_results=None))
+    assert isinstance(plain, dict)
+    results = evaluation.kind_results
+    if results is not None:
+        plain["kind_results"] = {
+            "kind": output_kind_of_results(results).name,
+            "value": _plain(results),
+        }
     return json.dumps(plain, separators=(",", ":"))
 
 
@@ -490,7 +545,8 @@ def decode_evaluation(document: str) -> Evaluation:
     """The evaluation ``document`` was written from; raises :class:`StoredEvaluationError`."""
     try:
         # Strict: a number is not read from text, nor a flag from a number.
-        return _evaluation_reader().validate_json(document, strict=True, extra="forbid")
+        evaluation = _evaluation_reader().validate_json(document, strict=True, extra="forbid")
+        return dataclasses.replace(evaluation, kind_results=_kind_results(evaluation.kind_results))
     except pydantic.ValidationError as error:
         problems = "; ".join(
             f"{'.'.join(map(str, problem['loc'])) or 'evaluation'}: {problem['msg']}"
@@ -499,10 +555,33 @@ def decode_evaluation(document: str) -> Evaluation:
         raise StoredEvaluationError(f"the stored evaluation does not fit: {problems}") from None
 
 
+def _kind_results(tagged: object) -> object:
+    """The output kind's results from their tagged document (read as plain JSON values)."""
+    if tagged is None:
+        return None
+    if not (isinstance(tagged, dict) and set(tagged) == {"kind", "value"}):
+        raise StoredEvaluationError("the stored evaluation's kind_results are not tagged")
+    try:
+        results_type = output_kind(tagged["kind"]).results
+    except (TypeError, ValueError) as error:  # a plug-in kind no longer installed
+        raise StoredEvaluationError(f"the stored evaluation's kind_results: {error}") from None
+    if results_type is None:
+        raise StoredEvaluationError(f"output kind {tagged['kind']!r} keeps no results")
+    # Back to JSON, so that they are read as strictly as the rest (tuples from arrays).
+    return _reader(results_type).validate_json(
+        json.dumps(tagged["value"]), strict=True, extra="forbid"
+    )
+
+
 @cache
 def _evaluation_reader() -> pydantic.TypeAdapter[Evaluation]:
     # Built once, on first use: the schema is made from every dataclass of the evaluation.
     return pydantic.TypeAdapter(Evaluation)
+
+
+@cache
+def _reader(results_type: type) -> pydantic.TypeAdapter[Any]:
+    return pydantic.TypeAdapter(results_type)
 
 
 def _plain(value: object) -> object:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -14,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from grader.evaluation import Evaluation, PreparedSplit, evaluate, prepare_split, sandbox_limits
 from grader.submission import content_sha256
@@ -107,6 +109,18 @@ def warm_pool(backend: SandboxBackend) -> WarmBubblewrap:
     assert isinstance(pool, WarmBubblewrap)
     pool.start()  # ready before the first job, so that every job forks from it
     return pool
+
+
+def task_with_cpu_time(folder: Path, seconds: float) -> Path:
+    """The bundled task with another CPU-time limit, as a course's own task folder."""
+    task = folder / TASK_ID
+    shutil.copytree(REPO / "tasks" / TASK_ID, task)
+    spec = yaml.safe_load((task / "task.yaml").read_text())
+    spec["limits"]["cpu_time_s"] = seconds
+    shutil.copy(REPO / "rubrics" / f"{TASK_ID}.yaml", task / "rubric.yaml")
+    spec["rubric"] = "rubric.yaml"
+    (task / "task.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    return task
 
 
 def evaluate_with_limits(

@@ -29,8 +29,8 @@ number formats), ``_data`` (input checks), ``_axes`` (ticks, axes, panels), ``_c
 (the SVG document, legend, notes), ``_chart`` (scales, axes and series over panels); then
 one module per family of charts: ``_discrimination`` (ROC, risk by class),
 ``_calibration`` (reliability diagram, decision curve), ``_subgroups``,
-``_distributions`` (the dashboard's histogram and strip charts) and ``_overlay``
-(segmentation outlines on an image slice).
+``_distributions`` (the dashboard's histogram and strip charts, and the spreads they
+draw as table cells) and ``_overlay`` (segmentation outlines on an image slice).
 """
 
 from grader.charts._axes import nice_ticks
@@ -41,13 +41,20 @@ from grader.charts._discrimination import (
     roc_chart,
     unit_square_chart,
 )
-from grader.charts._distributions import ReferenceLine, histogram_chart, strip_chart
+from grader.charts._distributions import (
+    ReferenceLine,
+    Spread,
+    histogram_chart,
+    spread_cell,
+    strip_chart,
+)
 from grader.charts._overlay import segmentation_overlay
 from grader.charts._subgroups import subgroup_chart
 
 __all__ = [
     "ReferenceLine",
     "Series",
+    "Spread",
     "decision_curve_chart",
     "histogram_chart",
     "nice_ticks",
@@ -55,6 +62,7 @@ __all__ = [
     "risk_distribution_chart",
     "roc_chart",
     "segmentation_overlay",
+    "spread_cell",
     "strip_chart",
     "subgroup_chart",
     "unit_square_chart",

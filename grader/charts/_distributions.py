@@ -3,6 +3,7 @@ reference lines across it, and a strip of dots per measure."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -15,8 +16,36 @@ from grader.charts._canvas import _LegendItem, _text
 from grader.charts._chart import _Chart
 from grader.charts._data import _plottable, _skipped_note, _vector
 from grader.charts._style import _BLUE, _GREEN, _INK, _MUTED, _TICK_SIZE, _VERMILLION
-from grader.charts._text import _format_value, _plural, _short_value, _text_width
+from grader.charts._text import _escape, _format_value, _plural, _short_value, _text_width
 from grader.metrics._validation import check_positive_int
+
+
+@dataclass(frozen=True)
+class Spread:
+    """The median and quartiles of some finite values: a strip chart's numbers in a table."""
+
+    n: int
+    median: float
+    q1: float
+    q3: float
+
+    @staticmethod
+    def of(values: Sequence[float]) -> Spread | None:
+        """The spread of the finite ``values``; None when there is none."""
+        finite = [v for v in values if math.isfinite(v)]
+        if not finite:
+            return None
+        q1, median, q3 = np.percentile(finite, [25, 50, 75]).tolist()
+        return Spread(len(finite), median, q1, q3)
+
+
+def spread_cell(spread: Spread | None, pattern: str = "%.3f") -> str:
+    """A table cell's markup for ``spread``: the median, then the quartiles and n in small
+    print; a dash when there is nothing to summarise."""
+    if spread is None:
+        return "\u2014"
+    median, q1, q3 = (_escape(pattern % v) for v in (spread.median, spread.q1, spread.q3))
+    return f'{median} <span class="how quartiles">({q1} \u2013 {q3}, n = {spread.n})</span>'
 
 
 @dataclass(frozen=True)

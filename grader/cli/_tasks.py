@@ -229,7 +229,7 @@ def task_validate(
 ) -> None:
     """Prove a task is fair: the reference reaches full marks, a null model gets the floor
     (both run in the sandbox students' code runs in)."""
-    from grader.journeys import validate_task
+    from grader.journeys import default_workers, validate_task
     from grader.tasks import load_task
 
     with errors_exit():
@@ -241,7 +241,11 @@ def task_validate(
             note(text)
         with console.status("running the reference and a null model through the sandbox..."):
             report = validate_task(
-                loaded, backend=stack.backend, data_dir=data_dir, references=references
+                loaded,
+                backend=stack.backend,
+                data_dir=data_dir,
+                references=references,
+                workers=default_workers(stack.placement),
             )
     for name, ok, detail in report.checks:
         mark = "[green]pass[/]" if ok else "[red]FAIL[/]"

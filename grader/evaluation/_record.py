@@ -11,8 +11,7 @@ from typing import Any
 from grader._version import __version__
 from grader.disclosure import Disclosure
 from grader.environment import EnvironmentCheck
-from grader.kinds import ClassSummary, Curves, WorstCase
-from grader.metrics import MetricResult, SegmentationSummary, SubgroupReport
+from grader.metrics import MetricResult, SubgroupReport
 from grader.outcome import Failure, RunInfo
 from grader.rubric import Marks
 
@@ -38,14 +37,12 @@ class Evaluation:
     run: RunInfo | None
     data_sha256: str
     split_sha256: str
-    curves: Curves | None = None
     subgroups: tuple[SubgroupReport, ...] = ()
-    #: Segmentation tasks: each structure's summary, then the mean over structures.
-    structures: tuple[SegmentationSummary, ...] = ()
-    #: Segmentation self-checks: the worst cases, drawn in the report.
-    worst_cases: tuple[WorstCase, ...] = ()
-    #: Multiclass tasks: per-class results and the confusion matrix.
-    classes: ClassSummary | None = None
+    #: What the task's output kind computed besides the metrics (a binary task's curves, a
+    #: multiclass task's per-class table, a segmentation task's structures): None, or an
+    #: instance of the kind's :attr:`grader.kinds.OutputKind.results`, whose type is the
+    #: kind's own, so this field is typed Any; the store reads it back with the kind's type.
+    kind_results: Any = None
     medgrade_version: str = __version__
     created_at: str = field(
         default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
@@ -86,8 +83,7 @@ class Evaluation:
             "metrics": {name: result.to_dict() for name, result in self.metrics.items()},
             "marks": self.marks.to_dict(),
             "subgroups": [report.to_dict() for report in self.subgroups],
-            "structures": [summary.to_dict() for summary in self.structures],
-            "classes": None if self.classes is None else self.classes.to_dict(),
+            **({} if self.kind_results is None else self.kind_results.json_fields()),
             "run": None
             if self.run is None
             else {

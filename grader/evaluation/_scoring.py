@@ -14,11 +14,11 @@ import numpy as np
 from grader import disclosure
 from grader.disclosure import Disclosure
 from grader.environment import EnvironmentCheck, check_environment, declared_environment
-from grader.errors import MedgradeError
+from grader.errors import MedgradeError, PluginError
 from grader.evaluation._record import UNMARKED, Evaluation
 from grader.evaluation._split import PreparedSplit
 from grader.hints import hints
-from grader.kinds import Predictions, Scored, ViewDisclosure, output_kind
+from grader.kinds import OutputKind, Predictions, Scored, ViewDisclosure, output_kind
 from grader.metrics import MetricResult, SubgroupReport
 from grader.outcome import Failure, RunInfo
 from grader.tasks import Task
@@ -61,11 +61,8 @@ def assess(
         run=run,
         data_sha256=prepared.data_sha256,
         split_sha256=prepared.split_sha256,
-        curves=scored.curves,
         subgroups=scored.subgroups,
-        structures=scored.structures,
-        worst_cases=scored.worst_cases,
-        classes=scored.classes,
+        kind_results=_kind_results(kind, scored),
         disclosure=told,
         hints=hints(
             failure=failure,
@@ -106,6 +103,17 @@ def _determinism_flags(record: Mapping[str, Any] | None) -> tuple[str, ...]:
         f"Its predict is not deterministic: {determinism['cases_changed']} of "
         f"{determinism.get('n_cases', '?')} cases changed between two calls on the same inputs",
     )
+
+
+def _kind_results(kind: OutputKind, scored: Scored) -> Any:
+    results = scored.kind_results
+    if results is not None and type(results) is not kind.results:
+        raise PluginError(
+            f"output kind {kind.name!r} scored a run with results of type "
+            f"{type(results).__qualname__}; its class attribute 'results' says "
+            f"{getattr(kind.results, '__qualname__', None)}"
+        )
+    return results
 
 
 def _disclosure(

@@ -25,6 +25,7 @@ from grader.kinds._registry import (
     output_contract,
     output_kind,
     output_kind_names,
+    output_kind_of_results,
     register_kind,
 )
 from grader.kinds._scoring import read_rows, score_metrics
@@ -36,7 +37,7 @@ from grader.kinds.outputs.class_probabilities import (
     ClassRow,
     ClassSummary,
 )
-from grader.kinds.outputs.label_map import LabelMapContract, WorstCase
+from grader.kinds.outputs.label_map import LabelMapContract, LabelMapResults, WorstCase
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -48,6 +49,7 @@ __all__ = [
     "InputKind",
     "InvalidOutput",
     "LabelMapContract",
+    "LabelMapResults",
     "OutputContract",
     "OutputKind",
     "Predictions",
@@ -61,6 +63,7 @@ __all__ = [
     "output_contract",
     "output_kind",
     "output_kind_names",
+    "output_kind_of_results",
     "read_npy",
     "read_regular_file",
     "read_rows",

@@ -3,8 +3,10 @@
 A kind's class attributes say what the spec, the harness and the report need to know of it;
 its methods do the kind's part of each step on the host: writing the inputs a sandbox reads
 (:meth:`InputKind.write_inputs`), reading and checking what the sandbox returned
-(:meth:`OutputKind.read`), scoring it (:meth:`OutputKind.score`), the report's sections it
-adds (:meth:`OutputKind.report_sections`), what its views disclose of a hidden split
+(:meth:`OutputKind.read`), scoring it (:meth:`OutputKind.score`, whose results beyond the
+metrics are an instance of the kind's own :attr:`OutputKind.results` type), the sections it
+adds to a student's report (:meth:`OutputKind.report_sections`) and to the class dashboard
+(:meth:`OutputKind.class_sections`), what its views disclose of a hidden split
 (:meth:`OutputKind.view_disclosure`) and writing the student's starter
 (:meth:`OutputKind.starter`).  Inside the sandbox the harness knows only the wire
 layouts (:data:`sandbox.wire.INPUT_LAYOUTS`, :data:`sandbox.wire.OUTPUT_LAYOUTS`), never a
@@ -13,7 +15,7 @@ kind, so a new kind needs no change to the sandbox side.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
@@ -21,15 +23,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
-from grader.metrics import METRICS, MetricResult, SegmentationSummary, SubgroupReport
+from grader.metrics import METRICS, MetricResult, SubgroupReport
 
 if TYPE_CHECKING:
     from grader.data import Dataset
     from grader.evaluation import Evaluation, PreparedSplit
     from grader.kinds._contract import OutputContract
-    from grader.kinds.outputs.binary_probability import Curves
-    from grader.kinds.outputs.class_probabilities import ClassSummary
-    from grader.kinds.outputs.label_map import WorstCase
     from grader.tasks import Task
 
 #: A binary task's probabilities (n_cases,), a multiclass task's (n_cases, n_classes), or a
@@ -57,14 +56,13 @@ class InputKind:
 
 @dataclass(frozen=True)
 class Scored:
-    """What an output kind computed of one run: the task's metrics and the report's views."""
+    """What an output kind computed of one run: the task's metrics, the subgroup reports
+    and ``kind_results``, the kind's own (None, or an instance of its
+    :attr:`OutputKind.results`)."""
 
     metrics: dict[str, MetricResult]
-    curves: Curves | None = None
     subgroups: tuple[SubgroupReport, ...] = ()
-    structures: tuple[SegmentationSummary, ...] = ()
-    worst_cases: tuple[WorstCase, ...] = ()
-    classes: ClassSummary | None = None
+    kind_results: Any = None
 
 
 @dataclass(frozen=True)
@@ -122,6 +120,12 @@ class OutputKind:
     reports_subgroups: ClassVar[bool] = False
     #: Whether what a hidden split's report shows is counted in bits (grader.disclosure).
     measures_disclosure: ClassVar[bool] = True
+    #: What :meth:`score` computes besides the metrics (curves, tables): a frozen dataclass
+    #: of plain values, numpy arrays, tuples and other such dataclasses, with a method
+    #: ``json_fields() -> dict[str, Any]`` (the keys it adds to the ``--json`` document).  The
+    #: store keeps it and reads it back by its type hints, so a report rendered from a stored
+    #: run equals the one rendered when it was graded.  None: the kind has only metrics.
+    results: ClassVar[type | None] = None
 
     def harness_manifest(self) -> dict[str, str]:
         """What the split's manifest tells the harness of the output (it knows no kind)."""
@@ -149,6 +153,17 @@ class OutputKind:
 
     def report_sections(self, evaluation: Evaluation, task: Task) -> list[ReportSection]:
         """The parts of ``evaluation``'s report this kind adds after the metrics table."""
+        return []
+
+    def split_note(self, evaluation: Evaluation) -> str:
+        """A sentence the report's held-out-split banner adds about this kind's views (how
+        many cases each point of its charts aggregates, say)."""
+        return ""
+
+    def class_sections(self, results: Sequence[Any], task: Task) -> list[ReportSection]:
+        """The parts of the class dashboard this kind adds, from the ``kind_results`` of the
+        class's graded runs (the dashboard's own variables are ``task`` and
+        ``metric_title(name)``)."""
         return []
 
     def view_disclosure(self, prepared: PreparedSplit, scored: Scored) -> ViewDisclosure:

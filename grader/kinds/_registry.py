@@ -17,6 +17,7 @@ any task uses it.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from typing import Any, TypeVar
 
@@ -69,6 +70,7 @@ def _add(cls: object, *, origin: str) -> None:
     if isinstance(kind, OutputKind):
         _check_contract(kind, origin)
         _check_per_case(kind, origin)
+        _check_results(kind, origin)
     registry[name] = kind  # type: ignore[assignment]
 
 
@@ -118,6 +120,27 @@ def _check_per_case(kind: OutputKind, origin: str) -> None:
         )
 
 
+def _check_results(kind: OutputKind, origin: str) -> None:
+    results = kind.results
+    if results is None:
+        return
+    if not (dataclasses.is_dataclass(results) and isinstance(results, type)):
+        raise PluginError(
+            f"{origin}.results must be a dataclass (what score() computes besides the metrics)"
+        )
+    if not callable(getattr(results, "json_fields", None)):
+        raise PluginError(
+            f"{origin}.results ({results.__qualname__}) needs a method json_fields(), the keys "
+            "it adds to the --json document ({} for none)"
+        )
+    for other in _OUTPUT_KINDS.values():
+        if other.results is results:
+            raise PluginError(
+                f"{origin}.results is {results.__qualname__}, already the results of output "
+                f"kind {other.name!r}; each kind's results have a type of their own"
+            )
+
+
 def _load_plugins() -> None:
     """Register the kinds installed packages declare (once, on first use)."""
     global _PLUGINS_LOADED
@@ -150,6 +173,15 @@ def output_kind(name: str) -> OutputKind:
     """The output kind ``output.kind`` names."""
     _load_plugins()
     return _lookup(_OUTPUT_KINDS, name, "output")
+
+
+def output_kind_of_results(results: object) -> OutputKind:
+    """The output kind whose :attr:`~OutputKind.results` ``results`` is an instance of."""
+    _load_plugins()
+    for kind in _OUTPUT_KINDS.values():
+        if kind.results is type(results):
+            return kind
+    raise ValueError(f"no output kind has results of type {type(results).__qualname__}")
 
 
 def _lookup(registry: dict[str, KindT], name: str, what: str) -> KindT:

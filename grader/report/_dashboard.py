@@ -21,21 +21,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from grader._version import __version__
-from grader.charts import ReferenceLine, histogram_chart, strip_chart
-from grader.kinds import LabelMapContract
-from grader.metrics import (
-    METRICS,
-    MetricResult,
-    SegmentationSummary,
-    SubgroupReport,
-    metric_title,
-)
+from grader.charts import ReferenceLine, Spread, histogram_chart, spread_cell, strip_chart
+from grader.kinds import output_kind
+from grader.metrics import METRICS, MetricResult, SubgroupReport, metric_title
 from grader.outcome import FAILURE_EXPLANATIONS
 from grader.output import OutputFolder, write_text_atomically
-from grader.report._render import _environment
+from grader.report._render import _environment, _section_template
 from grader.rubric import BandScale, LinearScale
 from grader.store import ResultStore, StoredEvaluationError, StoredGrade
 from grader.tasks import Task
@@ -63,31 +55,14 @@ class _Student:
     #: From the stored evaluation document; empty when the run has none.
     metrics: Mapping[str, MetricResult]
     subgroups: tuple[SubgroupReport, ...]
-    structures: tuple[SegmentationSummary, ...]
+    #: What the task's output kind computed besides the metrics (its class sections' input).
+    kind_results: object
     #: Whether the stored evaluation document could be read.
     readable: bool
     #: When the run was graded (ISO 8601, UTC).
     created_at: str
     #: What the marker should look at (:attr:`grader.evaluation.Evaluation.flags`).
     flags: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class _Spread:
-    """Median and quartiles of some finite values."""
-
-    n: int
-    median: float
-    q1: float
-    q3: float
-
-    @staticmethod
-    def of(values: Sequence[float]) -> _Spread | None:
-        finite = [v for v in values if math.isfinite(v)]
-        if not finite:
-            return None
-        q1, median, q3 = np.percentile(finite, [25, 50, 75]).tolist()
-        return _Spread(len(finite), median, q1, q3)
 
 
 def write_class_dashboard(
@@ -103,7 +78,8 @@ def write_class_dashboard(
     The page shows the distribution of total marks and of each metric of the task (the
     rubric's floor and target marked on each), a summary line, the failures grouped by
     kind with links to ``reports/<student>.html``, the class's subgroup gaps where the task
-    has subgroups and its per-structure results for a segmentation task. ``leaderboard``
+    has subgroups and the sections the task's output kind adds (a segmentation task's
+    per-structure results). ``leaderboard``
     adds the students ranked by total (ties share a rank); it is off by default because a
     ranking of named students is not for every audience. The file is replaced whole.
 
@@ -127,7 +103,8 @@ def write_class_dashboard(
             failures=_failure_groups(students),
             subgroup_rows=_subgroup_rows(students, task),
             subgroup_chart=_subgroup_chart(students, task),
-            structures=_structure_summary(students, task),
+            kind_sections=_kind_sections(students, task),
+            spread=spread_cell,
             students=students,
             ranking=_ranking(students) if leaderboard else None,
             latest_run=max((s.created_at for s in students), default=None),
@@ -146,7 +123,7 @@ def _read_class(store: ResultStore, grades: Sequence[StoredGrade], out: Path) ->
         student_id = grade.student_id
         metrics: Mapping[str, MetricResult] = {}
         subgroups: tuple[SubgroupReport, ...] = ()
-        structures: tuple[SegmentationSummary, ...] = ()
+        kind_results: object = None
         readable = False
         flags: tuple[str, ...] = ()
         if grade.has_document:
@@ -156,7 +133,7 @@ def _read_class(store: ResultStore, grades: Sequence[StoredGrade], out: Path) ->
                 pass  # listed on the page as a run whose metrics cannot be shown
             else:
                 metrics, subgroups = evaluation.metrics, evaluation.subgroups
-                structures, readable = evaluation.structures, True
+                kind_results, readable = evaluation.kind_results, True
                 flags = evaluation.flags
         students.append(
             _Student(
@@ -171,7 +148,7 @@ def _read_class(store: ResultStore, grades: Sequence[StoredGrade], out: Path) ->
                 else None,
                 metrics=metrics,
                 subgroups=subgroups,
-                structures=structures,
+                kind_results=kind_results,
                 readable=readable,
                 created_at=grade.created_at,
                 flags=flags,
@@ -246,7 +223,7 @@ def _metric_sections(students: Sequence[_Student], task: Task) -> list[dict[str,
                 "name": name,
                 "title": title,
                 "better": better,
-                "spread": _Spread.of(values),
+                "spread": Spread.of(values),
                 "undefined": sum(math.isnan(v) for v in values),
                 "marked": any(c.metric == name for c in task.rubric.automatic_criteria),
                 "chart": histogram_chart(
@@ -309,7 +286,7 @@ def _subgroup_rows(students: Sequence[_Student], task: Task) -> list[dict[str, o
                 "title": _subgroup_title(pairs[0][1]),
                 "students": len(pairs),
                 "not_estimable": len(pairs) - len(defined),
-                "spread": _Spread.of([r.max_minus_min.value for _, r in defined]),
+                "spread": Spread.of([r.max_minus_min.value for _, r in defined]),
                 "largest": None
                 if largest is None
                 else (largest[0], largest[1].max_minus_min.value),
@@ -331,38 +308,14 @@ def _subgroup_chart(students: Sequence[_Student], task: Task) -> str | None:
     )
 
 
-def _structure_summary(students: Sequence[_Student], task: Task) -> dict[str, object] | None:
-    """Per structure (and the mean over structures), each metric's spread over the class."""
-    summaries = [summary for s in students for summary in s.structures]
-    if not isinstance(task.spec.output, LabelMapContract) or not summaries:
-        return None
-    names = task.spec.output.structures
-    structures = [*sorted({s.structure for s in summaries if s.structure is not None}), None]
-    metrics = list(dict.fromkeys(name for s in summaries for name in s.results))
-    values: dict[tuple[int | None, str], list[float]] = {}
-    for summary in summaries:
-        for name, result in summary.results.items():
-            values.setdefault((summary.structure, name), []).append(result.value)
-    labels = [
-        "mean" if structure is None else f"{structure} {names.get(structure, '')}".strip()
-        for structure in structures
+def _kind_sections(students: Sequence[_Student], task: Task) -> list[str]:
+    """The sections the task's output kind adds, each rendered with its own variables."""
+    results = [s.kind_results for s in students if s.kind_results is not None]
+    common = {"task": task, "metric_title": metric_title}
+    return [
+        _section_template(section.template).render(common | dict(section.variables))
+        for section in output_kind(task.spec.output.kind).class_sections(results, task)
     ]
-    return {
-        "metrics": [(name, metric_title(name)) for name in metrics],
-        "rows": [
-            (label, [_Spread.of(values.get((structure, name), [])) for name in metrics])
-            for label, structure in zip(labels, structures, strict=True)
-        ],
-        "charts": [
-            strip_chart(
-                labels,
-                [values.get((structure, name), []) for structure in structures],
-                title=f"{metric_title(name)} by structure",
-                x_title=metric_title(name),
-            )
-            for name in metrics
-        ],
-    }
 
 
 def _ranking(students: Sequence[_Student]) -> list[tuple[int, _Student]]:

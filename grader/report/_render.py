@@ -113,6 +113,7 @@ def render_report(
             notebook=notebook,
             n_cases=n_cases,
             kind_sections=_kind_sections(evaluation, task, d4=d4, d3=d3),
+            split_note=output_kind(task.spec.output.kind).split_note(evaluation),
             subgroup_sections=_subgroup_sections(evaluation),
             metric_title=metric_title,
             device=(device.get("name") or device.get("kind") or "unknown") if device else "unknown",

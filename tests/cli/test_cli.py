@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from grader import journeys
-from tests.conftest import EXAMPLES, REPO, TASK_ID, cpu_hog, medgrade
+from tests.conftest import EXAMPLES, REPO, TASK_ID, cpu_hog, medgrade, task_with_cpu_time
 
 FAILING_EXAMPLES = {
     "crashes": "crashed",
@@ -28,10 +28,13 @@ FAILING_EXAMPLES = {
 @pytest.fixture(scope="module")
 def checks(tmp_path_factory) -> dict[str, tuple[int, dict]]:
     out = tmp_path_factory.mktemp("check")
+    # too-slow uses up whatever CPU time it is given: a shorter limit ends it as surely.
+    short = task_with_cpu_time(tmp_path_factory.mktemp("short"), 3)
 
     def check(name: str) -> tuple[str, tuple[int, dict]]:
+        task = str(short) if name == "too-slow" else TASK_ID
         done = medgrade(
-            "check", str(EXAMPLES / name), "--task", TASK_ID, "--json", "--out", str(out / name)
+            "check", str(EXAMPLES / name), "--task", task, "--json", "--out", str(out / name)
         )
         assert done.stdout.startswith("{"), f"{name}: exit {done.returncode}\n{done.stderr}"
         return name, (done.returncode, json.loads(done.stdout))

@@ -41,9 +41,9 @@ def burn(seconds):
 """
 
 _SCRIPTS = {
-    # Far over the task's 4 s penalty threshold, within its 12 s limit: loses the points.
+    # Far over the task's 4 s penalty threshold, within its 8 s limit: loses the points.
     "heavy": _BURN + "\nfrom weak_model import load_model, predict as _predict\n\n"
-    "def predict(model, inputs):\n    burn(8)\n    return _predict(model, inputs)\n",
+    "def predict(model, inputs):\n    burn(6)\n    return _predict(model, inputs)\n",
     # Sleeps (wall time, no CPU time): no penalty, however long a busy machine takes.
     "sleeper": "import time\nfrom weak_model import load_model, predict as _predict\n\n"
     "def predict(model, inputs):\n    time.sleep(4)\n    return _predict(model, inputs)\n",
@@ -98,12 +98,12 @@ def make_class(folder: Path) -> Path:
 
 
 def fair_task(folder: Path) -> Path:
-    """breast-cancer-wdbc with limits that keep the test short: 12 s of CPU time, and the
+    """breast-cancer-wdbc with limits that keep the test short: 8 s of CPU time, and the
     penalty past 4 s."""
     task = folder / "breast-cancer-wdbc"
     shutil.copytree(REPO / "tasks" / "breast-cancer-wdbc", task)
     spec = yaml.safe_load((task / "task.yaml").read_text())
-    spec["limits"]["cpu_time_s"] = 12
+    spec["limits"]["cpu_time_s"] = 8
     rubric = yaml.safe_load((REPO / "rubrics" / "breast-cancer-wdbc.yaml").read_text())
     rubric["penalties"][0]["cpu_time_over_s"] = 4
     (task / "rubric.yaml").write_text(yaml.safe_dump(rubric, sort_keys=False))

@@ -9,6 +9,8 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,16 +18,24 @@ import pytest
 import yaml
 
 from grader.errors import PluginError
+from grader.evaluation import Evaluation
 from grader.kinds import (
+    ClassSummary,
     InputKind,
     OutputContract,
     OutputKind,
+    ReportSection,
     input_kind,
     input_kind_names,
     output_kind,
     output_kind_names,
     register_kind,
 )
+from grader.kinds._registry import _OUTPUT_KINDS
+from grader.report import write_class_dashboard
+from grader.rubric import Marks
+from grader.store import ResultStore
+from grader.tasks import load_task
 from tests.conftest import REPO, medgrade
 
 
@@ -345,3 +355,86 @@ def test_an_installed_kind_grades_a_submission_in_the_sandbox(kind_site, tmp_pat
     )  # fmt: skip
     assert as_probability.returncode == 1
     assert "outside [0, 1]" in json.loads(as_probability.stdout)["failure"]["message"]
+
+
+# --- A kind's own results: kept by the store, shown on the class dashboard ------------------
+
+
+@dataclass(frozen=True)
+class ScoreRange:
+    """What the ``score_range`` kind computes besides its metrics."""
+
+    lowest: float
+    highest: float
+
+    def json_fields(self) -> dict[str, Any]:
+        return {"score_range": [self.lowest, self.highest]}
+
+
+class _ScoreRangeContract(OutputContract):
+    kind: Literal["score_range"]
+
+
+class ScoreRangeKind(OutputKind):
+    name = "score_range"
+    contract = _ScoreRangeContract
+    results = ScoreRange
+
+    def metric_names(self) -> list[str]:
+        return ["roc_auc"]  # ranks cases; needs no probabilities
+
+    def class_sections(self, results: Sequence[Any], task: Any) -> list[ReportSection]:
+        section = '<h2 id="score-range">Scores</h2><p>{{ low }} to {{ high }} over {{ n }}</p>'
+        low, high = min(r.lowest for r in results), max(r.highest for r in results)
+        return [ReportSection(section, {"low": low, "high": high, "n": len(results)})]
+
+
+@pytest.fixture
+def score_range_kind() -> Iterator[None]:
+    register_kind(ScoreRangeKind)
+    yield
+    _OUTPUT_KINDS.pop("score_range")  # the registry is the process's: leave it as it was
+
+
+def test_a_kinds_results_are_stored_by_their_type_and_summarised_for_the_class(
+    score_range_kind, tmp_path
+):
+    folder = risk_task(tmp_path)
+    spec = yaml.safe_load((folder / "task.yaml").read_text())
+    spec["output"] = {"kind": "score_range"}
+    (folder / "task.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
+    task = load_task(folder)
+    runs = {"ann": ScoreRange(-3.5, 2.0), "ben": ScoreRange(-1.0, 4.25)}
+    with ResultStore(tmp_path / "out" / "medgrade.sqlite") as store:
+        for student, results in runs.items():
+            evaluation = Evaluation(
+                student_id=student, submission_path=f"/class/{student}",
+                submission_sha256="0" * 64, task_id=task.id, task_version=task.spec.version,
+                split="test", labels_hidden=True, status="graded", failure=None, metrics={},
+                marks=Marks((), 0.0, 0.0), run=None, data_sha256="d", split_sha256="s",
+                kind_results=results,
+            )  # fmt: skip
+            assert evaluation.to_dict()["score_range"] == [results.lowest, results.highest]
+            back = store.load_evaluation(store.add(evaluation, sandbox="bwrap"))
+            assert back.kind_results == results
+        html = write_class_dashboard(store, task, tmp_path / "out").read_text()
+    assert '<h2 id="score-range">Scores</h2><p>-3.5 to 4.25 over 2</p>' in html
+
+
+def test_a_kinds_results_must_be_a_dataclass_of_its_own_with_json_fields():
+    class _Plain:
+        def json_fields(self) -> dict[str, Any]:
+            return {}
+
+    @dataclass(frozen=True)
+    class _Silent:
+        value: float
+
+    for results, message in (
+        (_Plain, r"results must be a dataclass"),
+        (_Silent, r"needs a method json_fields\(\)"),
+        (ClassSummary, r"already the results of output kind 'class_probabilities'"),
+    ):
+        with pytest.raises(PluginError, match=message):
+            register_kind(type("Ranged", (ScoreRangeKind,), {"results": results}))
+    assert "score_range" not in output_kind_names()

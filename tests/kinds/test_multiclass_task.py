@@ -329,7 +329,7 @@ def test_the_reference_is_scored_per_class_with_intervals(retina, reference_on_v
     for result in evaluation.metrics.values():
         assert result.ci_low < result.value < result.ci_high
         assert "stratified bootstrap" in result.method and result.n == 120
-    summary = evaluation.classes
+    summary = evaluation.kind_results
     assert [row.name for row in summary.rows] == GRADES
     assert [row.n_cases for row in summary.rows] == [54, 12, 28, 20, 6]
     assert sum(row.n_predicted for row in summary.rows) == 120
@@ -374,7 +374,7 @@ def test_the_hidden_split_hides_rarely_predicted_columns_of_the_confusion_matrix
     )
     evaluation = evaluate(folder, student_id="s", prepared=test_images, backend=backend)
     assert evaluation.status == "graded", evaluation.failure
-    summary = evaluation.classes
+    summary = evaluation.kind_results
     assert summary.min_predicted_shown == 10
     assert [row.n_predicted for row in summary.rows] == [397, 0, 0, 0, 3]
     # Never-predicted columns are zeros, which tell nothing; grade 4's column is hidden.
@@ -467,7 +467,9 @@ def test_a_class_is_graded_resumed_and_summarised_from_the_store(retina, make_su
     }
     # The second batch reads every run back from the store, per-class summary included.
     assert set(again.reused) == {"reference", "sums-to-2.5"}
-    assert [e.classes for e in again.evaluations] == [e.classes for e in first.evaluations]
+    assert [e.kind_results for e in again.evaluations] == [
+        e.kind_results for e in first.evaluations
+    ]
     gradebook = OutputFolder(out).gradebook.read_text()
     assert "sums-to-2.5,failed,out_of_range" in gradebook
     assert "Quadratic weighted kappa (QWK)" in (out / "dashboard.html").read_text()

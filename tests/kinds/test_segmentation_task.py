@@ -242,15 +242,15 @@ def test_the_reference_label_maps_are_scored_per_structure_and_reported(
         "surface_dice",
         "relative_volume_error",
     }
-    by_structure = {s.structure: s for s in evaluation.structures}
+    by_structure = {s.structure: s for s in evaluation.kind_results.structures}
     assert set(by_structure) == {1, 2, None}
     assert by_structure[None].results["dice"].value == pytest.approx(dice.value)
-    assert all(s.n_cases == validation_volumes.n_cases for s in evaluation.structures)
+    assert all(s.n_cases == validation_volumes.n_cases for s in evaluation.kind_results.structures)
     assert evaluation.marks.total == evaluation.marks.max_points - 20  # the manual write-up
     html = write_report(evaluation, hippocampus, tmp_path, n_cases=36).read_text()
     assert 'id="structures"' in html and "1 anterior" in html and "2 posterior" in html
     # the self-check draws its three worst cases, the worst first
-    worst = evaluation.worst_cases
+    worst = evaluation.kind_results.worst_cases
     assert len(worst) == 3 and worst[0].dice <= worst[1].dice <= worst[2].dice
     assert worst[0].dice < dice.value and 'id="worst-cases"' in html
     assert html.count("data:image/png;base64,") == 3
@@ -263,7 +263,7 @@ def test_the_hidden_test_split_never_draws_a_case(hippocampus, backend, tmp_path
     evaluation = evaluate(
         hippocampus.reference_dir(), student_id="reference", prepared=prepared, backend=backend
     )
-    assert evaluation.status == "graded" and evaluation.worst_cases == ()
+    assert evaluation.status == "graded" and evaluation.kind_results.worst_cases == ()
     html = write_report(evaluation, hippocampus, tmp_path / "reports", n_cases=36).read_text()
     assert 'id="structures"' in html and "worst-cases" not in html
     assert "data:image/png" not in html

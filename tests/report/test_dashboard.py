@@ -17,6 +17,7 @@ import pytest
 
 from grader import journeys
 from grader.evaluation import Evaluation
+from grader.kinds import LabelMapResults
 from grader.metrics import metric_title, segmentation_metrics, subgroup_metrics
 from grader.output import OutputFolder
 from grader.report import find_chromium, write_class_dashboard
@@ -272,8 +273,8 @@ def test_subgroup_gaps_are_summarised_across_the_class(graded_class, tmp_path):
                 )
             store.add(dataclasses.replace(base, student_id=student, subgroups=reports))
         # a run whose evaluation document could not be stored: listed, its metrics left out
-        curves = dataclasses.replace(base.curves, roc_fpr=np.zeros(2))
-        store.add(dataclasses.replace(base, student_id="dot", curves=curves))
+        curves = dataclasses.replace(base.kind_results, roc_fpr=np.zeros(2))
+        store.add(dataclasses.replace(base, student_id="dot", kind_results=curves))
         page = read_page(write_class_dashboard(store, task, tmp_path))
     rows = {row[0]: row for row in page.tables["subgroups"][1:]}
     assert set(rows) == set(gaps)
@@ -296,7 +297,7 @@ def test_a_segmentation_class_is_summarised_per_structure(graded_class, tmp_path
         _stored_like(graded_class, "good"),
         task_id=task.id,
         task_version=task.spec.version,
-        curves=None,
+        kind_results=None,
     )
     references = []
     for shift in range(3):
@@ -316,7 +317,7 @@ def test_a_segmentation_class_is_summarised_per_structure(graded_class, tmp_path
                     base,
                     student_id=student,
                     metrics={m.name: report.result(m.name) for m in task.spec.metrics},
-                    structures=report.summaries,
+                    kind_results=LabelMapResults(report.summaries),
                 )
             )
         html = write_class_dashboard(store, task, tmp_path).read_text()

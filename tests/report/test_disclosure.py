@@ -82,7 +82,8 @@ def test_a_hidden_reports_views_depend_only_on_the_groups_counts(test_split: Pre
     for labels in (test_split.labels, permuted):
         prepared = dataclasses.replace(test_split, labels=labels)
         evaluation = _graded(prepared, scores)
-        assert evaluation.curves is not None and evaluation.curves.groups is not None
+        assert evaluation.kind_results is not None
+        assert evaluation.kind_results.groups is not None
         pages.append(render_report(evaluation, prepared.task, n_cases=prepared.n_cases))
     first, second = (_charts(page) for page in pages)
     assert first and first == second
@@ -98,7 +99,8 @@ def test_a_self_check_still_draws_every_case(validation_split: PreparedSplit):
     scores = np.linspace(0.01, 0.99, validation_split.n_cases)
     evaluation = _graded(validation_split, scores)
     assert evaluation.disclosure is None
-    assert evaluation.curves.groups is None and evaluation.curves.roc_band is not None
+    curves = evaluation.kind_results
+    assert curves.groups is None and curves.roc_band is not None
 
 
 def test_the_report_states_how_many_labels_it_can_settle_at_most(test_split: PreparedSplit):

@@ -87,7 +87,7 @@ def test_a_hidden_split_report_aggregates_every_plotted_point_and_names_no_case(
     html = path.read_text()
     assert "held-out test split" in html and "Self-check" not in html
     assert not any(case_id in html for case_id in test_split.case_ids)
-    curves = evaluation.curves
+    curves = evaluation.kind_results
     assert curves.min_cases_per_point == 10
     assert min(curves.reliability["count"]) >= 10
     # each ROC step covers >= 10 cases, so the curve has at most n/10 + 1 points
@@ -98,7 +98,7 @@ def test_a_self_check_report_says_it_is_not_the_final_mark_and_shows_every_view(
     evaluation, path = graded_reports["validation"]
     html = path.read_text()
     assert "Self-check on the validation split" in html
-    assert evaluation.curves.min_cases_per_point == 1
+    assert evaluation.kind_results.min_cases_per_point == 1
     assert "pointwise bootstrap band" in html and "Decision curve" in html
     assert "Calibration slope" in html and "Calibration intercept" in html
     assert len(re.findall(r"<svg", html)) == 4

@@ -20,7 +20,7 @@ from grader.tasks import load_task
 from sandbox import GpuSelection, SandboxJob, SandboxLimits, SandboxUnavailableError, get_backend
 from sandbox._docker import INSIDE_CHANNEL, LABEL, NO_NVIDIA_RUNTIME
 from sandbox._identity import sandbox_identity
-from tests.conftest import EXAMPLES, TASK_ID
+from tests.conftest import EXAMPLES, TASK_ID, task_with_cpu_time
 
 
 @pytest.fixture(scope="module")
@@ -175,13 +175,14 @@ def test_a_container_ends_at_its_limit_even_when_its_grader_is_killed(docker_bac
     """The supervisor, the container's pid 1, ends a run at the task's limits (its CPU time,
     at worst its hang guard): a grader killed with SIGKILL cannot leave a submission running
     past them."""
+    task = task_with_cpu_time(tmp_path, 4)  # the spinner uses up whatever it is given
     spinner = tmp_path / "spinner"
     spinner.mkdir()
     (spinner / "predict.py").write_text(
         "def load_model(a):\n    while True:\n        pass\ndef predict(m, x):\n    return x\n"
     )
     checker = subprocess.Popen(
-        [sys.executable, "-m", "grader", "check", str(spinner), "--task", TASK_ID,
+        [sys.executable, "-m", "grader", "check", str(spinner), "--task", str(task),
          "--backend", "docker", "--out", str(tmp_path / "out")],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
@@ -196,7 +197,7 @@ def test_a_container_ends_at_its_limit_even_when_its_grader_is_killed(docker_bac
     checker.wait()
     container = running[0]
     try:
-        hang_guard = load_task(TASK_ID).spec.limits.wall_time_s
+        hang_guard = load_task(task).spec.limits.wall_time_s
         container.wait(timeout=hang_guard + 15)
         container.reload()
         assert container.status == "exited"

@@ -95,6 +95,36 @@ def predict(model: float, inputs: np.ndarray) -> np.ndarray:
 '''
 
 
+@dataclass(frozen=True)
+class Curves:
+    """Plot data and calibration figures for the report.
+
+    For a split whose labels are hidden, everything drawn comes from one grouping of the
+    cases by score (:func:`grader.disclosure.score_groups`), each group of at least
+    ``min_cases_per_point`` cases, with each case drawn at its group's mean score; the
+    calibration intercept and slope and the views that resolve to single cases (the
+    smoothed reliability curve, the decision curve, the ROC band) are left out.
+    """
+
+    roc_fpr: list[float]
+    roc_tpr: list[float]
+    reliability: dict[str, list[float]]
+    hidden_bins: int
+    min_cases_per_point: int
+    risk_positive: list[float]
+    risk_negative: list[float]
+    calibration_intercept: MetricResult | None = None
+    calibration_slope: MetricResult | None = None
+    #: The hidden split's groups: how many cases each has and how many are positive.
+    groups: dict[str, list[float]] | None = None
+    roc_band: dict[str, list[float]] | None = None
+    smooth_reliability: dict[str, list[float]] | None = None
+    decision_curve: dict[str, list[float]] | None = None
+
+    def json_fields(self) -> dict[str, Any]:
+        return {}  # the curves are drawn in the report; --json has the metrics
+
+
 #: Metrics that depend on the labels only through the counts at the threshold.
 _COUNTS_AT_THRESHOLD = frozenset({"sensitivity", "specificity", "ppv", "npv", "net_benefit"})
 
@@ -107,6 +137,7 @@ class BinaryProbability(OutputKind):
     name = "binary_probability"
     contract = BinaryProbabilityContract
     reports_subgroups = True
+    results = Curves
 
     def read(self, output_dir: Path, prepared: PreparedSplit) -> np.ndarray:
         return check_probabilities(read_rows(output_dir, prepared.n_cases), prepared.n_cases)
@@ -114,20 +145,27 @@ class BinaryProbability(OutputKind):
     def score(self, prepared: PreparedSplit, predictions: np.ndarray) -> Scored:  # type: ignore[override]
         return Scored(
             metrics=score_metrics(prepared, predictions),
-            curves=_curves(prepared, predictions),
             subgroups=_subgroups(prepared, predictions),
+            kind_results=_curves(prepared, predictions),
         )
 
     def report_sections(self, evaluation: Evaluation, task: Task) -> list[ReportSection]:
-        if evaluation.curves is None:
+        curves = evaluation.kind_results
+        if not isinstance(curves, Curves):
             return []
-        discrimination, calibration = _charts(evaluation.curves, evaluation, task)
-        variables = {"charts": discrimination, "calibration_charts": calibration}
+        discrimination, calibration = _charts(curves, evaluation, task)
+        variables = {"curves": curves, "charts": discrimination, "calibration_charts": calibration}
         return [ReportSection(REPORT_SECTIONS, variables)]
 
+    def split_note(self, evaluation: Evaluation) -> str:
+        curves = evaluation.kind_results
+        if not isinstance(curves, Curves):
+            return ""
+        return f"Every point on the charts below aggregates at least {curves.min_cases_per_point} cases."
+
     def view_disclosure(self, prepared: PreparedSplit, scored: Scored) -> ViewDisclosure:
-        curves = scored.curves
-        if curves is None or curves.groups is None:
+        curves = scored.kind_results
+        if not isinstance(curves, Curves) or curves.groups is None:
             return ViewDisclosure()
         sizes = [int(n) for n in curves.groups["n_cases"]]
         channel = (f"{len(sizes)} groups' positive counts", sum(math.log2(n + 1) for n in sizes))
@@ -194,33 +232,6 @@ def check_probabilities(array: np.ndarray, n_cases: int) -> np.ndarray:
             "out_of_range",
         )
     return values
-
-
-@dataclass(frozen=True)
-class Curves:
-    """Plot data and calibration figures for the report.
-
-    For a split whose labels are hidden, everything drawn comes from one grouping of the
-    cases by score (:func:`grader.disclosure.score_groups`), each group of at least
-    ``min_cases_per_point`` cases, with each case drawn at its group's mean score; the
-    calibration intercept and slope and the views that resolve to single cases (the
-    smoothed reliability curve, the decision curve, the ROC band) are left out.
-    """
-
-    roc_fpr: list[float]
-    roc_tpr: list[float]
-    reliability: dict[str, list[float]]
-    hidden_bins: int
-    min_cases_per_point: int
-    risk_positive: list[float]
-    risk_negative: list[float]
-    calibration_intercept: MetricResult | None = None
-    calibration_slope: MetricResult | None = None
-    #: The hidden split's groups: how many cases each has and how many are positive.
-    groups: dict[str, list[float]] | None = None
-    roc_band: dict[str, list[float]] | None = None
-    smooth_reliability: dict[str, list[float]] | None = None
-    decision_curve: dict[str, list[float]] | None = None
 
 
 def _subgroups(prepared: PreparedSplit, predictions: np.ndarray) -> tuple[SubgroupReport, ...]:

@@ -116,69 +116,6 @@ def predict(model: np.ndarray, inputs: np.ndarray) -> np.ndarray:
 '''
 
 
-#: The report's per-class table and confusion matrix (:class:`~grader.kinds.ReportSection`).
-REPORT_SECTIONS = section_template(__package__, "templates/class_probabilities.html.j2")
-
-
-@register_kind
-class ClassProbabilities(OutputKind):
-    name = "class_probabilities"
-    contract = ClassProbabilitiesContract
-
-    def read(self, output_dir: Path, prepared: PreparedSplit) -> np.ndarray:
-        rows = read_rows(output_dir, prepared.n_cases)
-        return check_class_probabilities(rows, _contract(prepared), prepared.n_cases)
-
-    def score(self, prepared: PreparedSplit, predictions: np.ndarray) -> Scored:  # type: ignore[override]
-        return Scored(
-            metrics=score_metrics(prepared, predictions),
-            classes=_class_summary(prepared, predictions),
-        )
-
-    def report_sections(self, evaluation: Evaluation, task: Task) -> list[ReportSection]:
-        if evaluation.classes is None:
-            return []
-        return [ReportSection(REPORT_SECTIONS, {"confusion": _confusion(evaluation.classes)})]
-
-    def view_disclosure(self, prepared: PreparedSplit, scored: Scored) -> ViewDisclosure:
-        classes = scored.classes
-        if classes is None:
-            return ViewDisclosure()
-        numbers = 6 * len(classes.rows)  # per class: AUC and sensitivity, value and interval
-        counts = sum(
-            math.log2(row.n_predicted + 1) * (len(classes.rows) - 1)
-            for row in classes.rows
-            if row.n_predicted >= classes.min_predicted_shown
-        )
-        return ViewDisclosure(
-            (
-                ("per-class table", disclosure.number_bits(numbers)),
-                ("confusion matrix columns", counts),
-            )
-        )
-
-    def null_model(self, contract: OutputContract, train_labels: np.ndarray) -> Any:
-        assert isinstance(contract, ClassProbabilitiesContract)
-        counts = np.bincount(train_labels, minlength=contract.n_classes)
-        return (counts / len(train_labels)).tolist()
-
-    def starter(self, contract: OutputContract, task_id: str, inputs: str, null: Any) -> str:
-        return STARTER.format(
-            task_id=task_id, inputs=inputs, output=contract.describe(), frequencies=null
-        )
-
-    def bundle_labels(self, contract: OutputContract) -> str:
-        assert isinstance(contract, ClassProbabilitiesContract)
-        names = ", ".join(f"{k} {name}" for k, name in sorted(contract.classes.items()))
-        return f"`inputs`, `labels` (the class of each case: {names})"
-
-
-def _contract(prepared: PreparedSplit) -> ClassProbabilitiesContract:
-    contract = prepared.task.spec.output
-    assert isinstance(contract, ClassProbabilitiesContract)
-    return contract
-
-
 @dataclass(frozen=True)
 class ClassRow:
     """One class of a multiclass task: its one-vs-rest AUC and its sensitivity (recall at
@@ -222,6 +159,75 @@ class ClassSummary:
             "confusion": [list(row) for row in self.confusion],
             "min_predicted_shown": self.min_predicted_shown,
         }
+
+    def json_fields(self) -> dict[str, Any]:
+        return {"classes": self.to_dict()}
+
+
+#: The report's per-class table and confusion matrix (:class:`~grader.kinds.ReportSection`).
+REPORT_SECTIONS = section_template(__package__, "templates/class_probabilities.html.j2")
+
+
+@register_kind
+class ClassProbabilities(OutputKind):
+    name = "class_probabilities"
+    contract = ClassProbabilitiesContract
+    results = ClassSummary
+
+    def read(self, output_dir: Path, prepared: PreparedSplit) -> np.ndarray:
+        rows = read_rows(output_dir, prepared.n_cases)
+        return check_class_probabilities(rows, _contract(prepared), prepared.n_cases)
+
+    def score(self, prepared: PreparedSplit, predictions: np.ndarray) -> Scored:  # type: ignore[override]
+        return Scored(
+            metrics=score_metrics(prepared, predictions),
+            kind_results=_class_summary(prepared, predictions),
+        )
+
+    def report_sections(self, evaluation: Evaluation, task: Task) -> list[ReportSection]:
+        classes = evaluation.kind_results
+        if not isinstance(classes, ClassSummary):
+            return []
+        variables = {"classes": classes, "confusion": _confusion(classes)}
+        return [ReportSection(REPORT_SECTIONS, variables)]
+
+    def view_disclosure(self, prepared: PreparedSplit, scored: Scored) -> ViewDisclosure:
+        classes = scored.kind_results
+        if not isinstance(classes, ClassSummary):
+            return ViewDisclosure()
+        numbers = 6 * len(classes.rows)  # per class: AUC and sensitivity, value and interval
+        counts = sum(
+            math.log2(row.n_predicted + 1) * (len(classes.rows) - 1)
+            for row in classes.rows
+            if row.n_predicted >= classes.min_predicted_shown
+        )
+        return ViewDisclosure(
+            (
+                ("per-class table", disclosure.number_bits(numbers)),
+                ("confusion matrix columns", counts),
+            )
+        )
+
+    def null_model(self, contract: OutputContract, train_labels: np.ndarray) -> Any:
+        assert isinstance(contract, ClassProbabilitiesContract)
+        counts = np.bincount(train_labels, minlength=contract.n_classes)
+        return (counts / len(train_labels)).tolist()
+
+    def starter(self, contract: OutputContract, task_id: str, inputs: str, null: Any) -> str:
+        return STARTER.format(
+            task_id=task_id, inputs=inputs, output=contract.describe(), frequencies=null
+        )
+
+    def bundle_labels(self, contract: OutputContract) -> str:
+        assert isinstance(contract, ClassProbabilitiesContract)
+        names = ", ".join(f"{k} {name}" for k, name in sorted(contract.classes.items()))
+        return f"`inputs`, `labels` (the class of each case: {names})"
+
+
+def _contract(prepared: PreparedSplit) -> ClassProbabilitiesContract:
+    contract = prepared.task.spec.output
+    assert isinstance(contract, ClassProbabilitiesContract)
+    return contract
 
 
 def check_class_probabilities(

@@ -6,6 +6,7 @@ from one evaluation of every case; a self-check report draws the worst cases' sl
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -13,12 +14,17 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from grader.charts import segmentation_overlay
+from grader.charts import Spread, segmentation_overlay, spread_cell, strip_chart
 from grader.kinds._base import OutputKind, ReportSection, Scored, section_template
 from grader.kinds._contract import OutputContract
 from grader.kinds._files import InvalidOutput, read_npy
 from grader.kinds._registry import register_kind
-from grader.metrics import SegmentationReport, segmentation_metrics
+from grader.metrics import (
+    SegmentationReport,
+    SegmentationSummary,
+    metric_title,
+    segmentation_metrics,
+)
 from sandbox import wire
 
 if TYPE_CHECKING:
@@ -74,14 +80,46 @@ def predict(model: None, inputs: list[dict]) -> list[np.ndarray]:
 '''
 
 
+@dataclass(frozen=True)
+class WorstCase:
+    """One badly segmented case for the self-check report: the slice through the most
+    reference voxels, with the reference and predicted structures (all of them, as one mask).
+
+    Only made on a split whose labels the student may see, never on the hidden test split.
+    """
+
+    case: int
+    dice: float
+    axis: int
+    index: int
+    image: list[list[float]]
+    reference: list[list[int]]
+    prediction: list[list[int]]
+
+
+@dataclass(frozen=True)
+class LabelMapResults:
+    """A segmentation run's results beyond its metrics: each structure's summary, then the
+    mean over structures, and (on a self-check only) the worst cases, drawn in the report."""
+
+    structures: tuple[SegmentationSummary, ...]
+    worst_cases: tuple[WorstCase, ...] = ()
+
+    def json_fields(self) -> dict[str, Any]:
+        return {"structures": [summary.to_dict() for summary in self.structures]}
+
+
 #: The report's per-structure table and worst cases (:class:`~grader.kinds.ReportSection`).
 REPORT_SECTIONS = section_template(__package__, "templates/label_map.html.j2")
+#: The class dashboard's per-structure spreads and strip charts.
+CLASS_SECTIONS = section_template(__package__, "templates/label_map_class.html.j2")
 
 
 @register_kind
 class LabelMap(OutputKind):
     name = "label_map"
     contract = LabelMapContract
+    results = LabelMapResults
     layout = "per_case"
     per_case_shape_of = "image"
     per_case_noun = "label map"
@@ -99,14 +137,17 @@ class LabelMap(OutputKind):
         spec = prepared.task.spec
         return Scored(
             metrics={metric.name: report.result(metric.name) for metric in spec.metrics},
-            structures=report.summaries,
-            worst_cases=()
-            if prepared.labels_hidden
-            else _worst_cases(prepared, predictions, report.values("dice").mean(axis=1)),
+            kind_results=LabelMapResults(
+                structures=report.summaries,
+                worst_cases=()
+                if prepared.labels_hidden
+                else _worst_cases(prepared, predictions, report.values("dice").mean(axis=1)),
+            ),
         )
 
     def report_sections(self, evaluation: Evaluation, task: Task) -> list[ReportSection]:
-        if not evaluation.structures:
+        results = evaluation.kind_results
+        if not isinstance(results, LabelMapResults) or not results.structures:
             return []
         worst = [
             segmentation_overlay(
@@ -115,9 +156,22 @@ class LabelMap(OutputKind):
                 case.prediction,
                 title=f"Case {case.case}: Dice {case.dice:.3f}, slice {case.index}",
             )
-            for case in evaluation.worst_cases
+            for case in results.worst_cases
         ]
-        return [ReportSection(REPORT_SECTIONS, {"worst_case_charts": worst})]
+        variables = {"structures": results.structures, "worst_case_charts": worst}
+        return [ReportSection(REPORT_SECTIONS, variables)]
+
+    def class_sections(self, results: Sequence[Any], task: Task) -> list[ReportSection]:
+        summaries = [
+            summary
+            for run in results
+            if isinstance(run, LabelMapResults)
+            for summary in run.structures
+        ]
+        contract = task.spec.output
+        if not summaries or not isinstance(contract, LabelMapContract):
+            return []
+        return [ReportSection(CLASS_SECTIONS, _structure_spreads(summaries, contract))]
 
     def null_model(self, contract: OutputContract, train_labels: np.ndarray) -> Any:
         return 0.0  # unused: the null model predicts background everywhere
@@ -180,23 +234,6 @@ def load_label_maps(
     return label_maps
 
 
-@dataclass(frozen=True)
-class WorstCase:
-    """One badly segmented case for the self-check report: the slice through the most
-    reference voxels, with the reference and predicted structures (all of them, as one mask).
-
-    Only made on a split whose labels the student may see, never on the hidden test split.
-    """
-
-    case: int
-    dice: float
-    axis: int
-    index: int
-    image: list[list[float]]
-    reference: list[list[int]]
-    prediction: list[list[int]]
-
-
 def score_label_maps(prepared: PreparedSplit, predictions: list[np.ndarray]) -> SegmentationReport:
     """Every segmentation metric for every structure of the task, from one evaluation.
 
@@ -243,3 +280,38 @@ def _worst_cases(
                 )
             )
     return tuple(cases)
+
+
+def _structure_spreads(
+    summaries: Sequence[SegmentationSummary], contract: LabelMapContract
+) -> dict[str, object]:
+    """Per structure (and the mean over structures), each metric's spread over the class."""
+    structures = [*sorted({s.structure for s in summaries if s.structure is not None}), None]
+    metrics = list(dict.fromkeys(name for s in summaries for name in s.results))
+    values: dict[tuple[int | None, str], list[float]] = {}
+    for summary in summaries:
+        for name, result in summary.results.items():
+            values.setdefault((summary.structure, name), []).append(result.value)
+    labels = [
+        "mean"
+        if structure is None
+        else f"{structure} {contract.structures.get(structure, '')}".strip()
+        for structure in structures
+    ]
+    return {
+        "spread": spread_cell,
+        "metrics": [(name, metric_title(name)) for name in metrics],
+        "rows": [
+            (label, [Spread.of(values.get((structure, name), [])) for name in metrics])
+            for label, structure in zip(labels, structures, strict=True)
+        ],
+        "charts": [
+            strip_chart(
+                labels,
+                [values.get((structure, name), []) for structure in structures],
+                title=f"{metric_title(name)} by structure",
+                x_title=metric_title(name),
+            )
+            for name in metrics
+        ],
+    }
