@@ -30,7 +30,12 @@ from grader.kinds._registry import (
 )
 from grader.kinds._scoring import read_rows, score_metrics
 from grader.kinds.inputs import image, signal, table, volume  # noqa: F401  (they register)
-from grader.kinds.outputs import binary_probability, class_probabilities, label_map  # noqa: F401
+from grader.kinds.outputs import (  # noqa: F401  (they register)
+    binary_probability,
+    class_probabilities,
+    label_map,
+    multilabel_probabilities,
+)
 from grader.kinds.outputs.binary_probability import BinaryProbabilityContract, Curves
 from grader.kinds.outputs.class_probabilities import (
     ClassProbabilitiesContract,
@@ -38,6 +43,11 @@ from grader.kinds.outputs.class_probabilities import (
     ClassSummary,
 )
 from grader.kinds.outputs.label_map import LabelMapContract, LabelMapResults, WorstCase
+from grader.kinds.outputs.multilabel_probabilities import (
+    LabelRow,
+    LabelSummary,
+    MultilabelProbabilitiesContract,
+)
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -50,6 +60,9 @@ __all__ = [
     "InvalidOutput",
     "LabelMapContract",
     "LabelMapResults",
+    "LabelRow",
+    "LabelSummary",
+    "MultilabelProbabilitiesContract",
     "OutputContract",
     "OutputKind",
     "Predictions",

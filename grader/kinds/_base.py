@@ -142,6 +142,17 @@ class OutputKind:
         """The registered metrics that score this kind."""
         return [name for name, info in METRICS.items() if info.output == self.name]
 
+    def spec_options(self, metric: str, options: tuple[str, ...]) -> tuple[str, ...]:
+        """Which of ``metric``'s keyword options a task spec may set; the grader fills the
+        others from the task (the structures, the number of classes, the patients)."""
+        return options
+
+    def metric_example(self) -> tuple[Any, Any, dict[str, Any]]:
+        """A tiny well-posed ``(y_true, predictions, options the grader fills)`` of this
+        kind, on which a spec's metric options are tried when the spec is read, so that a
+        bad value fails naming its field rather than after every student's run."""
+        return [0, 1, 0, 1], [0.1, 0.8, 0.3, 0.6], {}
+
     def read(self, output_dir: Path, prepared: PreparedSplit) -> Predictions:
         """Load what the sandbox returned from ``output_dir`` and check it against the
         task's contract; raise :class:`~grader.kinds.InvalidOutput` naming what is wrong."""

@@ -84,6 +84,12 @@ from grader.metrics._multiclass_inputs import (
     probability_row_problem,
 )
 from grader.metrics._multiclass_per_class import per_class_roc_auc
+from grader.metrics._multilabel import (
+    check_multilabel_inputs,
+    macro_average_precision,
+    mean_roc_auc,
+    per_label_roc_auc,
+)
 from grader.metrics._registry import (
     METRICS,
     MetricInfo,
@@ -127,6 +133,7 @@ __all__ = [
     "balanced_accuracy",
     "brier_score",
     "calibration_intercept_slope",
+    "check_multilabel_inputs",
     "compute_metric",
     "confusion_counts",
     "confusion_matrix",
@@ -136,7 +143,9 @@ __all__ = [
     "get_metric_info",
     "hausdorff95_distances",
     "iou_scores",
+    "macro_average_precision",
     "macro_f1",
+    "mean_roc_auc",
     "metric_names",
     "metric_title",
     "multiclass_confusion_matrix",
@@ -144,6 +153,7 @@ __all__ = [
     "net_benefit",
     "npv",
     "per_class_roc_auc",
+    "per_label_roc_auc",
     "percentile_interval",
     "ppv",
     "probability_row_problem",

@@ -54,6 +54,9 @@ CATALOGUE: Mapping[str, CatalogueEntry] = MappingProxyType(
             ("balanced_accuracy", "Balanced accuracy", True),
             ("macro_f1", "Macro F1", True),
             ("quadratic_weighted_kappa", "Quadratic weighted kappa (QWK)", True),
+            # Multi-label probabilities.
+            ("mean_roc_auc", "Mean ROC AUC over labels", True),
+            ("macro_average_precision", "Macro average precision over labels", True),
         )
     }
 )
@@ -88,6 +91,10 @@ ALIASES: Mapping[str, str] = MappingProxyType(
         "kappa": "quadratic_weighted_kappa",
         "cohen_kappa": "quadratic_weighted_kappa",
         "cohen_kappa_score": "quadratic_weighted_kappa",
+        "multilabel_roc_auc": "mean_roc_auc",
+        "macro_auc": "mean_roc_auc",
+        "mean_average_precision": "macro_average_precision",
+        "macro_ap": "macro_average_precision",
     }
 )
 

@@ -27,12 +27,15 @@ from grader.metrics._multiclass import (
     multiclass_roc_auc,
     quadratic_weighted_kappa,
 )
+from grader.metrics._multilabel import macro_average_precision, mean_roc_auc
 from grader.metrics._result import MetricResult
 from grader.metrics._segmentation_evaluation import segmentation_metrics
 from grader.suggest import close_names, either
 
 #: The output contracts a metric can score.
-OutputKind = Literal["binary_probability", "label_map", "class_probabilities"]
+OutputKind = Literal[
+    "binary_probability", "label_map", "class_probabilities", "multilabel_probabilities"
+]
 
 
 class UnknownMetricError(KeyError, ValueError):
@@ -143,11 +146,6 @@ def _catalogued(
     )
 
 
-#: Options of a segmentation metric that the grader fills from the task (its structures,
-#: each case's voxel size, the patient of each case), never a task spec.
-SEGMENTATION_TASK_OPTIONS = ("labels", "spacings", "groups")
-
-
 def _segmentation_summary(metric: str) -> Callable[..., MetricResult]:
     def compute(
         references: Sequence[ArrayLike],
@@ -202,11 +200,6 @@ _SEGMENTATION_INFOS = [
         ),
     )
 ]
-
-
-#: Options of a class-probability metric that the grader fills from the task (its number
-#: of classes, the patient of each case), never a task spec.
-MULTICLASS_TASK_OPTIONS = ("n_classes", "groups")
 
 
 def _with_bootstrap(
@@ -293,6 +286,30 @@ _MULTICLASS_INFOS = [
             "grades weighing d^2 (1 perfect, 0 chance); for ordinal classes; bootstrap CI."
         ),
         output="class_probabilities",
+    ),
+]
+
+_MULTILABEL_INFOS = [
+    _catalogued(
+        name="mean_roc_auc",
+        function=mean_roc_auc,
+        needs_probabilities=True,
+        description=(
+            "The mean over labels of each label's ROC AUC on the cases whose label is known "
+            "(a missing label is masked, never a negative), with a bootstrap CI over cases "
+            "(patient-level with groups)."
+        ),
+        output="multilabel_probabilities",
+    ),
+    _catalogued(
+        name="macro_average_precision",
+        function=macro_average_precision,
+        needs_probabilities=True,
+        description=(
+            "The mean over labels of each label's average precision on its known cases; "
+            "compare it with the labels' prevalences, not with 0.5."
+        ),
+        output="multilabel_probabilities",
     ),
 ]
 
@@ -392,6 +409,7 @@ METRICS: Mapping[str, MetricInfo] = _build(
         ),
         *_SEGMENTATION_INFOS,
         *_MULTICLASS_INFOS,
+        *_MULTILABEL_INFOS,
     ]
 )
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-import numpy as np
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -28,7 +27,6 @@ from grader.kinds import (
     output_kind,
     output_kind_names,
 )
-from grader.metrics._registry import MULTICLASS_TASK_OPTIONS
 from grader.suggest import suggest
 
 
@@ -162,16 +160,12 @@ class MetricSpec(_Strict):
 
     @model_validator(mode="after")
     def _known_options(self) -> MetricSpec:
+        from grader.kinds import output_kind
         from grader.metrics import METRICS
 
         info = METRICS[self.name]
-        accepted = info.options
-        if info.output == "label_map":
-            # The structures, spacings and patients come from the task; one surface
-            # tolerance serves every segmentation metric, so only surface_dice states it.
-            accepted = ("tolerance_mm",) if self.name == "surface_dice" else ()
-        elif info.output == "class_probabilities":
-            accepted = tuple(o for o in accepted if o not in MULTICLASS_TASK_OPTIONS)
+        kind = output_kind(info.output)
+        accepted = kind.spec_options(self.name, info.options)
         unknown = sorted(set(self.options) - set(accepted))
         if unknown:
             raise ValueError(
@@ -179,16 +173,9 @@ class MetricSpec(_Strict):
             )
         # Try the options on a tiny well-posed example, so a bad value (n_bins: 0) fails
         # here, naming the field, rather than after every student's run.
+        y_true, predictions, task_options = kind.metric_example()
         try:
-            if info.output == "label_map":
-                volume = np.zeros((4, 4, 4), dtype=np.uint8)
-                volume[1:3, 1:3, 1:3] = 1
-                info.function([volume], [volume], labels=[1], **self.options)
-            elif info.output == "class_probabilities":
-                probabilities = np.array([[0.6, 0.3, 0.1], [0.2, 0.5, 0.3], [0.1, 0.2, 0.7]])
-                info.function([0, 1, 2], probabilities, n_classes=3, **self.options)
-            else:
-                info.function([0, 1, 0, 1], [0.1, 0.8, 0.3, 0.6], **self.options)
+            info.function(y_true, predictions, **task_options, **self.options)
         except (TypeError, ValueError) as error:
             raise ValueError(f"invalid option value for metric {self.name!r}: {error}") from None
         return self
@@ -327,8 +314,8 @@ class TaskSpec(_Strict):
         BeforeValidator(output_contract),
         Field(
             description="What predict returns: 'kind' names an output kind "
-            "(binary_probability, class_probabilities, label_map, or one an installed package "
-            "registers), and the kind's own fields follow it (see `medgrade task schema`)."
+            "(binary_probability, class_probabilities, label_map, multilabel_probabilities, or "
+            "one an installed package registers), and the kind's own fields follow it (see `medgrade task schema`)."
         ),
     ]
     metrics: list[MetricSpec] = Field(min_length=1)

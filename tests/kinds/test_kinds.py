@@ -45,7 +45,12 @@ class _Contract(OutputContract):
 
 def test_the_bundled_kinds_are_registered_with_their_wire_layouts():
     assert input_kind_names() == ["image", "signal", "table", "volume"]
-    assert output_kind_names() == ["binary_probability", "class_probabilities", "label_map"]
+    assert output_kind_names() == [
+        "binary_probability",
+        "class_probabilities",
+        "label_map",
+        "multilabel_probabilities",
+    ]
     assert input_kind("volume").layout == "cases"
     assert output_kind("label_map").harness_manifest() == {
         "layout": "per_case",

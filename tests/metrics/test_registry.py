@@ -46,6 +46,8 @@ MULTICLASS_NAMES = {
     "macro_f1",
     "quadratic_weighted_kappa",
 }
+#: Registered for multi-label outputs: each label on its known cases, then the mean.
+MULTILABEL_NAMES = {"mean_roc_auc", "macro_average_precision"}
 #: Options a metric cannot do without (grading passes the task's threshold).
 REQUIRED_OPTIONS = {"net_benefit": {"threshold": 0.5}}
 LABELS = np.array([0, 1, 0, 1, 1, 0, 1, 0, 0, 1])
@@ -53,12 +55,15 @@ PROBS = np.array([0.1, 0.8, 0.4, 0.35, 0.9, 0.2, 0.7, 0.6, 0.05, 1.0])
 
 
 def test_registry_is_complete() -> None:
-    every = EXPECTED_NAMES | SEGMENTATION_NAMES | MULTICLASS_NAMES
+    every = EXPECTED_NAMES | SEGMENTATION_NAMES | MULTICLASS_NAMES | MULTILABEL_NAMES
     assert set(METRICS) == every
     assert metric_names() == sorted(every)
     assert {n for n, i in METRICS.items() if i.output == "label_map"} == SEGMENTATION_NAMES
     assert {n for n, i in METRICS.items() if i.output == "class_probabilities"} == (
         MULTICLASS_NAMES
+    )
+    assert {n for n, i in METRICS.items() if i.output == "multilabel_probabilities"} == (
+        MULTILABEL_NAMES
     )
 
 
@@ -190,7 +195,7 @@ def test_unknown_metric_suggests_closest_name() -> None:
         assert name in message
     assert isinstance(info.value, KeyError)
     assert isinstance(info.value, ValueError)
-    assert info.value.suggestions == ["roc_auc", "micro_roc_auc", "macro_roc_auc"]
+    assert info.value.suggestions == ["roc_auc", "mean_roc_auc", "micro_roc_auc"]
 
 
 def test_unknown_metric_without_close_match() -> None:

@@ -164,6 +164,10 @@ class ClassSummary:
         return {"classes": self.to_dict()}
 
 
+#: Options of a class-probability metric that the grader fills from the task (its number
+#: of classes, the patient of each case), never a task spec.
+_TASK_OPTIONS = ("n_classes", "groups")
+
 #: The report's per-class table and confusion matrix (:class:`~grader.kinds.ReportSection`).
 REPORT_SECTIONS = section_template(__package__, "templates/class_probabilities.html.j2")
 
@@ -173,6 +177,13 @@ class ClassProbabilities(OutputKind):
     name = "class_probabilities"
     contract = ClassProbabilitiesContract
     results = ClassSummary
+
+    def spec_options(self, metric: str, options: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(option for option in options if option not in _TASK_OPTIONS)
+
+    def metric_example(self) -> tuple[Any, Any, dict[str, Any]]:
+        probabilities = np.array([[0.6, 0.3, 0.1], [0.2, 0.5, 0.3], [0.1, 0.2, 0.7]])
+        return [0, 1, 2], probabilities, {"n_classes": 3}
 
     def read(self, output_dir: Path, prepared: PreparedSplit) -> np.ndarray:
         rows = read_rows(output_dir, prepared.n_cases)

@@ -128,6 +128,16 @@ class LabelMap(OutputKind):
     #: A hidden split's segmentation report shows its metrics only, which the marks count.
     measures_disclosure = False
 
+    def spec_options(self, metric: str, options: tuple[str, ...]) -> tuple[str, ...]:
+        # The structures, spacings and patients come from the task; one surface tolerance
+        # serves every segmentation metric, so only surface_dice states it.
+        return ("tolerance_mm",) if metric == "surface_dice" else ()
+
+    def metric_example(self) -> tuple[Any, Any, dict[str, Any]]:
+        volume = np.zeros((4, 4, 4), dtype=np.uint8)
+        volume[1:3, 1:3, 1:3] = 1
+        return [volume], [volume], {"labels": [1]}
+
     def read(self, output_dir: Path, prepared: PreparedSplit) -> list[np.ndarray]:
         shapes = [np.shape(label_map) for label_map in prepared.labels]
         return load_label_maps(output_dir / wire.PER_CASE_DIR, _contract(prepared), shapes)
