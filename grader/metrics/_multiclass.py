@@ -48,7 +48,7 @@ from grader.metrics._multiclass_intervals import (
     _with_interval,
 )
 from grader.metrics._multiclass_per_class import _per_class
-from grader.metrics._result import MetricResult
+from grader.metrics._result import MetricResult, undefined_result
 
 _AVERAGES = ("macro", "micro")
 
@@ -56,19 +56,6 @@ _AVERAGES = ("macro", "micro")
 def _list_classes(classes: NDArray[np.intp]) -> str:
     listed = ", ".join(str(int(c)) for c in classes)
     return f"class {listed}" if classes.shape[0] == 1 else f"classes {listed}"
-
-
-def _undefined(name: str, method: str, n: int, reason: str) -> MetricResult:
-    return MetricResult(
-        name=name,
-        value=math.nan,
-        ci_low=None,
-        ci_high=None,
-        higher_is_better=True,
-        method=method,
-        n=n,
-        reason=reason,
-    )
 
 
 def _defined(name: str, value: float, method: str, n: int) -> MetricResult:
@@ -212,7 +199,9 @@ def multiclass_roc_auc(
             f"one-vs-rest ROC AUC is undefined for {_list_classes(undefined)}, so the macro "
             f"average over {k} classes is undefined (average='micro' stays defined)"
         )
-        return _with_interval(_undefined("multiclass_roc_auc", method, n, reason), plan, kernel)
+        return _with_interval(
+            undefined_result("multiclass_roc_auc", method=method, n=n, reason=reason), plan, kernel
+        )
     # Sum, then divide: the plain mean sklearn's np.average computes.
     return _with_interval(
         _defined("multiclass_roc_auc", float(np.mean(values)), method, n), plan, kernel
@@ -408,7 +397,9 @@ def macro_f1(
             f"{_list_classes(empty)} {verb} no case in y_true and none predicted: F1 = 0/0 "
             f"for {pronoun}, so the macro average over {k} classes is undefined"
         )
-        return _with_interval(_undefined("macro_f1", method, n, reason), plan, kernel)
+        return _with_interval(
+            undefined_result("macro_f1", method=method, n=n, reason=reason), plan, kernel
+        )
     f1 = 2.0 * counts.true_positives / denominator
     return _with_interval(_defined("macro_f1", float(np.mean(f1)), method, n), plan, kernel)
 
@@ -516,7 +507,7 @@ def quadratic_weighted_kappa(
             f"every case in y_true and every prediction is grade {grade}: the "
             f"chance-expected disagreement is 0, so kappa is 0/0"
         )
-        result = _undefined("quadratic_weighted_kappa", method, n, reason)
+        result = undefined_result("quadratic_weighted_kappa", method=method, n=n, reason=reason)
     else:
         kappa = 1.0 - n * disagreement / expected_n
         result = _defined("quadratic_weighted_kappa", kappa, method, n)

@@ -26,7 +26,7 @@ from numpy.typing import ArrayLike, NDArray
 from grader.metrics._bootstrap import BootstrapSpec, RandomState, percentile_interval
 from grader.metrics._bootstrap_kernels import weighted_roc_auc
 from grader.metrics._classification_ranking import average_precision, roc_auc
-from grader.metrics._result import MetricResult
+from grader.metrics._result import MetricResult, undefined_result
 from grader.metrics._validation import check_alpha
 
 
@@ -111,18 +111,8 @@ def _per_label(
     for j in range(inputs.n_labels):
         labels, probs = inputs.column(j)
         if labels.size == 0:
-            results.append(
-                MetricResult(
-                    name=name,
-                    value=math.nan,
-                    ci_low=None,
-                    ci_high=None,
-                    higher_is_better=True,
-                    method=f"label {j}: no known cases",
-                    n=0,
-                    reason=f"label {j} is not measured for any case",
-                )
-            )
+            reason = f"label {j} is not measured for any case"
+            results.append(undefined_result(name, method="no known cases", n=0, reason=reason))
             continue
         result = metric(labels, probs)
         results.append(

@@ -112,3 +112,20 @@ class MetricResult:
             "reason": self.reason,
             "implementation": self.implementation,
         }
+
+
+def undefined_result(
+    name: str, *, method: str, n: int, reason: str, higher_is_better: bool = True
+) -> MetricResult:
+    """A metric undefined on valid input: NaN, no interval, and the reason (the package's
+    edge-case policy)."""
+    return MetricResult(
+        name=name,
+        value=math.nan,
+        ci_low=None,
+        ci_high=None,
+        higher_is_better=higher_is_better,
+        method=method,
+        n=n,
+        reason=reason,
+    )
