@@ -11,7 +11,7 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from grader.metrics._result import MetricResult
+from grader.metrics._result import MetricResult, undefined_result
 from grader.metrics._validation import (
     check_alpha,
     check_binary_inputs,
@@ -172,16 +172,8 @@ def calibration_intercept_slope(
         )
 
     def undefined(name: str, method: str, reason: str) -> MetricResult:
-        return MetricResult(
-            name=name,
-            value=math.nan,
-            ci_low=None,
-            ci_high=None,
-            higher_is_better=False,
-            method=method,
-            n=n,
-            alpha=alpha,
-            reason=reason,
+        return undefined_result(
+            name, method=method, n=n, reason=reason, higher_is_better=False, alpha=alpha
         )
 
     n_pos = int(np.count_nonzero(labels))

@@ -183,9 +183,8 @@ def macro_average_precision(y_true: ArrayLike, y_prob: ArrayLike) -> MetricResul
     1.0
     """
     inputs = check_multilabel_inputs(y_true, y_prob)
-    result = _macro_mean(
-        "macro_average_precision", inputs, _per_label(inputs, 0.05, average_precision)
-    )
+    per_label = _per_label(inputs, "average_precision", average_precision)
+    result = _macro_mean("macro_average_precision", inputs, per_label)
     return replace(result, method=f"{result.method}; no CI") if result.defined else result
 
 

@@ -115,7 +115,13 @@ class MetricResult:
 
 
 def undefined_result(
-    name: str, *, method: str, n: int, reason: str, higher_is_better: bool = True
+    name: str,
+    *,
+    method: str,
+    n: int,
+    reason: str,
+    higher_is_better: bool = True,
+    alpha: float = 0.05,
 ) -> MetricResult:
     """A metric undefined on valid input: NaN, no interval, and the reason (the package's
     edge-case policy)."""
@@ -127,5 +133,6 @@ def undefined_result(
         higher_is_better=higher_is_better,
         method=method,
         n=n,
+        alpha=alpha,
         reason=reason,
     )

@@ -27,7 +27,7 @@ from grader.kinds import output_kind
 from grader.metrics import METRICS, MetricResult, SubgroupReport, metric_title
 from grader.outcome import FAILURE_EXPLANATIONS
 from grader.output import OutputFolder, write_text_atomically
-from grader.report._render import _environment, _section_template
+from grader.report._render import _environment, render_sections
 from grader.rubric import BandScale, LinearScale
 from grader.store import ResultStore, StoredEvaluationError, StoredGrade
 from grader.tasks import Task
@@ -309,13 +309,10 @@ def _subgroup_chart(students: Sequence[_Student], task: Task) -> str | None:
 
 
 def _kind_sections(students: Sequence[_Student], task: Task) -> list[str]:
-    """The sections the task's output kind adds, each rendered with its own variables."""
+    """The sections the task's output kind adds, from its results of the class's runs."""
     results = [s.kind_results for s in students if s.kind_results is not None]
-    common = {"task": task, "metric_title": metric_title}
-    return [
-        _section_template(section.template).render(common | dict(section.variables))
-        for section in output_kind(task.spec.output.kind).class_sections(results, task)
-    ]
+    sections = output_kind(task.spec.output.kind).class_sections(results, task)
+    return render_sections(sections, {"task": task, "metric_title": metric_title})
 
 
 def _ranking(students: Sequence[_Student]) -> list[tuple[int, _Student]]:

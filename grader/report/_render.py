@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import jinja2
 from grader.charts import subgroup_chart
 from grader.disclosure import DECIMALS, hidden_round
 from grader.evaluation import Evaluation
-from grader.kinds import output_kind
+from grader.kinds import ReportSection, output_kind
 from grader.metrics import metric_title
 from grader.report._notebook import graded_notebook
 from grader.tasks import Task
@@ -71,9 +72,15 @@ def _kind_sections(evaluation: Evaluation, task: Task, **shown: object) -> list[
     """The sections the task's output kind adds after the metrics, each rendered with the
     report's variables (:class:`grader.kinds.ReportSection`) and its own."""
     common = {"e": evaluation, "task": task, "metric_title": metric_title, **shown}
+    kind = output_kind(task.spec.output.kind)
+    return render_sections(kind.report_sections(evaluation, task), common)
+
+
+def render_sections(sections: Sequence[ReportSection], common: Mapping[str, object]) -> list[str]:
+    """Each of an output kind's sections rendered with ``common`` and its own variables."""
     return [
-        _section_template(section.template).render(common | dict(section.variables))
-        for section in output_kind(task.spec.output.kind).report_sections(evaluation, task)
+        _section_template(section.template).render(dict(common) | dict(section.variables))
+        for section in sections
     ]
 
 

@@ -160,7 +160,6 @@ class MetricSpec(_Strict):
 
     @model_validator(mode="after")
     def _known_options(self) -> MetricSpec:
-        from grader.kinds import output_kind
         from grader.metrics import METRICS
 
         info = METRICS[self.name]
@@ -315,7 +314,8 @@ class TaskSpec(_Strict):
         Field(
             description="What predict returns: 'kind' names an output kind "
             "(binary_probability, class_probabilities, label_map, multilabel_probabilities, or "
-            "one an installed package registers), and the kind's own fields follow it (see `medgrade task schema`)."
+            "one an installed package registers), and the kind's own fields follow it (see "
+            "`medgrade task schema`)."
         ),
     ]
     metrics: list[MetricSpec] = Field(min_length=1)

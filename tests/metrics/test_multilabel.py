@@ -75,6 +75,10 @@ def test_a_label_of_one_class_is_left_out_of_the_mean_and_named() -> None:
     assert mean.value == pytest.approx(np.mean(expected), abs=1e-12)
     assert "5 of 6 labels" in mean.method and "left out, undefined: labels 2" in mean.method
     assert math.isnan(per_label_roc_auc(labels, probs)[2].value)
+    # A label measured for no case is left out the same way, for both means.
+    labels[:, 4] = np.nan
+    assert "left out, undefined: labels 2, 4" in macro_average_precision(labels, probs).method
+    assert per_label_roc_auc(labels, probs)[4].reason == "label 4 is not measured for any case"
     # With no defined label the mean is undefined, with the reason.
     undefined = mean_roc_auc(np.zeros((4, 2)), np.full((4, 2), 0.5))
     assert math.isnan(undefined.value) and undefined.ci_low is None

@@ -235,15 +235,14 @@ def check_multilabel_probabilities(
 
 def _label_summary(prepared: PreparedSplit, predictions: np.ndarray) -> LabelSummary:
     labels = np.asarray(prepared.labels, dtype=np.float64)
-    known = ~np.isnan(labels)
-    aucs = per_label_roc_auc(labels, predictions)
+    aucs = per_label_roc_auc(labels, predictions)  # each on its known cases, counted in n
     return LabelSummary(
         tuple(
             LabelRow(
                 label=j,
                 name=name,
-                n_known=int(known[:, j].sum()),
-                n_positive=int((labels[known[:, j], j] == 1.0).sum()),
+                n_known=aucs[j].n,
+                n_positive=int(np.count_nonzero(labels[:, j] == 1.0)),
                 roc_auc=aucs[j],
             )
             for j, name in enumerate(_contract(prepared).labels)
