@@ -159,7 +159,8 @@ The marker grades on {sizes["test"]} held-out test cases whose labels you never 
 `starter/predict.py` follows the contract already (it predicts the training prevalence);
 replace its model with yours. Limits: {limits.cpu_time_s:g} s of CPU time for all of your
 code's processes together (a run that hangs is stopped after {limits.wall_time_s:g} s),
-{limits.memory_mb} MiB of memory, {limits.cpus:g} CPU core(s), no network. Python's, numpy's
+{limits.memory_mb} MiB of memory, {limits.cpus:g} CPU core(s), no network, and at most
+{limits.submission_mb} MiB for the whole submission, weights included. Python's, numpy's
 and torch's random generators are seeded before your code runs.
 
 ## Packages

@@ -80,20 +80,23 @@ def student_id_from_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.@-]+", "_", stem).strip("_") or "unnamed"
 
 
-def stage_submission(source: Path, destination: Path) -> Path:
+def stage_submission(
+    source: Path, destination: Path, *, max_bytes: int = MAX_SUBMISSION_BYTES
+) -> Path:
     """Copy or unzip ``source`` into the new folder ``destination`` and return the folder
     holding the submission (a zip of a single folder is unwrapped).  A lone notebook is
-    copied into a folder of its own."""
+    copied into a folder of its own.  A submission whose files together exceed ``max_bytes``
+    (a task's ``limits.submission_mb``) is refused before anything runs."""
     source = source.resolve()
     try:
         if source.is_dir():
-            _copy_folder(source, destination)
+            _copy_folder(source, destination, max_bytes)
         elif source.is_file() and source.suffix.lower() == ".ipynb":
-            _check_size(source.stat().st_size, 1)
+            _check_size(source.stat().st_size, 1, max_bytes)
             destination.mkdir(parents=True)
             shutil.copyfile(source, destination / source.name)
         elif source.is_file() and zipfile.is_zipfile(source):
-            _extract_zip(source, destination)
+            _extract_zip(source, destination, max_bytes)
         elif source.is_file():
             raise SubmissionError(f"{source.name} is neither a folder, a zip file nor a notebook")
         else:
@@ -131,7 +134,7 @@ def submission_sha256(source: Path, *, workdir: Path) -> str:
         return content_sha256(stage_submission(source, Path(scratch) / "submission"))
 
 
-def _copy_folder(source: Path, destination: Path) -> None:
+def _copy_folder(source: Path, destination: Path, max_bytes: int) -> None:
     total, count = 0, 0
     destination.mkdir(parents=True)
 
@@ -161,16 +164,16 @@ def _copy_folder(source: Path, destination: Path) -> None:
                 continue
             count += 1
             total += path.stat().st_size
-            _check_size(total, count)
+            _check_size(total, count, max_bytes)
             shutil.copyfile(path, destination / relative / name)
 
 
-def _extract_zip(source: Path, destination: Path) -> None:
+def _extract_zip(source: Path, destination: Path, max_bytes: int) -> None:
     destination.mkdir(parents=True)
     try:
         with zipfile.ZipFile(source) as archive:
             members = [m for m in archive.infolist() if not m.is_dir()]
-            _check_size(sum(m.file_size for m in members), len(members))
+            _check_size(sum(m.file_size for m in members), len(members), max_bytes)
             for member in members:
                 name = PurePosixPath(member.filename)
                 if name.is_absolute() or ".." in name.parts or member.filename.startswith("/"):
@@ -196,8 +199,11 @@ def _check_depth(folder: PurePosixPath | Path) -> None:
         )
 
 
-def _check_size(total: int, count: int) -> None:
-    if total > MAX_SUBMISSION_BYTES:
-        raise SubmissionError(f"the submission exceeds {MAX_SUBMISSION_BYTES // 2**20} MiB")
+def _check_size(total: int, count: int, max_bytes: int) -> None:
+    if total > max_bytes:
+        raise SubmissionError(
+            f"the submission's files, weights included, exceed the {max_bytes / 2**20:g} MiB "
+            "it may have; ship smaller weights (fewer parameters, float16, a distilled model)"
+        )
     if count > MAX_SUBMISSION_FILES:
         raise SubmissionError(f"the submission has more than {MAX_SUBMISSION_FILES} files")

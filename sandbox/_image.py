@@ -8,6 +8,7 @@ base image can be made locally from Debian packages.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -161,4 +162,18 @@ def _build(
         )
     except Exception as error:
         raise SandboxUnavailableError(f"building {tag} failed: {error}") from None
+    _remove_build_stages(client)
     return str(image.id)
+
+
+#: The label of the Dockerfiles' build stage (wheels and a second copy of the venv).
+BUILD_STAGE_LABEL = "org.medgrade.stage=build"
+
+
+def _remove_build_stages(client: Any) -> None:
+    """Remove the untagged build-stage images the legacy builder leaves behind: each holds
+    the wheels and the whole environment again (1.5-2.7 GB for torch), and nothing uses
+    them once the final image has its copy.  Only images carrying medgrade's build-stage
+    label are touched; a failure to remove them never fails the build."""
+    with contextlib.suppress(Exception):  # a daemon that refuses keeps them; the build stands
+        client.images.prune(filters={"dangling": True, "label": BUILD_STAGE_LABEL})

@@ -210,7 +210,9 @@ def _predict_and_save(
     progress: Callable[[str], None] = lambda text: None,
 ) -> None:
     manifest = json.loads((input_dir / "manifest.json").read_text())
-    read_inputs = {"array": _read_array, "cases": _read_cases}[manifest["input"]["layout"]]
+    read_inputs = {"array": _read_array, "cases": _read_cases, "records": _read_records}[
+        manifest["input"]["layout"]
+    ]
     inputs = read_inputs(input_dir / manifest["input"]["file"])
     output = manifest["output"]
     per_case = output["layout"] == "per_case"
@@ -294,6 +296,14 @@ def _read_cases(path: Path) -> list[dict[str, Any]]:
             {"image": archive[f"image_{i:05d}"], "spacing_mm": tuple(float(s) for s in spacing)}
             for i, spacing in enumerate(spacings)
         ]
+
+
+def _read_records(path: Path) -> list[Any]:
+    """The cases of a records file: a JSON list, one element per case (the host wrote it)."""
+    records = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(records, list):
+        raise ValueError(f"{path.name} is not a JSON list of cases")
+    return records
 
 
 def _per_case(

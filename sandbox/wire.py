@@ -37,8 +37,9 @@ from typing import Any
 RUN_RECORD = "run.json"
 #: How the harness reads a split's inputs file: ``array``, one ``.npy`` whose rows are the
 #: cases (``predict`` gets slices of it); ``cases``, an ``.npz`` case archive
-#: (``image_{i:05d}`` and the row ``i`` of ``spacings_mm``; ``predict`` gets a list of dicts).
-INPUT_LAYOUTS = ("array", "cases")
+#: (``image_{i:05d}`` and the row ``i`` of ``spacings_mm``; ``predict`` gets a list of dicts);
+#: ``records``, a JSON list with one element per case (``predict`` gets a slice of the list).
+INPUT_LAYOUTS = ("array", "cases", "records")
 #: How the harness collects what ``predict`` returns: ``rows``, one array with a row per
 #: case, saved as :data:`PREDICTIONS`; ``per_case``, one array per case of its input's shape,
 #: saved as ``PER_CASE_DIR/{position:05d}.npy``.

@@ -114,9 +114,8 @@ def task_show(
         if split.fractions
         else ""
     )
-    stdout.print(
-        f"\n[bold]Split[/]: {split.strategy}{fractions} (seed {split.seed}); test labels are hidden."
-    )
+    seeded = f" (seed {split.seed})" if split.strategy in ("stratified", "grouped") else ""
+    stdout.print(f"\n[bold]Split[/]: {split.strategy}{fractions}{seeded}; test labels are hidden.")
     stdout.print(f"\n[bold]Inputs[/] ({spec.inputs.kind}): {escape(spec.inputs.description)}")
     stdout.print(f"[bold]Output[/] ({spec.output.kind}): {escape(spec.output.describe())}.")
     stdout.print(f"\n[bold]Submission contract[/]\n{escape(SUBMISSION_CONTRACT)}")

@@ -5,8 +5,10 @@ from grader.data import (  # noqa: F401 - they register loaders
     _medmnist,
     _mitbih,
     _msd,
+    _pubmedqa,
     _sklearn,
     _table,
+    _tox21,
 )
 from grader.data._dataset import Dataset, resolve_data_dir, save_volume_archive
 from grader.data._loaders import (

@@ -99,6 +99,8 @@ def make_split(dataset: Dataset, spec: SplitSpec) -> SplitManifest:
         if dataset.official_split is None:
             raise DataError(f"dataset {dataset.name!r} has no official split")
         assignment = np.asarray(dataset.official_split).astype(str)
+    elif spec.strategy == "scaffold":
+        assignment = _largest_groups_first(dataset, spec, n)
     else:
         assignment = _random_assignment(dataset, spec, n)
     manifest = SplitManifest(
@@ -150,6 +152,28 @@ def _random_assignment(dataset: Dataset, spec: SplitSpec, n: int) -> np.ndarray:
         validation = rest[validation_positions]
     assignment[test] = "test"
     assignment[validation] = "validation"
+    return assignment.astype(str)
+
+
+def _largest_groups_first(dataset: Dataset, spec: SplitSpec, n: int) -> np.ndarray:
+    """The scaffold split of MoleculeNet (DeepChem's ScaffoldSplitter, as Hu et al. 2020 use
+    it): the groups sorted by size, then by first case, both descending; each whole group goes
+    to train while train stays within its share, else to validation while train and
+    validation stay within theirs, else to test.  Deterministic: no seed, no shuffle."""
+    assert spec.group_key is not None and spec.fractions is not None
+    members: dict[object, list[int]] = {}
+    for index, group in enumerate(dataset.attribute(spec.group_key).tolist()):
+        members.setdefault(group, []).append(index)
+    ordered = sorted(members.values(), key=lambda rows: (len(rows), rows[0]), reverse=True)
+    train_cutoff = spec.fractions.train * n
+    validation_cutoff = (spec.fractions.train + spec.fractions.validation) * n
+    assignment = np.full(n, "test", dtype=object)
+    n_train = n_validation = 0
+    for rows in ordered:
+        if n_train + len(rows) <= train_cutoff:
+            assignment[rows], n_train = "train", n_train + len(rows)
+        elif n_train + n_validation + len(rows) <= validation_cutoff:
+            assignment[rows], n_validation = "validation", n_validation + len(rows)
     return assignment.astype(str)
 
 

@@ -54,7 +54,11 @@ def evaluate(
     executed: str | None = None
     try:
         try:
-            submission_dir = stage_submission(submission_path, scratch_dir / "submission")
+            submission_dir = stage_submission(
+                submission_path,
+                scratch_dir / "submission",
+                max_bytes=prepared.task.spec.limits.submission_mb * 2**20,
+            )
             sha256 = content_sha256(submission_dir)
             files = tuple(answer_files(submission_dir).items())
         except SubmissionError as error:

@@ -56,7 +56,12 @@ def prepare_split(
         dataset = load_dataset(spec.dataset.loader, spec.dataset.params, data_dir)
     case_ids = manifest.case_ids[split]
     rows = dataset.rows(case_ids)
-    needed = [*spec.subgroups, *([spec.cluster_key] if spec.cluster_key else [])]
+    # What the scores are reported by: subgroups, the patients, and the groups of a grouped
+    # split (a self-check shows the worst-predicted ones).
+    needed = [
+        *spec.subgroups,
+        *(key for key in (spec.cluster_key, spec.split.group_key) if key),
+    ]
     attributes = {name: dataset.attribute(name)[rows] for name in needed}
     input_dir = workdir / f"inputs-{task.id}-{split}"
     input_dir.mkdir(parents=True, exist_ok=False)

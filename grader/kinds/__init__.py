@@ -29,7 +29,14 @@ from grader.kinds._registry import (
     register_kind,
 )
 from grader.kinds._scoring import read_rows, score_metrics
-from grader.kinds.inputs import image, signal, table, volume  # noqa: F401  (they register)
+from grader.kinds.inputs import (  # noqa: F401  (they register)
+    image,
+    molecules,
+    signal,
+    table,
+    text,
+    volume,
+)
 from grader.kinds.outputs import (  # noqa: F401  (they register)
     binary_probability,
     class_probabilities,

@@ -43,8 +43,8 @@ class InputKind:
     name: ClassVar[str]
     #: What ``predict`` receives, for the spec's schema and the student's docs.
     description: ClassVar[str]
-    #: How the harness reads the inputs file: ``array`` (one ``.npy``, sliced into batches)
-    #: or ``cases`` (a case archive, one dict per case).
+    #: How the harness reads the inputs file: ``array`` (one ``.npy``, sliced into batches),
+    #: ``cases`` (a case archive, one dict per case) or ``records`` (a JSON list).
     layout: ClassVar[str] = "array"
 
     def write_inputs(self, dataset: Dataset, rows: np.ndarray, folder: Path) -> str:
@@ -114,8 +114,8 @@ class OutputKind:
     per_case_shape_of: ClassVar[str | None] = None
     per_case_noun: ClassVar[str | None] = None
     per_case_expected: ClassVar[str | None] = None
-    #: The input layouts this output goes with.
-    input_layouts: ClassVar[frozenset[str]] = frozenset({"array"})
+    #: The input layouts this output goes with (one row per case goes with any list of cases).
+    input_layouts: ClassVar[frozenset[str]] = frozenset({"array", "records"})
     #: Whether the task may report metrics by subgroup (``subgroups``).
     reports_subgroups: ClassVar[bool] = False
     #: Whether what a hidden split's report shows is counted in bits (grader.disclosure).

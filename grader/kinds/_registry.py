@@ -1,8 +1,9 @@
 """The task-kind registry: medgrade's own kinds and those installed packages declare.
 
 A task has an *input kind* (what ``predict`` receives: ``table``, ``image``, ``signal``,
-``volume``) and an *output kind* (what it must return and how that is scored:
-``binary_probability``, ``class_probabilities``, ``label_map``).  Each kind is one class in
+``volume``, ``text``, ``molecules``) and an *output kind* (what it must return and how that
+is scored: ``binary_probability``, ``class_probabilities``, ``label_map``,
+``multilabel_probabilities``).  Each kind is one class in
 one module: a subclass of :class:`InputKind` or :class:`OutputKind`, registered with
 :func:`register_kind`.  Installed packages declare theirs as entry points in the group
 ``medgrade.kinds`` (``[project.entry-points."medgrade.kinds"] risk_score =

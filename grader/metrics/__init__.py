@@ -72,6 +72,7 @@ from grader.metrics._decision import DecisionCurve, decision_curve, net_benefit
 from grader.metrics._fairness import SubgroupReport, subgroup_metrics
 from grader.metrics._fairness_groups import GroupResult
 from grader.metrics._multiclass import (
+    accuracy,
     balanced_accuracy,
     macro_f1,
     multiclass_roc_auc,
@@ -128,6 +129,7 @@ __all__ = [
     "SmoothReliabilityCurve",
     "SubgroupReport",
     "UnknownMetricError",
+    "accuracy",
     "aggregate_cases",
     "average_precision",
     "balanced_accuracy",

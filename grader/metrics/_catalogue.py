@@ -51,6 +51,7 @@ CATALOGUE: Mapping[str, CatalogueEntry] = MappingProxyType(
             # Class probabilities.
             ("macro_roc_auc", "Macro ROC AUC (one-vs-rest)", True),
             ("micro_roc_auc", "Micro ROC AUC (one-vs-rest)", True),
+            ("accuracy", "Accuracy", True),
             ("balanced_accuracy", "Balanced accuracy", True),
             ("macro_f1", "Macro F1", True),
             ("quadratic_weighted_kappa", "Quadratic weighted kappa (QWK)", True),
@@ -87,6 +88,7 @@ ALIASES: Mapping[str, str] = MappingProxyType(
         "ovr_roc_auc": "macro_roc_auc",
         "f1_macro": "macro_f1",
         "balanced_accuracy_score": "balanced_accuracy",
+        "accuracy_score": "accuracy",
         "qwk": "quadratic_weighted_kappa",
         "kappa": "quadratic_weighted_kappa",
         "cohen_kappa": "quadratic_weighted_kappa",

@@ -1,4 +1,4 @@
-"""Multiclass metrics: one-vs-rest ROC AUC, balanced accuracy, macro F1, quadratic kappa.
+"""Multiclass metrics: one-vs-rest ROC AUC, accuracy, balanced accuracy, macro F1, QWK.
 
 Labels are integer classes ``0..K-1``. ``K`` is ``n_classes`` when given, otherwise the
 number of columns of the probability matrix, otherwise (labels on both sides) the largest
@@ -40,6 +40,7 @@ from grader.metrics._classification_ranking import roc_auc
 from grader.metrics._multiclass_counts import _class_counts
 from grader.metrics._multiclass_inputs import _check_inputs
 from grader.metrics._multiclass_intervals import (
+    _accuracy_kernel,
     _balanced_accuracy_kernel,
     _kappa_kernel,
     _macro_f1_kernel,
@@ -209,6 +210,79 @@ def multiclass_roc_auc(
 
 
 # --- Label-based metrics -------------------------------------------------------------------
+
+
+def accuracy(
+    y_true: ArrayLike,
+    y_pred_or_prob: ArrayLike,
+    *,
+    n_classes: int | None = None,
+    ci: Literal["none", "bootstrap"] = "none",
+    alpha: float = 0.05,
+    n_resamples: int = 1000,
+    random_state: RandomState = 0,
+    groups: ArrayLike | None = None,
+) -> MetricResult:
+    r"""Accuracy: the share of cases whose predicted class (the argmax) is the true class.
+
+    .. math::
+
+        \mathrm{accuracy} = \frac{1}{n} \sum_i [\hat y_i = y_i]
+
+    Equals ``sklearn.metrics.accuracy_score``. Unlike :func:`balanced_accuracy` it weighs
+    classes by their frequency, so predicting the majority class for every case scores that
+    class's share (PubMedQA's "majority" baseline). Always defined; no confidence interval
+    unless ``ci="bootstrap"``.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n,)
+        Class labels 0..K-1.
+    y_pred_or_prob : array-like of shape (n,) or (n, K)
+        Predicted labels 0..K-1, or class probabilities (rows in [0, 1] summing to 1
+        within 1e-6) whose row-wise argmax is the prediction.
+    n_classes : int, optional
+        K. Labels must lie in 0..K-1; with probabilities it must equal the column count.
+    ci : {"none", "bootstrap"}, default="none"
+        ``"bootstrap"``: a percentile interval over ``n_resamples`` resamples, stratified
+        by true class, or with ``groups`` a cluster bootstrap (see the module docstring).
+    alpha : float, default=0.05
+        The interval is a ``1 - alpha`` interval.
+    n_resamples : int, default=1000
+        Number of bootstrap resamples (validated always).
+    random_state : int, numpy.random.Generator or None, default=0
+        Seed of the bootstrap; the default makes the interval reproducible.
+    groups : array-like of shape (n,), optional
+        Group (patient) id of each case for a cluster bootstrap; requires
+        ``ci="bootstrap"``.
+
+    Returns
+    -------
+    MetricResult
+
+    Examples
+    --------
+    >>> accuracy([0, 0, 0, 1, 2, 2], [0, 0, 1, 1, 2, 0]).value  # 4 of 6
+    0.6666666666666666
+    """
+    inputs = _check_inputs(
+        y_true, y_pred_or_prob, n_classes, name="y_pred_or_prob", labels_allowed=True
+    )
+    plan = _plan_interval(
+        inputs,
+        ci=ci,
+        alpha=alpha,
+        n_resamples=n_resamples,
+        random_state=random_state,
+        groups=groups,
+    )
+    value = float(np.mean(inputs.labels == inputs.predicted))
+    method = (
+        f"share of cases predicted as their true class ({inputs.note}); equals sklearn "
+        "accuracy_score"
+    )
+    result = _defined("accuracy", value, method, inputs.labels.shape[0])
+    return _with_interval(result, plan, _accuracy_kernel(inputs))
 
 
 def balanced_accuracy(

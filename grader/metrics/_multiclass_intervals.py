@@ -106,6 +106,16 @@ def _weighted_class_counts(
     return w @ truth, w @ predicted, w @ (truth * predicted)
 
 
+def _accuracy_kernel(inputs: _Inputs) -> _Kernel:
+    correct = (inputs.labels == inputs.predicted).astype(np.float64)
+
+    def kernel(weights: np.ndarray) -> NDArray[np.float64]:
+        w = weights.astype(np.float64)
+        return _ratio(w @ correct, w.sum(axis=1))
+
+    return kernel
+
+
 def _balanced_accuracy_kernel(inputs: _Inputs) -> _Kernel:
     def kernel(weights: np.ndarray) -> NDArray[np.float64]:
         cases, _, true_positives = _weighted_class_counts(inputs, weights)

@@ -22,6 +22,7 @@ from grader.metrics._classification import npv, ppv, sensitivity, specificity
 from grader.metrics._classification_ranking import average_precision, roc_auc
 from grader.metrics._decision import net_benefit
 from grader.metrics._multiclass import (
+    accuracy,
     balanced_accuracy,
     macro_f1,
     multiclass_roc_auc,
@@ -257,6 +258,16 @@ _MULTICLASS_INFOS = [
             "ROC AUC of every (case, class) pair pooled: dominated by the frequent classes, "
             "and well above 0.5 for the class frequencies predicted for every case; "
             "bootstrap CI."
+        ),
+        output="class_probabilities",
+    ),
+    _catalogued(
+        name="accuracy",
+        function=_with_bootstrap("accuracy", accuracy),
+        needs_probabilities=True,
+        description=(
+            "Share of cases whose argmax class is the true class; the majority class's share "
+            "for a constant prediction; bootstrap CI."
         ),
         output="class_probabilities",
     ),

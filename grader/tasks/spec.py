@@ -87,9 +87,11 @@ class SplitFractions(_Strict):
 
 
 class SplitSpec(_Strict):
-    strategy: Literal["stratified", "grouped", "official"] = Field(
+    strategy: Literal["stratified", "grouped", "scaffold", "official"] = Field(
         description="'stratified': random by case; 'grouped': random by group_key so no group "
-        "(e.g. patient) spans two splits; 'official': the dataset's own split."
+        "(e.g. patient) spans two splits; 'scaffold': whole groups of group_key, largest "
+        "first, into train, then validation, then test (Bemis-Murcko scaffolds of molecules; "
+        "deterministic, no seed); 'official': the dataset's own split."
     )
     seed: int = Field(default=0, description="Random seed; the same seed gives the same split.")
     fractions: SplitFractions | None = Field(
@@ -97,7 +99,9 @@ class SplitSpec(_Strict):
     )
     stratify: bool = Field(default=True, description="Keep the label balance equal across splits.")
     group_key: str | None = Field(
-        default=None, description="Per-case grouping attribute for 'grouped', e.g. 'patient_id'."
+        default=None,
+        description="Per-case grouping attribute for 'grouped' (e.g. 'patient_id') and "
+        "'scaffold' (e.g. 'scaffold').",
     )
     public_test_inputs: bool = Field(
         default=False,
@@ -117,8 +121,8 @@ class SplitSpec(_Strict):
             raise ValueError(
                 "strategy 'official' takes its fractions from the dataset; remove 'fractions'"
             )
-        if self.strategy == "grouped" and not self.group_key:
-            raise ValueError("strategy 'grouped' needs 'group_key'")
+        if self.strategy in ("grouped", "scaffold") and not self.group_key:
+            raise ValueError(f"strategy {self.strategy!r} needs 'group_key'")
         return self
 
 
@@ -127,7 +131,9 @@ class InputSpec(_Strict):
         description="An input kind: medgrade's ('table': a float64 array (n_cases, "
         "n_features); 'image': an array (n_cases, height, width[, channels]); 'signal': an "
         "array (n_cases, n_samples); 'volume': a list with one dict per case, {'image': a "
-        "float32 array (X, Y, Z), 'spacing_mm': (x, y, z)}, the cases differing in shape) or "
+        "float32 array (X, Y, Z), 'spacing_mm': (x, y, z)}, the cases differing in shape; "
+        "'text': a list with one dict of text fields per case; 'molecules': an array of SMILES "
+        "strings) or "
         "one an installed package registers (entry point group 'medgrade.kinds')."
     )
     description: str = Field(description="What the submission receives, in the student's words.")
@@ -197,6 +203,11 @@ class Limits(_Strict):
         "(a sleep, a deadlock) is stopped; default max(60, 3 x cpu_time_s / cpus).",
     )
     memory_mb: Annotated[int, Field(ge=64)] = Field(description="Memory limit in MiB.")
+    submission_mb: Annotated[int, Field(ge=1, le=1024)] = Field(
+        default=1024,
+        description="The largest submission, its code and weights together, in MiB; a larger "
+        "one is a graded failure before it runs (a pretrained language model's weights, say).",
+    )
     cpus: Annotated[float, Field(gt=0, le=256)] = Field(default=1, description="CPU cores.")
     gpu: bool = Field(default=False, description="Whether the run wants a GPU.")
     runs_per_gpu: Annotated[int, Field(ge=1, le=64)] = Field(

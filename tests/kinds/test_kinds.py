@@ -44,14 +44,14 @@ class _Contract(OutputContract):
 
 
 def test_the_bundled_kinds_are_registered_with_their_wire_layouts():
-    assert input_kind_names() == ["image", "signal", "table", "volume"]
+    assert input_kind_names() == ["image", "molecules", "signal", "table", "text", "volume"]
     assert output_kind_names() == [
         "binary_probability",
         "class_probabilities",
         "label_map",
         "multilabel_probabilities",
     ]
-    assert input_kind("volume").layout == "cases"
+    assert input_kind("volume").layout == "cases" and input_kind("text").layout == "records"
     assert output_kind("label_map").harness_manifest() == {
         "layout": "per_case",
         "shape_of": "image",
@@ -68,8 +68,8 @@ def test_an_unknown_kind_is_named_with_the_known_ones():
         match=r"unknown output kind 'binary_probabilty' \(did you mean 'binary_probability'\?\)",
     ):
         output_kind("binary_probabilty")
-    with pytest.raises(ValueError, match=r"known: image, signal, table, volume"):
-        input_kind("text")
+    with pytest.raises(ValueError, match=r"known: image, molecules, signal, table, text, volume"):
+        input_kind("audio")
 
 
 def test_a_taken_name_is_refused_naming_its_owner():
@@ -97,7 +97,7 @@ def test_a_method_with_other_parameters_is_refused_when_it_registers():
 
 def test_a_layout_the_harness_does_not_know_is_refused():
     with pytest.raises(
-        PluginError, match=r"layout 'stream'; the harness knows \['array', 'cases'\]"
+        PluginError, match=r"layout 'stream'; the harness knows \['array', 'cases', 'records'\]"
     ):
 
         @register_kind

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from sklearn.metrics import (
+    accuracy_score,
     balanced_accuracy_score,
     cohen_kappa_score,
     f1_score,
@@ -20,6 +21,7 @@ from sklearn.metrics import confusion_matrix as sklearn_confusion_matrix
 
 from grader.metrics import MetricInfo, _multiclass, roc_auc
 from grader.metrics._multiclass import (
+    accuracy,
     balanced_accuracy,
     macro_f1,
     multiclass_roc_auc,
@@ -30,7 +32,7 @@ from grader.metrics._multiclass_per_class import per_class_roc_auc
 
 PROPERTY = settings(max_examples=60, deadline=None)
 TOL = 1e-12
-LABEL_METRICS = [balanced_accuracy, macro_f1, quadratic_weighted_kappa]
+LABEL_METRICS = [accuracy, balanced_accuracy, macro_f1, quadratic_weighted_kappa]
 ALL_METRICS = [multiclass_roc_auc, per_class_roc_auc, *LABEL_METRICS]
 
 
@@ -122,6 +124,7 @@ def test_label_metrics_equal_sklearn(problem: tuple[np.ndarray, np.ndarray, np.n
         abs(balanced_accuracy(labels, predicted).value - balanced_accuracy_score(labels, predicted))
         <= TOL
     )
+    assert abs(accuracy(labels, predicted).value - accuracy_score(labels, predicted)) <= TOL
     with warnings.catch_warnings():
         # sklearn warns about classes never predicted (precision 0/0); F1 is still defined.
         warnings.simplefilter("ignore")

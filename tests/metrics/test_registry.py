@@ -40,6 +40,7 @@ EXPECTED_NAMES = {
 SEGMENTATION_NAMES = {"dice", "iou", "hausdorff95", "surface_dice", "relative_volume_error"}
 #: Registered for class-probability outputs: the multiclass engine with a bootstrap CI.
 MULTICLASS_NAMES = {
+    "accuracy",
     "macro_roc_auc",
     "micro_roc_auc",
     "balanced_accuracy",
@@ -71,6 +72,7 @@ def test_registry_is_complete() -> None:
 MULTICLASS_ENGINE = {
     "macro_roc_auc": (grader.metrics.multiclass_roc_auc, {"average": "macro"}),
     "micro_roc_auc": (grader.metrics.multiclass_roc_auc, {"average": "micro"}),
+    "accuracy": (grader.metrics.accuracy, {}),
     "balanced_accuracy": (grader.metrics.balanced_accuracy, {}),
     "macro_f1": (grader.metrics.macro_f1, {}),
     "quadratic_weighted_kappa": (grader.metrics.quadratic_weighted_kappa, {}),
@@ -202,7 +204,9 @@ def test_unknown_metric_without_close_match() -> None:
     with pytest.raises(UnknownMetricError) as info:
         get_metric_info("sharpness")
     assert "did you mean" not in str(info.value)
-    assert "Valid names: average_precision, balanced_accuracy, brier_score, " in str(info.value)
+    assert "Valid names: accuracy, average_precision, balanced_accuracy, brier_score, " in str(
+        info.value
+    )
 
 
 @pytest.mark.parametrize(

@@ -91,6 +91,12 @@ def predict(model: np.ndarray, inputs) -> np.ndarray:
 '''
 
 
+#: A self-check of a grouped split lists this many worst-predicted groups, each of at least
+#: this many cases (a single molecule's loss says little of its scaffold).
+WORST_GROUPS_SHOWN = 10
+WORST_GROUP_MIN_CASES = 2
+
+
 @dataclass(frozen=True)
 class LabelRow:
     """One label of a multi-label task: the cases whose label is known, how many of them are
@@ -104,13 +110,30 @@ class LabelRow:
 
 
 @dataclass(frozen=True)
+class WorstGroup:
+    """A group of cases of a grouped split (a scaffold, a patient) that the run predicted
+    worst: its mean log loss over the known labels of its cases, and the label that cost
+    most.  Only made on a split whose labels the student may see, never on the hidden one."""
+
+    group: str
+    n_cases: int
+    n_known: int
+    n_positive: int
+    mean_log_loss: float
+    worst_label: str
+
+
+@dataclass(frozen=True)
 class LabelSummary:
-    """The per-label view of a multi-label run, for the report and ``--json``."""
+    """The per-label view of a multi-label run, for the report and ``--json``; with a
+    grouped split, on a self-check, the worst-predicted groups (``group_key`` names them)."""
 
     rows: tuple[LabelRow, ...]
+    group_key: str | None = None
+    worst_groups: tuple[WorstGroup, ...] = ()
 
     def json_fields(self) -> dict[str, Any]:
-        return {
+        labels = {
             "labels": [
                 {
                     "label": row.label,
@@ -122,6 +145,20 @@ class LabelSummary:
                 for row in self.rows
             ]
         }
+        if not self.worst_groups:
+            return labels
+        worst = [
+            {
+                self.group_key or "group": group.group,
+                "n_cases": group.n_cases,
+                "n_known": group.n_known,
+                "n_positive": group.n_positive,
+                "mean_log_loss": group.mean_log_loss,
+                "worst_label": group.worst_label,
+            }
+            for group in self.worst_groups
+        ]
+        return labels | {"worst_groups": worst}
 
 
 #: The report's per-label table (:class:`~grader.kinds.ReportSection`).
@@ -236,15 +273,56 @@ def check_multilabel_probabilities(
 def _label_summary(prepared: PreparedSplit, predictions: np.ndarray) -> LabelSummary:
     labels = np.asarray(prepared.labels, dtype=np.float64)
     aucs = per_label_roc_auc(labels, predictions)  # each on its known cases, counted in n
-    return LabelSummary(
-        tuple(
-            LabelRow(
-                label=j,
-                name=name,
-                n_known=aucs[j].n,
-                n_positive=int(np.count_nonzero(labels[:, j] == 1.0)),
-                roc_auc=aucs[j],
-            )
-            for j, name in enumerate(_contract(prepared).labels)
+    rows = tuple(
+        LabelRow(
+            label=j,
+            name=name,
+            n_known=aucs[j].n,
+            n_positive=int(np.count_nonzero(labels[:, j] == 1.0)),
+            roc_auc=aucs[j],
         )
+        for j, name in enumerate(_contract(prepared).labels)
     )
+    group_key = prepared.task.spec.split.group_key
+    if prepared.labels_hidden or group_key is None or group_key not in prepared.attributes:
+        return LabelSummary(rows)
+    return LabelSummary(
+        rows,
+        group_key,
+        _worst_groups(prepared.attributes[group_key], labels, predictions, _contract(prepared)),
+    )
+
+
+def _worst_groups(
+    groups: np.ndarray,
+    labels: np.ndarray,
+    predictions: np.ndarray,
+    contract: MultilabelProbabilitiesContract,
+) -> tuple[WorstGroup, ...]:
+    """The groups of at least :data:`WORST_GROUP_MIN_CASES` cases with the highest mean log
+    loss over their known labels (a missing label costs nothing), worst first."""
+    known = ~np.isnan(labels)
+    truth = np.where(known, labels, 0.0)
+    clipped = np.clip(predictions, 1e-7, 1 - 1e-7)
+    loss = np.where(known, -(truth * np.log(clipped) + (1 - truth) * np.log1p(-clipped)), 0.0)
+    names, index = np.unique(np.asarray(groups).astype(str), return_inverse=True)
+    n_cases = np.bincount(index, minlength=len(names))
+    n_known = np.bincount(index, weights=known.sum(axis=1), minlength=len(names))
+    total = np.bincount(index, weights=loss.sum(axis=1), minlength=len(names))
+    mean = np.divide(total, n_known, out=np.zeros(len(names)), where=n_known > 0)
+    eligible = np.flatnonzero((n_cases >= WORST_GROUP_MIN_CASES) & (n_known > 0))
+    worst = eligible[np.lexsort((names[eligible], -mean[eligible]))][:WORST_GROUPS_SHOWN]
+    shown = []
+    for g in worst.tolist():
+        members = index == g
+        shown.append(
+            WorstGroup(
+                group=str(names[g]),
+                n_cases=int(n_cases[g]),
+                n_known=int(n_known[g]),
+                n_positive=int(np.count_nonzero(truth[members] == 1.0)),
+                mean_log_loss=float(mean[g]),
+                worst_label=contract.labels[int(np.argmax(loss[members].sum(axis=0)))],
+            )
+        )
+    return tuple(shown)
