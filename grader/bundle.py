@@ -42,8 +42,12 @@ def export_student_bundle(task: Task, out: Path, *, data_dir: Path | None = None
     manifest = task.split_manifest()
     (out / "data").mkdir(parents=True, exist_ok=True)
     written = []
-    # What the self-check reports by: subgroups, and the patient of each case.
-    attributes = [*spec.subgroups, *([spec.cluster_key] if spec.cluster_key else [])]
+    # What the self-check reports by: subgroups, the patient of each case, and the groups of a
+    # grouped split (its worst-predicted ones are listed).
+    attributes = [
+        *spec.subgroups,
+        *dict.fromkeys(key for key in (spec.cluster_key, spec.split.group_key) if key),
+    ]
     for split in PUBLIC_SPLITS:
         rows = dataset.rows(manifest.case_ids[split])
         path = out / "data" / f"{split}.npz"

@@ -68,8 +68,11 @@ def load_tox21(*, data_dir: Path | None) -> Dataset:
 
 def murcko_scaffolds(smiles: np.ndarray) -> np.ndarray:
     """Each molecule's Bemis-Murcko scaffold as canonical SMILES (chirality kept, as in Hu et
-    al.'s and DeepChem's scaffold splits); an acyclic molecule's is ``""``, and a SMILES RDKit
-    cannot parse is its own scaffold."""
+    al.'s and DeepChem's scaffold splits); an acyclic molecule's is ``""``.
+
+    Today's RDKit refuses eight of Tox21's SMILES (aluminium salts such as
+    ``CC(=O)O[AlH3](O)O``) on valence; their scaffold is read without sanitising, which gives
+    what the RDKit of those papers gave.  A SMILES whose very syntax fails is its own group."""
     try:
         from rdkit import Chem, RDLogger
         from rdkit.Chem.Scaffolds import MurckoScaffold
@@ -81,9 +84,12 @@ def murcko_scaffolds(smiles: np.ndarray) -> np.ndarray:
     scaffolds = []
     for text in smiles.tolist():
         molecule = Chem.MolFromSmiles(text)
-        scaffolds.append(
-            text
-            if molecule is None
-            else MurckoScaffold.MurckoScaffoldSmiles(mol=molecule, includeChirality=True)
-        )
+        if molecule is None:
+            molecule = Chem.MolFromSmiles(text, sanitize=False)
+            if molecule is None:
+                scaffolds.append(text)
+                continue
+            molecule.UpdatePropertyCache(strict=False)
+            Chem.FastFindRings(molecule)
+        scaffolds.append(MurckoScaffold.MurckoScaffoldSmiles(mol=molecule, includeChirality=True))
     return np.asarray(scaffolds, dtype=str)

@@ -56,13 +56,11 @@ def prepare_split(
         dataset = load_dataset(spec.dataset.loader, spec.dataset.params, data_dir)
     case_ids = manifest.case_ids[split]
     rows = dataset.rows(case_ids)
-    # What the scores are reported by: subgroups, the patients, and the groups of a grouped
-    # split (a self-check shows the worst-predicted ones).
-    needed = [
-        *spec.subgroups,
-        *(key for key in (spec.cluster_key, spec.split.group_key) if key),
-    ]
+    needed = [*spec.subgroups, *([spec.cluster_key] if spec.cluster_key else [])]
     attributes = {name: dataset.attribute(name)[rows] for name in needed}
+    group_key = spec.split.group_key  # a self-check lists its worst-predicted groups
+    if group_key is not None and group_key in dataset.attributes:
+        attributes.setdefault(group_key, dataset.attribute(group_key)[rows])
     input_dir = workdir / f"inputs-{task.id}-{split}"
     input_dir.mkdir(parents=True, exist_ok=False)
     spacings = None if dataset.spacings is None else dataset.spacings[rows]
