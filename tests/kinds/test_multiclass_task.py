@@ -163,7 +163,7 @@ def spec_variant(retina: Task, tmp_path: Path, edit) -> Path:
         ),
         (
             lambda s: s["metrics"].append({"name": "brier_score"}),
-            "it takes ['macro_roc_auc', 'micro_roc_auc', 'balanced_accuracy'",
+            "it takes ['macro_roc_auc', 'micro_roc_auc', 'accuracy', 'balanced_accuracy'",
         ),
         (
             lambda s: s["output"].update(ordinal=False),

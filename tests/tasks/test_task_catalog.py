@@ -29,9 +29,15 @@ REAL_DATA_TASKS = {
     "mitbih-pvc": ("mitbih_arrhythmia", 0.95),
     "hippocampus-seg": ("msd_task04_hippocampus", 0.82),
     "retinamnist-grade": ("retinamnist", 0.70),
+    # Hu et al. (ICLR 2020): a GIN without pre-training, 0.740 on this scaffold split.
+    "tox21-toxicity": ("tox21", 0.72),
 }
 #: The metric the baseline is stated in (ROC AUC unless named here).
-HEADLINE_METRIC = {"hippocampus-seg": "dice", "retinamnist-grade": "macro_roc_auc"}
+HEADLINE_METRIC = {
+    "hippocampus-seg": "dice",
+    "retinamnist-grade": "macro_roc_auc",
+    "tox21-toxicity": "mean_roc_auc",
+}
 
 
 def data_for(task_id: str) -> Path:
@@ -67,7 +73,7 @@ def test_the_task_validates_on_its_real_data_while_the_machine_is_busy(task_id):
     )
     baseline = REAL_DATA_TASKS[task_id][1]
     if baseline is not None:
-        assert test_auc.value >= baseline
+        assert test_auc.value > baseline
     assert test_auc.ci_low < test_auc.value < test_auc.ci_high
     if task_id == "mitbih-pvc":  # beats of one patient are not independent cases
         assert "cluster bootstrap over 22 groups" in test_auc.method
