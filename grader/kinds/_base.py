@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from grader.errors import DataError
 from grader.metrics import METRICS, MetricResult, SubgroupReport
 
 if TYPE_CHECKING:
@@ -52,6 +53,16 @@ class InputKind:
         name = "inputs.npy"
         np.save(folder / name, np.ascontiguousarray(dataset.features[rows]), allow_pickle=False)
         return name
+
+
+def check_string_features(dataset: Dataset, inputs: str) -> None:
+    """Refuse a dataset whose features are not one string per case (``inputs`` says what
+    the kind's strings are, e.g. "one SMILES string per case")."""
+    if dataset.features.dtype.kind != "U" or dataset.features.ndim != 1:
+        raise DataError(
+            f"dataset {dataset.name!r} gives {dataset.features.dtype} features of shape "
+            f"{dataset.features.shape}; {inputs}"
+        )
 
 
 @dataclass(frozen=True)

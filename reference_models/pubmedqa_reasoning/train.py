@@ -1,7 +1,7 @@
 """Train the pubmedqa-reasoning reference transformer on the task's train split.
 
     python -m reference_models.pubmedqa_reasoning.train [--out DIR] [--seed 0] [--data-dir DIR]
-        [--development] [--evaluate-test]
+        [--evaluate-test]
 
 Four hundred labelled abstracts are far too few to teach a transformer English from
 scratch, so training has three steps, all on the train split's text only:
@@ -19,19 +19,15 @@ accuracy and macro-F1 0.312, below always answering "yes" (55.2 %), so pubmedqa-
 not yet a bundled task (its spec waits in tests/fixtures/tasks/).
 
 AdamW with a one-cycle schedule in both phases; seeded and deterministic on the CPU (CUDA
-when available).  ``--development`` trains on a split built here from ``ori_pqal.json``
-(the official test ids held out) instead of the task's public split, and
-``--evaluate-test`` then also scores the saved model on the official 500 test ids: a
-measurement for staff, never an input to training.
+when available).  ``--evaluate-test`` then also scores the saved model on the official 500
+test questions: a measurement for staff, never an input to training.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
-import json
 import math
-import random
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -262,77 +258,17 @@ def _public_splits(data_dir: Path | None) -> tuple[Split, Split]:
     return splits[0], splits[1]
 
 
-def _pubmedqa_folder(data_dir: Path | None) -> Path:
-    from grader.data import resolve_data_dir
-
-    root = resolve_data_dir(data_dir)
-    if root is None:
-        raise SystemExit("--development needs --data-dir DIR or MEDGRADE_DATA (DIR/pubmedqa/)")
-    return root / "pubmedqa" if (root / "pubmedqa").is_dir() else root
-
-
-def _development_split(data_dir: Path | None) -> tuple[Split, Split]:
-    """Train and validation built here from ``ori_pqal.json``, for work before the task's
-    public split exists: the official 500 test ids are left out, and the other 500 are cut
-    as PubMedQA's ``preprocess/split_dataset.py`` cuts them (``random.seed(0)``; halve by
-    label, the first half into 10 folds by label), folds 0 and 1 validating: the task's own
-    split, so a development run gives the model the real run gives."""
-    folder = _pubmedqa_folder(data_dir)
-    instances = json.loads((folder / "ori_pqal.json").read_text(encoding="utf-8"))
-    test_ids = set(json.loads((folder / "test_ground_truth.json").read_text(encoding="utf-8")))
-    decisions = {pmid: str(info["final_decision"]) for pmid, info in instances.items()}
-    generator = random.Random(0)
-
-    def split(pmids: list[str], n_parts: int) -> list[list[str]]:
-        parts: list[list[str]] = [[] for _ in range(n_parts)]
-        for decision in DECISIONS:
-            ids = [pmid for pmid in pmids if decisions[pmid] == decision]
-            generator.shuffle(ids)
-            size = math.ceil(len(ids) / n_parts)
-            for i in range(n_parts):
-                parts[i] += ids[i * size : (i + 1) * size] if i < n_parts - 1 else ids[i * size :]
-        if len(parts[-1]) != len(parts[0]):  # the script evens the last part out
-            for part in parts[:-1]:
-                picked = generator.choice(part)
-                part.remove(picked)
-                parts[-1].append(picked)
-        return parts
-
-    cross_validation, test = split(list(instances), 2)
-    if set(test) != test_ids:
-        raise SystemExit(f"{folder}: the split does not give the official test ids")
-    folds = split(cross_validation, 10)
-    validation = {pmid for fold in folds[:2] for pmid in fold}
-    # In the file's order, as the task's loader gives them: the same cases in the same
-    # order make the same model.
-    pmids = [pmid for pmid in instances if pmid not in test_ids]
-    return (
-        _records(instances, [pmid for pmid in pmids if pmid not in validation]),
-        _records(instances, [pmid for pmid in pmids if pmid in validation]),
-    )
-
-
-def _records(instances: dict[str, Any], pmids: list[str]) -> Split:
-    cases: Cases = [
-        {
-            "question": instances[pmid]["QUESTION"],
-            "contexts": list(instances[pmid]["CONTEXTS"]),
-            "context_labels": list(instances[pmid]["LABELS"]),
-        }
-        for pmid in pmids
-    ]
-    labels = [DECISIONS.index(instances[pmid]["final_decision"]) for pmid in pmids]
-    return cases, np.asarray(labels, dtype=np.int64)
-
-
 def _evaluate_test(out: Path, data_dir: Path | None) -> None:
-    """Accuracy and macro-F1 of the saved model on the official test ids (development only:
-    the labels are read from ``test_ground_truth.json`` for this measurement alone)."""
-    folder = _pubmedqa_folder(data_dir)
-    instances = json.loads((folder / "ori_pqal.json").read_text(encoding="utf-8"))
-    truth = json.loads((folder / "test_ground_truth.json").read_text(encoding="utf-8"))
-    cases, _ = _records(instances, list(truth))
-    labels = np.asarray([DECISIONS.index(truth[pmid]) for pmid in truth])
+    """Accuracy and macro-F1 of the saved model on the official test split: a measurement
+    for staff, which reads the hidden labels through the loader and is never an input to
+    training."""
+    from grader.data import load_dataset
+    from grader.tasks import load_task
+
+    task = load_task(TASK_FOLDER)
+    dataset = load_dataset(task.spec.dataset.loader, task.spec.dataset.params, data_dir)
+    rows = dataset.rows(task.split_manifest().case_ids["test"])
+    cases, labels = parse_cases(dataset.features[rows]), dataset.labels[rows]
     started = time.perf_counter()
     probabilities = predict(load_model(str(out)), cases)
     seconds = time.perf_counter() - started
@@ -355,17 +291,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data-dir", type=Path, default=None, help="default: $MEDGRADE_DATA")
     parser.add_argument(
-        "--development", action="store_true", help="split ori_pqal.json here (see the docs)"
-    )
-    parser.add_argument(
         "--evaluate-test",
         action="store_true",
-        help="with --development: also score the saved model on the official test ids",
+        help="also score the saved model on the official test split (a measurement for staff)",
     )
     arguments = parser.parse_args()
-    if arguments.evaluate_test and not arguments.development:
-        parser.error("--evaluate-test needs --development: the task's test labels stay hidden")
-    splits = (_development_split if arguments.development else _public_splits)(arguments.data_dir)
+    splits = _public_splits(arguments.data_dir)
     reader, summary = train(*splits, seed=arguments.seed)
     save(reader, arguments.out)
     print(

@@ -7,8 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from grader.errors import DataError
-from grader.kinds._base import InputKind
+from grader.kinds._base import InputKind, check_string_features
 from grader.kinds._registry import register_kind
 
 if TYPE_CHECKING:
@@ -23,9 +22,5 @@ class MoleculeInputs(InputKind):
     )
 
     def write_inputs(self, dataset: Dataset, rows: np.ndarray, folder: Path) -> str:
-        if dataset.features.dtype.kind != "U" or dataset.features.ndim != 1:
-            raise DataError(
-                f"dataset {dataset.name!r} gives {dataset.features.dtype} features of shape "
-                f"{dataset.features.shape}; molecules inputs are one SMILES string per case"
-            )
+        check_string_features(dataset, "molecules inputs are one SMILES string per case")
         return super().write_inputs(dataset, rows, folder)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from grader.errors import DataError
-from grader.kinds._base import InputKind
+from grader.kinds._base import InputKind, check_string_features
 from grader.kinds._registry import register_kind
 
 if TYPE_CHECKING:
@@ -40,11 +40,7 @@ class TextInputs(InputKind):
 
 def decode_text_records(dataset: Dataset, rows: np.ndarray) -> list[dict[str, object]]:
     """The records of ``rows``: each case's JSON text decoded into its dict."""
-    if dataset.features.dtype.kind != "U" or dataset.features.ndim != 1:
-        raise DataError(
-            f"dataset {dataset.name!r} gives {dataset.features.dtype} features of shape "
-            f"{dataset.features.shape}; text inputs are one JSON object (a str) per case"
-        )
+    check_string_features(dataset, "text inputs are one JSON object (a str) per case")
     records = []
     for case_id, text in zip(dataset.case_ids[rows], dataset.features[rows], strict=True):
         record = json.loads(str(text))
