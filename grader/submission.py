@@ -8,6 +8,7 @@ outside its folder.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -207,3 +208,60 @@ def _check_size(total: int, count: int, max_bytes: int) -> None:
         )
     if count > MAX_SUBMISSION_FILES:
         raise SubmissionError(f"the submission has more than {MAX_SUBMISSION_FILES} files")
+
+
+#: What :func:`submission_code` keeps of one file, and of a whole submission: enough for any
+#: mini-project's code, and a bound on what a class's code-similarity check compares.
+MAX_CODE_FILE_BYTES = 256 * 1024
+MAX_CODE_BYTES = 1024 * 1024
+
+
+def submission_code(folder: Path) -> str | None:
+    """The Python a staged submission is made of, as one text: each ``.py`` file (``predict.py``
+    first, then by path) and each notebook's code cells, under a ``# file: NAME`` line;
+    None when it has none.  What the class's code-similarity flags compare
+    (:mod:`grader.integrity`).
+
+    Files past :data:`MAX_CODE_FILE_BYTES`, symbolic links and unreadable notebooks are left
+    out; the text stops at :data:`MAX_CODE_BYTES`.
+    """
+    paths = sorted(
+        (p for p in folder.rglob("*") if p.suffix.lower() in {".py", ".ipynb"}),
+        key=lambda p: (p.relative_to(folder) != Path("predict.py"), p.relative_to(folder)),
+    )
+    parts: list[str] = []
+    size = 0
+    for path in paths:
+        if path.is_symlink() or not path.is_file() or path.stat().st_size > MAX_CODE_FILE_BYTES:
+            continue
+        if IGNORED_NAMES.intersection(path.relative_to(folder).parts):
+            continue
+        text = path.read_text("utf-8", "replace")
+        code = _notebook_code(text) if path.suffix.lower() == ".ipynb" else text
+        if code is None or not code.strip():
+            continue
+        part = f"# file: {path.relative_to(folder).as_posix()}\n{code.rstrip()}\n"
+        size += len(part.encode())
+        if size > MAX_CODE_BYTES:
+            break
+        parts.append(part)
+    return "\n".join(parts) if parts else None
+
+
+def _notebook_code(text: str) -> str | None:
+    """A notebook's code cells, one after another (nbformat 4's JSON, read without
+    validation: only the code is wanted, and a notebook the harness refuses is still code)."""
+    try:
+        document = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    cells = document.get("cells") if isinstance(document, dict) else None
+    if not isinstance(cells, list):
+        return None
+    sources = []
+    for cell in cells:
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            continue
+        source = cell.get("source", "")
+        sources.append("".join(map(str, source)) if isinstance(source, list) else str(source))
+    return "\n\n".join(sources)

@@ -59,6 +59,12 @@ class Evaluation:
     #: copies of one another or of the reference share.
     file_sha256: tuple[tuple[str, str], ...] = ()
     predictions_sha256: str | None = None
+    #: Every prediction the same value (a prevalence model's): equal predictions of two
+    #: such runs say nothing about copying.
+    predictions_constant: bool = False
+    #: The submission's Python (:func:`grader.submission.submission_code`): what the class's
+    #: code-similarity flags compare (:mod:`grader.integrity`).
+    source_code: str | None = field(default=None, repr=False)
     #: A run near a penalty's threshold is measured again on its own: the CPU time of each
     #: run (None: it reported none); the lower one counts (this run is that one).
     cpu_time_measurements: tuple[float | None, ...] = ()

@@ -20,7 +20,7 @@ from grader.evaluation._split import PreparedSplit
 from grader.kinds import Predictions, UnsafeFileError, output_kind, read_regular_file
 from grader.outcome import Failure, RunInfo, interpret_run
 from grader.reference import answer_files
-from grader.submission import Submission, content_sha256, stage_submission
+from grader.submission import Submission, content_sha256, stage_submission, submission_code
 from grader.tasks import Task
 from sandbox import SandboxBackend, SandboxJob, SandboxLimits, wire
 from sandbox.harness import NOTEBOOK_SUFFIX, SubmissionFailure, find_entry, read_notebook
@@ -61,6 +61,7 @@ def evaluate(
             )
             sha256 = content_sha256(submission_dir)
             files = tuple(answer_files(submission_dir).items())
+            code = submission_code(submission_dir)
         except SubmissionError as error:
             return failed_evaluation(
                 prepared,
@@ -89,7 +90,7 @@ def evaluate(
         run=run,
     )
     return mark(
-        replace(evaluation, executed_notebook=executed, file_sha256=files),
+        replace(evaluation, executed_notebook=executed, file_sha256=files, source_code=code),
         prepared.task.rubric,
         manual_points=manual_points,
     )

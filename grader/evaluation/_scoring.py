@@ -73,7 +73,13 @@ def assess(
         flags=_determinism_flags(None if run is None else run.record),
         environment=_environment_check(task, run),
         predictions_sha256=None if predictions is None else predictions_digest(predictions),
+        predictions_constant=predictions is not None and _constant(predictions),
     )
+
+
+def _constant(predictions: Predictions) -> bool:
+    arrays = predictions if isinstance(predictions, list) else [predictions]
+    return all(np.ptp(np.asarray(array, dtype=np.float64)) == 0 for array in arrays if array.size)
 
 
 def _environment_check(task: Task, run: RunInfo | None) -> EnvironmentCheck | None:

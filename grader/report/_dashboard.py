@@ -23,6 +23,9 @@ from pathlib import Path
 
 from grader._version import __version__
 from grader.charts import ReferenceLine, Spread, histogram_chart, spread_cell, strip_chart
+from grader.errors import MedgradeError
+from grader.evaluation import Evaluation
+from grader.integrity import class_flags
 from grader.kinds import output_kind
 from grader.metrics import METRICS, MetricResult, SubgroupReport, metric_title
 from grader.outcome import FAILURE_EXPLANATIONS
@@ -30,6 +33,7 @@ from grader.output import OutputFolder, write_text_atomically
 from grader.report._render import _environment, render_sections
 from grader.rubric import BandScale, LinearScale
 from grader.store import ResultStore, StoredEvaluationError, StoredGrade
+from grader.submission import submission_code
 from grader.tasks import Task
 
 #: A batch grades the held-out test split; the dashboard shows that class.
@@ -88,7 +92,7 @@ def write_class_dashboard(
     """
     if grades is None:
         grades = store.latest_grades(task.id, task.spec.version, GRADED_SPLIT)
-    students = _read_class(store, grades, out)
+    students, evaluations = _read_class(store, grades, out)
     html = (
         _environment()
         .get_template("dashboard.html.j2")
@@ -106,7 +110,9 @@ def write_class_dashboard(
             kind_sections=_kind_sections(students, task),
             spread=spread_cell,
             students=students,
+            students_by_id={s.student_id: s for s in students},
             ranking=_ranking(students) if leaderboard else None,
+            integrity=class_flags(evaluations, reference_code=_reference_code(task)),
             latest_run=max((s.created_at for s in students), default=None),
         )
     )
@@ -116,9 +122,13 @@ def write_class_dashboard(
     return path
 
 
-def _read_class(store: ResultStore, grades: Sequence[StoredGrade], out: Path) -> list[_Student]:
+def _read_class(
+    store: ResultStore, grades: Sequence[StoredGrade], out: Path
+) -> tuple[list[_Student], list[Evaluation]]:
+    """The class's students, and the stored evaluations that could be read."""
     folder = OutputFolder(out)
     students = []
+    evaluations = []
     for grade in grades:
         student_id = grade.student_id
         metrics: Mapping[str, MetricResult] = {}
@@ -135,6 +145,7 @@ def _read_class(store: ResultStore, grades: Sequence[StoredGrade], out: Path) ->
                 metrics, subgroups = evaluation.metrics, evaluation.subgroups
                 kind_results, readable = evaluation.kind_results, True
                 flags = evaluation.flags
+                evaluations.append(evaluation)
         students.append(
             _Student(
                 student_id=student_id,
@@ -154,7 +165,14 @@ def _read_class(store: ResultStore, grades: Sequence[StoredGrade], out: Path) ->
                 flags=flags,
             )
         )
-    return students
+    return students, evaluations
+
+
+def _reference_code(task: Task) -> str | None:
+    try:
+        return submission_code(task.reference_dir())
+    except (MedgradeError, OSError):  # a task whose reference is not here: no comparison
+        return None
 
 
 def _shorten(message: str) -> str:

@@ -1,0 +1,249 @@
+"""Integrity flags: what a class's submissions share that independent work would not.
+
+Evidence for the marker to review, never a penalty: a flag changes no mark, and it is shown
+only where markers look (the class dashboard), never in a student's report, since it names
+other students.  Three kinds, each with what matched:
+
+- **same files**: a model file (weights, not code: :func:`grader.reference.answer_files`)
+  byte for byte the same in several submissions;
+- **same predictions**: the same predictions on every case of the graded split (runs that
+  predict one value for every case are left out: two prevalence models agree by design);
+- **similar code**: the submissions' Python (``.py`` files and notebook code cells) compared
+  with copydetect's winnowing (Schleimer, Wilkerson and Aiken, SIGMOD 2003, the algorithm
+  of MOSS), after its tokenizer has replaced every name and string, so that renaming
+  variables hides nothing; the reference implementation's code is compared too.  Passages
+  that most of the class shares (a starter's skeleton, the contract's signatures) are
+  boilerplate and never count.
+
+Copies of the reference's weight files and predictions are flagged on the run itself
+(:mod:`grader.reference`), which the report shows the student who made it.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from copydetect import CodeFingerprint
+
+    from grader.evaluation import Evaluation
+
+#: How the reference implementation is named where it takes part in a flag.
+REFERENCE = "the reference implementation"
+#: copydetect's defaults: matches shorter than the noise threshold (in characters of the
+#: tokenized code, about a line) are ignored; those as long as the guarantee are all found.
+NOISE_THRESHOLD = 25
+GUARANTEE_THRESHOLD = 30
+#: Code flagged as similar: this share of one submission's code is found in the other...
+SIMILARITY_THRESHOLD = 0.8
+#: ...and the match is at least this long (characters of tokenized code, where every name
+#: is one character: about ten lines), so that two short predict.py files that both load a
+#: model and call it are not flagged.
+MIN_MATCHED_CHARACTERS = 200
+#: A passage in more than this share of the class's submissions, and in more than
+#: :data:`BOILERPLATE_MIN_STUDENTS`, is boilerplate.
+BOILERPLATE_SHARE = 0.25
+BOILERPLATE_MIN_STUDENTS = 3
+#: The longest matched passages shown per submission of a pair, each cut to this many lines.
+PASSAGES_SHOWN = 3
+PASSAGE_LINES = 12
+
+FlagKind = Literal["same_files", "same_predictions", "similar_code"]
+FLAG_TITLES: dict[FlagKind, str] = {
+    "same_files": "Identical model files",
+    "same_predictions": "Identical predictions",
+    "similar_code": "Similar code",
+}
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A stretch of one submission's code that the other submission of a pair also has."""
+
+    student_id: str
+    text: str
+    #: Lines of the passage left out of ``text``.
+    lines_cut: int = 0
+
+
+@dataclass(frozen=True)
+class IntegrityFlag:
+    kind: FlagKind
+    #: The students the evidence joins, sorted; :data:`REFERENCE` may be one of them.
+    students: tuple[str, ...]
+    #: What matched, in a sentence.
+    evidence: str
+    #: For similar code: the longest passages the pair shares, in each one's own words.
+    passages: tuple[Passage, ...] = ()
+    #: For similar code: the share of each student's code found in the other's.
+    similarity: float | None = None
+
+    @property
+    def title(self) -> str:
+        return FLAG_TITLES[self.kind]
+
+
+def class_flags(
+    evaluations: Sequence[Evaluation], *, reference_code: str | None = None
+) -> list[IntegrityFlag]:
+    """Every integrity flag of a class: one run per student (their newest), failed runs
+    included where the evidence does not need a prediction."""
+    return [
+        *_same_files(evaluations),
+        *_same_predictions(evaluations),
+        *_similar_code(evaluations, reference_code),
+    ]
+
+
+def _same_files(evaluations: Iterable[Evaluation]) -> list[IntegrityFlag]:
+    holders: dict[str, dict[str, str]] = defaultdict(dict)  # sha256 -> student -> file
+    for evaluation in evaluations:
+        for name, sha256 in evaluation.file_sha256:
+            holders[sha256].setdefault(evaluation.student_id, name)
+    # Several files shared by the same students (weights and a scaler) are one flag.
+    groups: dict[tuple[str, ...], list[tuple[str, dict[str, str]]]] = defaultdict(list)
+    for sha256, by_student in sorted(holders.items()):
+        if len(by_student) > 1:
+            groups[tuple(sorted(by_student))].append((sha256, by_student))
+    flags = []
+    for students, shared in sorted(groups.items()):
+        files = []
+        for sha256, by_student in shared:
+            names = sorted(set(by_student.values()))
+            where = names[0] if len(names) == 1 else " / ".join(names)
+            files.append(f"{where} (sha256 {sha256[:12]})")
+        flags.append(
+            IntegrityFlag(
+                "same_files",
+                students,
+                f"{len(students)} submissions hold the same {', '.join(files)} byte for byte",
+            )
+        )
+    return flags
+
+
+def _same_predictions(evaluations: Iterable[Evaluation]) -> list[IntegrityFlag]:
+    by_digest: dict[str, list[str]] = defaultdict(list)
+    for evaluation in evaluations:
+        digest = evaluation.predictions_sha256
+        if evaluation.status == "graded" and digest and not evaluation.predictions_constant:
+            by_digest[digest].append(evaluation.student_id)
+    return [
+        IntegrityFlag(
+            "same_predictions",
+            tuple(sorted(students)),
+            f"{len(students)} submissions predict exactly the same values on every case of "
+            f"the graded split (sha256 {digest[:12]})",
+        )
+        for digest, students in sorted(by_digest.items(), key=lambda item: sorted(item[1]))
+        if len(students) > 1
+    ]
+
+
+def _similar_code(
+    evaluations: Sequence[Evaluation], reference_code: str | None
+) -> list[IntegrityFlag]:
+    codes = {e.student_id: e.source_code for e in evaluations if e.source_code}
+    if reference_code:
+        codes[REFERENCE] = reference_code
+    if len(codes) < 2:
+        return []
+    fingerprints = {student: _fingerprint(student, code) for student, code in codes.items()}
+    _drop_boilerplate(fingerprints, students=len(codes) - (REFERENCE in codes))
+    from copydetect import compare_files
+
+    flags = []
+    students = sorted(fingerprints)
+    for position, first in enumerate(students):
+        for second in students[position + 1 :]:
+            a, b = fingerprints[first], fingerprints[second]
+            shared = len(a.hashes & b.hashes)
+            # The share of fingerprints two files share follows the share of their code that
+            # matches; a pair far below the threshold on it stops here, as most pairs do.
+            if not shared or shared < SIMILARITY_THRESHOLD / 2 * min(len(a.hashes), len(b.hashes)):
+                continue
+            matched, similarities, slices = compare_files(a, b)
+            similarity = float(max(similarities))
+            if similarity < SIMILARITY_THRESHOLD or matched < MIN_MATCHED_CHARACTERS:
+                continue
+            passages = (
+                *_passages(first, codes[first], slices[0]),
+                *_passages(second, codes[second], slices[1]),
+            )
+            flags.append(
+                IntegrityFlag(
+                    "similar_code",
+                    (first, second),
+                    f"{similarities[0]:.0%} of {first}'s code and {similarities[1]:.0%} of "
+                    f"{second}'s are found in the other's, names and strings aside",
+                    passages,
+                    similarity,
+                )
+            )
+    return sorted(flags, key=lambda flag: (-(flag.similarity or 0.0), flag.students))
+
+
+def _fingerprint(student: str, code: str) -> CodeFingerprint:
+    from copydetect import CodeFingerprint
+
+    return CodeFingerprint(
+        f"{student}.py",
+        NOISE_THRESHOLD,
+        GUARANTEE_THRESHOLD - NOISE_THRESHOLD + 1,
+        language="python",
+        fp=io.StringIO(code),
+    )
+
+
+def _drop_boilerplate(fingerprints: dict[str, CodeFingerprint], *, students: int) -> None:
+    """Remove the fingerprints that more than :data:`BOILERPLATE_SHARE` of the students'
+    submissions, and more than :data:`BOILERPLATE_MIN_STUDENTS`, share.
+
+    copydetect takes boilerplate as an argument when it fingerprints a file; here the
+    boilerplate is only known once every file is fingerprinted, so each fingerprint's hash
+    set, index and coverage (its public attributes) are recomputed without it, rather than
+    tokenizing every file twice."""
+    from copydetect.utils import get_document_fingerprints, get_token_coverage
+
+    counts: dict[int, int] = defaultdict(int)
+    for student, fingerprint in fingerprints.items():
+        if student != REFERENCE:
+            for value in fingerprint.hashes:
+                counts[value] += 1
+    limit = max(BOILERPLATE_MIN_STUDENTS, BOILERPLATE_SHARE * students)
+    boilerplate = [value for value, count in counts.items() if count > limit]
+    if not boilerplate:
+        return
+    for fingerprint in fingerprints.values():
+        hashes, index = get_document_fingerprints(
+            fingerprint.filtered_code,
+            fingerprint.k,
+            GUARANTEE_THRESHOLD - fingerprint.k + 1,
+            boilerplate,
+        )
+        fingerprint.hashes, fingerprint.hash_idx = hashes, index
+        fingerprint.token_coverage = get_token_coverage(
+            index, fingerprint.k, len(fingerprint.filtered_code)
+        )
+
+
+def _passages(student: str, code: str, slices: object) -> list[Passage]:
+    """The longest stretches of ``code`` that ``slices`` (copydetect's 2 x N array of
+    starts and ends in the original code) mark as matched."""
+    starts, ends = slices  # type: ignore[misc]
+    spans = sorted(zip(starts, ends, strict=True), key=lambda span: span[0] - span[1])
+    passages = []
+    for start, end in sorted(spans[:PASSAGES_SHOWN]):
+        lines = code[int(start) : int(end)].strip("\n").splitlines()
+        passages.append(
+            Passage(
+                student,
+                "\n".join(lines[:PASSAGE_LINES]),
+                lines_cut=max(0, len(lines) - PASSAGE_LINES),
+            )
+        )
+    return passages

@@ -1,0 +1,242 @@
+"""Integrity flags: planted copies in a really graded class are flagged, independent work is
+not, and the flags reach the dashboard only."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from grader import journeys
+from grader.evaluation import Evaluation
+from grader.integrity import REFERENCE, IntegrityFlag, class_flags
+from grader.output import OutputFolder
+from grader.rubric import Marks
+from grader.store import ResultStore
+from grader.submission import Submission, submission_code
+from grader.tasks import load_task
+from tests.conftest import EXAMPLES, TASK_ID, replaying
+from tests.report.test_dashboard import read_page
+
+#: Written independently of one another (the bundled examples), less the one that sleeps
+#: until its time limit.
+INDEPENDENT = ("crashes", "nan-output", "weak", "wrong-shape")
+
+
+def rename(code: str, names: dict[str, str]) -> str:
+    for old, new in names.items():
+        code = re.sub(rf"\b{old}\b", new, code)
+    return code
+
+
+@pytest.fixture(scope="module")
+def flagged_class(tmp_path_factory) -> tuple[Path, list[IntegrityFlag]]:
+    """The bundled examples and three planted copies, graded for real: ``twin`` is ``good``
+    with its names changed and its model file; ``borrower`` is the reference's predict.py
+    with its names changed, beside weights of its own."""
+    root = tmp_path_factory.mktemp("integrity")
+    twin = root / "twin"
+    shutil.copytree(EXAMPLES / "good", twin)
+    (twin / "predict.py").write_text(
+        rename(
+            (twin / "predict.py").read_text(),
+            {"WDBCNet": "TumourNet", "hidden": "width", "features": "x", "network": "net"},
+        )
+    )
+    task = load_task(TASK_ID)
+    borrower = root / "borrower"
+    borrower.mkdir()
+    reference = task.reference_dir() / "predict.py"
+    (borrower / "predict.py").write_text(
+        rename(reference.read_text(), {"network": "my_net", "inputs": "rows", "model": "clf"})
+    )
+    shutil.copy(EXAMPLES / "good" / "model.pt", borrower / "model.pt")
+    submissions = [
+        *(s for s in journeys.demo_submissions() if s.student_id != "too-slow"),
+        Submission("twin", twin),
+        Submission("borrower", borrower),
+    ]
+    out = root / "grades"
+    journeys.grade(submissions, task, backend=replaying(), out=out, workers=2)
+    with ResultStore(OutputFolder(out).store) as store:
+        grades = store.latest_grades(task.id, task.spec.version, "test")
+        evaluations = [store.load_evaluation(grade.run_id) for grade in grades]
+    assert {e.student_id: e.status for e in evaluations}["twin"] == "graded"
+    return out, class_flags(evaluations, reference_code=submission_code(task.reference_dir()))
+
+
+def by_kind(flags: list[IntegrityFlag], kind: str) -> dict[tuple[str, ...], IntegrityFlag]:
+    return {flag.students: flag for flag in flags if flag.kind == kind}
+
+
+def test_copied_model_files_and_predictions_are_flagged(flagged_class) -> None:
+    _, flags = flagged_class
+    # The notebook example ships good's model.pt too: the same model, rightly flagged.
+    files = by_kind(flags, "same_files")
+    assert set(files) == {("borrower", "good", "notebook", "twin")}
+    assert "model.pt" in files["borrower", "good", "notebook", "twin"].evidence
+    predictions = by_kind(flags, "same_predictions")
+    assert ("good", "notebook", "twin") in predictions
+
+
+def test_code_with_renamed_names_is_flagged_with_its_passages(flagged_class) -> None:
+    _, flags = flagged_class
+    code = by_kind(flags, "similar_code")
+    twin = code["good", "twin"]
+    assert twin.similarity == pytest.approx(1.0)
+    assert {p.student_id for p in twin.passages} == {"good", "twin"}
+    assert any("TumourNet" in p.text for p in twin.passages if p.student_id == "twin")
+    assert ("borrower", REFERENCE) in code  # the reference's code, names changed
+    # The example "good" is the reference's predict.py with other weights: so it says.
+    assert ("good", REFERENCE) in code
+
+
+def test_independent_work_is_not_flagged(flagged_class) -> None:
+    _, flags = flagged_class
+    for flag in flags:
+        assert not set(flag.students) & set(INDEPENDENT), flag
+
+
+def test_flags_are_on_the_dashboard_and_in_no_report(flagged_class) -> None:
+    out, flags = flagged_class
+    page = read_page(OutputFolder(out).dashboard)
+    assert "Similar code: good, twin" in page.plain
+    assert "names and strings aside" in page.plain
+    linked = {text for _, text, ids in page.links if "integrity" in ids}
+    assert {"good", "twin", "borrower", "notebook"} <= linked
+    assert len(flags) == page.plain.count("Identical model files:") + page.plain.count(
+        "Identical predictions:"
+    ) + page.plain.count("Similar code:")
+    report = OutputFolder(out).report("twin").read_text()
+    assert "borrower" not in report and "notebook" not in report
+    assert "Similar code" not in report and "Identical model files" not in report
+
+
+def evaluation(student: str, code: str | None = None, **fields: object) -> Evaluation:
+    fields = {"status": "graded", **fields}
+    return Evaluation(
+        student_id=student,
+        submission_path=f"/class/{student}",
+        submission_sha256=None,
+        task_id="t",
+        task_version="1",
+        split="test",
+        labels_hidden=True,
+        failure=None,
+        metrics={},
+        marks=Marks(marks=(), total=0.0, max_points=0.0),
+        run=None,
+        data_sha256="d",
+        split_sha256="s",
+        source_code=code,
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+SKELETON = '''
+import numpy as np
+from pathlib import Path
+
+
+def load_model(artifacts_dir: str):
+    """Load the weights saved next to this file and return the fitted model."""
+    weights = np.load(Path(artifacts_dir) / "weights.npz")
+    return {"coefficients": weights["coefficients"], "intercept": float(weights["intercept"])}
+
+
+def _sigmoid(values):
+    return 1.0 / (1.0 + np.exp(-values))
+
+
+def predict(model, inputs):
+    """One probability of malignancy per case."""
+    scores = inputs @ model["coefficients"] + model["intercept"]
+'''
+
+BODIES = [
+    "    return _sigmoid(scores)\n",
+    "    clipped = np.clip(scores, -30, 30)\n    return _sigmoid(clipped)\n",
+    "    return np.where(scores > 0, 0.9, 0.1)\n",
+    "    ranks = scores.argsort().argsort()\n    return ranks / max(len(ranks) - 1, 1)\n",
+    "    return 0.5 * (1 + np.tanh(scores / 2))\n",
+]
+
+LONG_BODY = textwrap.dedent(
+    """
+    def robust_scale(matrix, centre=None, spread=None):
+        centre = np.median(matrix, axis=0) if centre is None else centre
+        spread = np.subtract(*np.percentile(matrix, [75, 25], axis=0)) if spread is None else spread
+        spread = np.where(spread == 0, 1.0, spread)
+        return (matrix - centre) / spread, centre, spread
+
+    def ensemble(models, matrix):
+        outputs = [m["coefficients"] @ matrix.T + m["intercept"] for m in models]
+        stacked = np.vstack(outputs)
+        weights = np.exp(-np.arange(len(outputs)))
+        return (weights[:, None] * stacked).sum(axis=0) / weights.sum()
+    """
+)
+
+
+def test_a_shared_skeleton_is_boilerplate_but_a_shared_body_is_not() -> None:
+    evaluations = [evaluation(f"s{i}", SKELETON + body) for i, body in enumerate(BODIES)]
+    assert class_flags(evaluations) == []
+    evaluations += [
+        evaluation("copier-a", SKELETON + BODIES[0] + LONG_BODY),
+        evaluation("copier-b", SKELETON + BODIES[1] + rename(LONG_BODY, {"matrix": "X"})),
+    ]
+    flags = class_flags(evaluations)
+    assert [flag.students for flag in flags] == [("copier-a", "copier-b")]
+
+
+def test_runs_that_predict_one_value_are_not_copies() -> None:
+    same = {"predictions_sha256": "f" * 64}
+    evaluations = [
+        evaluation("prevalence-a", predictions_constant=True, **same),
+        evaluation("prevalence-b", predictions_constant=True, **same),
+    ]
+    assert class_flags(evaluations) == []
+    evaluations.append(evaluation("c", predictions_sha256="e" * 64))
+    evaluations.append(evaluation("d", predictions_sha256="e" * 64))
+    assert [f.students for f in class_flags(evaluations)] == [("c", "d")]
+
+
+def test_failed_runs_still_share_files_but_not_predictions() -> None:
+    shared = {"file_sha256": (("weights.pt", "a" * 64),), "predictions_sha256": "b" * 64}
+    evaluations = [
+        evaluation("a", **shared),
+        evaluation("b", status="failed", **shared),
+    ]
+    flags = class_flags(evaluations)
+    assert [(f.kind, f.students) for f in flags] == [("same_files", ("a", "b"))]
+
+
+def test_submission_code_reads_scripts_and_notebook_cells(tmp_path: Path) -> None:
+    folder = tmp_path / "submission"
+    (folder / "helpers").mkdir(parents=True)
+    (folder / "helpers" / "features.py").write_text("SCALE = 2\n")
+    (folder / "predict.py").write_text("def predict(m, x):\n    return x\n")
+    notebook = {
+        "cells": [
+            {"cell_type": "markdown", "source": ["# My model"]},
+            {"cell_type": "code", "source": ["import numpy as np\n", "x = 1"]},
+        ],
+        "nbformat": 4,
+    }
+    (folder / "work.ipynb").write_text(json.dumps(notebook))
+    (folder / "README.md").write_text("not code")
+    os.symlink("/etc/hostname", folder / "linked.py")
+    code = submission_code(folder)
+    assert code is not None
+    assert code.index("# file: predict.py") < code.index("# file: helpers/features.py")
+    assert "import numpy as np\nx = 1" in code
+    assert "My model" not in code and "not code" not in code and "linked.py" not in code
+    empty = tmp_path / "weights-only"
+    empty.mkdir()
+    (empty / "model.pt").write_bytes(b"\0" * 2048)
+    assert submission_code(empty) is None
