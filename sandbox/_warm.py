@@ -75,6 +75,10 @@ class WarmPoolError(RuntimeError):
     """The fork server could not start or stopped answering; runs go cold."""
 
 
+class SandboxClosedError(RuntimeError):
+    """A run was asked of, or cut short by, a pool that its owner has closed."""
+
+
 @dataclass
 class _PendingRun:
     messages: Queue[dict[str, Any]] = field(default_factory=Queue)
@@ -140,6 +144,10 @@ class WarmBubblewrap:
                 return result
             except WarmPoolError as error:
                 self._fail(str(error))
+        if self._closed:
+            # Closed (the batch was interrupted): the run that lost its server has no
+            # result, and none starts cold in its place.
+            raise SandboxClosedError("the sandbox pool was closed before this run finished")
         with self._count_lock:
             self.cold_runs += 1
         return self.cold.run(job)

@@ -59,6 +59,7 @@ class _BatchProgress:
         self.progress = progress
         self.bar = progress.add_task("grading", total=total, last="", failed=0)
         self.failed = 0
+        self.done = 0
         self._running: dict[str, float] = {}
         self._lock = threading.Lock()
 
@@ -70,6 +71,7 @@ class _BatchProgress:
         with self._lock:
             self._running.pop(evaluation.student_id, None)
         self.failed += evaluation.failure is not None
+        self.done += 1
         self.progress.update(
             self.bar,
             advance=1,
@@ -96,7 +98,27 @@ class _RunningColumn(ProgressColumn):
 
 
 @contextmanager
-def _batch_progress(total: int, enabled: bool) -> Iterator[_BatchProgress]:
+def _batch_progress(total: int, enabled: bool, out: Path) -> Iterator[_BatchProgress]:
+    """The batch's progress bar; on Ctrl-C, once every sandbox is stopped, what was kept and
+    how to resume (exit status 130, as a shell reports an interrupted command)."""
+    batch: _BatchProgress | None = None
+    try:
+        with _progress_bar(total, enabled) as batch:
+            yield batch
+    except KeyboardInterrupt:
+        from grader.output import OutputFolder
+
+        done = 0 if batch is None else batch.done
+        console.print(
+            f"[yellow]interrupted:[/] the {done} submission(s) graded before Ctrl-C are "
+            f"kept in {OutputFolder(out).store}; the runs it stopped left no report and no "
+            "grade. Run the same command again to resume: only the others run."
+        )
+        raise typer.Exit(130) from None
+
+
+@contextmanager
+def _progress_bar(total: int, enabled: bool) -> Iterator[_BatchProgress]:
     running = _RunningColumn()
     with Progress(
         TextColumn("{task.description}"),
@@ -338,7 +360,7 @@ def grade(
         # Checked before the progress bar starts, so a mistake reads as the only output.
         LmsExport.parse(lms or (), assignment_name=assignment_name, assignment_id=assignment_id)
         download = read_download(submissions)
-        with _batch_progress(len(download.students), enabled=True) as batch:
+        with _batch_progress(len(download.students), enabled=True, out=out) as batch:
             result = journeys.grade(
                 submissions,
                 task,
@@ -435,7 +457,7 @@ def demo(
             f"medgrade {__version__} demo: grading {len(examples)} example submissions on "
             f"[bold]{journeys.DEMO_TASK}[/] (hidden test split)"
         )
-        with _batch_progress(len(examples), enabled=True) as batch:
+        with _batch_progress(len(examples), enabled=True, out=out) as batch:
             result = journeys.demo(
                 out=out,
                 backend=backend,

@@ -7,9 +7,10 @@ import datetime as dt
 import hashlib
 import os
 import tempfile
+import threading
 from collections.abc import Callable, Collection, Mapping
-from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, replace
+from concurrent.futures import ThreadPoolExecutor, as_completed, wait
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from grader.errors import SpecError, SubmissionError
@@ -31,6 +32,14 @@ Started = Callable[[str], None]
 #: Grades a submission on a cluster worker: (submission, manual points, repeat predict).
 #: Grades a submission on a cluster worker (``True``: call predict twice); the batch marks it.
 Remote = Callable[[Submission, bool], Evaluation]
+
+
+#: How long an interrupted batch waits for its workers once their sandboxes are stopped.
+STOP_GRACE_S = 10.0
+
+
+class BatchStopped(Exception):
+    """A worker's run was cut short by the batch's interruption (Ctrl-C): it has no result."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +75,8 @@ class Batch:
     repeat_for: frozenset[str] = frozenset()
     #: What a copy of the task's reference would share with it (None: no trained reference).
     reference: ReferenceFingerprint | None = None
+    #: Set when the batch is interrupted: a run still going then writes nothing.
+    stopping: threading.Event = field(default_factory=threading.Event)
 
     def flagged(self, evaluation: Evaluation) -> Evaluation:
         """``evaluation`` with the marker's flags: its own, and a copy of the reference."""
@@ -94,24 +105,30 @@ class Batch:
         outcomes: list[Outcome] = []
         # Workers run sandboxes, write reports and read stored runs; this thread alone
         # writes the store, one transaction per submission.
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            futures = [
-                pool.submit(self.grade_one, submission, stored.get(submission.student_id), on_start)
-                for submission in submissions
-            ]
-            try:
-                for future in as_completed(futures):
-                    outcome = future.result()
-                    self.record(outcome)
-                    outcomes.append(outcome)
-                    if on_result is not None:
-                        on_result(outcome.evaluation)
-            except BaseException:
-                # Ctrl-C or a fault: stop every sandbox now rather than wait for them.
-                pool.shutdown(wait=False, cancel_futures=True)
-                if self.runner is not None:
-                    self.runner.close()
-                raise
+        pool = ThreadPoolExecutor(max_workers=max(1, workers))
+        futures = [
+            pool.submit(self.grade_one, submission, stored.get(submission.student_id), on_start)
+            for submission in submissions
+        ]
+        try:
+            for future in as_completed(futures):
+                outcome = future.result()
+                self.record(outcome)
+                outcomes.append(outcome)
+                if on_result is not None:
+                    on_result(outcome.evaluation)
+        except BaseException:
+            # Ctrl-C or a fault: the runs it cuts short are no one's result, so no worker
+            # writes their reports; every sandbox is stopped now, not waited for.
+            self.stopping.set()
+            pool.shutdown(wait=False, cancel_futures=True)
+            if self.runner is not None:
+                self.runner.close()
+            # Their sandboxes gone, the workers end at once; the batch's scratch folder is
+            # removed only after them.
+            wait([f for f in futures if not f.cancelled()], timeout=STOP_GRACE_S)
+            raise
+        pool.shutdown()
         return outcomes
 
     def remeasure(self, outcomes: list[Outcome], submissions: list[Submission]) -> list[Outcome]:
@@ -144,6 +161,7 @@ class Batch:
         self, submission: Submission, stored: StoredRun | None, on_start: Started | None = None
     ) -> Outcome:
         """Reuse ``stored`` if it still holds for ``submission``, else run it (in a worker)."""
+        self._unless_stopping()
         if on_start is not None:
             on_start(submission.student_id)
         if stored is not None:
@@ -179,9 +197,11 @@ class Batch:
                     workdir=self.scratch,
                     repeat_predict=repeat,
                 )
+            self._unless_stopping()
             evaluation = self.flagged(self._marked(evaluation))
             path = self._write_report(evaluation)
         except Exception as error:  # one submission's fault in the grader must not end the batch
+            self._unless_stopping()
             evaluation = failed_evaluation(
                 prepared, submission, Failure("sandbox_error", f"grading failed: {error!r}")
             )
@@ -210,12 +230,15 @@ class Batch:
         # than stopping the batch.
         try:
             evaluation = self.store.load_evaluation(stored.run_id)
+            self._unless_stopping()
             flagged = self.flagged(self._marked(evaluation))
             remarked = flagged.marks != evaluation.marks or flagged.flags != evaluation.flags
             evaluation = flagged
             report = OutputFolder(self.out).report(submission.student_id)
             if remarked or not report.is_file():
                 report = self._write_report(evaluation)
+        except BatchStopped:
+            raise
         except Exception:
             return None
         return Outcome(
@@ -224,6 +247,10 @@ class Batch:
             reused_run=stored.run_id,
             remarked=remarked,
         )
+
+    def _unless_stopping(self) -> None:
+        if self.stopping.is_set():
+            raise BatchStopped
 
     def _marked(self, evaluation: Evaluation) -> Evaluation:
         """``evaluation`` marked for this batch: the marker's manual points and, for the
