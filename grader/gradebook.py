@@ -13,7 +13,7 @@ from pathlib import Path
 
 from grader.errors import SpecError
 from grader.output import write_text_atomically
-from grader.rubric import Rubric
+from grader.rubric import ManualMarks, Rubric
 from grader.store import StoredGrade
 
 #: A cell starting with one of these is a formula to a spreadsheet (OWASP, CSV injection).
@@ -95,45 +95,76 @@ def _number(value: float) -> str:
     return f"{value:g}"
 
 
-def read_manual_marks(path: Path, rubric: Rubric) -> dict[str, dict[str, float]]:
-    """Points per student and manual criterion; blank cells stay pending.
+#: The manual-marks sheet's column for a criterion's comment: ``<criterion id>_comment``.
+COMMENT_SUFFIX = "_comment"
+#: The sheet's column for the general comment.
+GENERAL_COMMENT = "comment"
 
-    Errors name the file, the row and the column, so the marker can fix the sheet.
+
+def read_manual_marks(path: Path, rubric: Rubric) -> dict[str, ManualMarks]:
+    """Points and comments per student; blank point cells stay pending.
+
+    Each manual criterion has a points column (its id) and a comment column
+    (``<id>_comment``); ``comment`` is the general comment.  Comments reach the student:
+    their report, the Moodle worksheet's feedback and Gradescope's output.  Errors name the
+    file, the row and the column, so the marker can fix the sheet.
     """
     manual = {c.id: c.points for c in rubric.manual_criteria}
     if not path.exists():
         return {}
-    marks: dict[str, dict[str, float]] = {}
+    marks: dict[str, ManualMarks] = {}
     problems: list[str] = []
     with path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
         if reader.fieldnames is None or "student_id" not in reader.fieldnames:
             raise SpecError(path, ["header: the first column must be 'student_id'"])
-        unknown = [f for f in reader.fieldnames if f not in {"student_id", "comment", *manual}]
+        known = {"student_id", GENERAL_COMMENT, *manual, *(c + COMMENT_SUFFIX for c in manual)}
+        unknown = [f for f in reader.fieldnames if f not in known]
         if unknown:
             problems.append(
-                f"header: unknown column(s) {unknown}; manual criteria are {sorted(manual)}"
+                f"header: unknown column(s) {unknown}; manual criteria are {sorted(manual)}, "
+                f"each with a {COMMENT_SUFFIX!r} column, and {GENERAL_COMMENT!r} is the general "
+                "comment"
             )
         for line, row in enumerate(reader, start=2):
             student = from_spreadsheet_text((row.get("student_id") or "").strip())
-            for criterion, maximum in manual.items():
-                cell = (row.get(criterion) or "").strip()
-                if not cell:
-                    continue
-                try:
-                    points = float(cell)
-                except ValueError:
-                    problems.append(f"row {line}, column {criterion}: {cell!r} is not a number")
-                    continue
-                if not 0 <= points <= maximum:
-                    problems.append(
-                        f"row {line}, column {criterion}: {cell} is outside 0..{maximum:g}"
-                    )
-                    continue
-                marks.setdefault(student, {})[criterion] = points
+            points = _points(row, manual, f"row {line}", problems)
+            comments = {
+                criterion: text
+                for criterion in manual
+                if (text := _comment(row.get(criterion + COMMENT_SUFFIX)))
+            }
+            general = _comment(row.get(GENERAL_COMMENT))
+            if points or comments or general:
+                marks[student] = ManualMarks(points, comments, general)
     if problems:
         raise SpecError(path, problems)
     return marks
+
+
+def _points(
+    row: dict[str, str], manual: dict[str, float], where: str, problems: list[str]
+) -> dict[str, float]:
+    """The points a row gives each manual criterion; what is wrong goes to ``problems``."""
+    points: dict[str, float] = {}
+    for criterion, maximum in manual.items():
+        cell = (row.get(criterion) or "").strip()
+        if not cell:
+            continue
+        try:
+            value = float(cell)
+        except ValueError:
+            problems.append(f"{where}, column {criterion}: {cell!r} is not a number")
+            continue
+        if not 0 <= value <= maximum:
+            problems.append(f"{where}, column {criterion}: {cell} is outside 0..{maximum:g}")
+            continue
+        points[criterion] = value
+    return points
+
+
+def _comment(cell: str | None) -> str:
+    return from_spreadsheet_text((cell or "").strip())
 
 
 def ensure_manual_marks_sheet(path: Path, rubric: Rubric, student_ids: Iterable[str]) -> None:
@@ -147,7 +178,10 @@ def ensure_manual_marks_sheet(path: Path, rubric: Rubric, student_ids: Iterable[
             rows = list(csv.DictReader(handle))
     present = {from_spreadsheet_text(row.get("student_id", "")) for row in rows}
     rows += [{"student_id": spreadsheet_text(s)} for s in student_ids if s not in present]
-    columns = ["student_id", *manual, "comment"]
+    columns = ["student_id"]
+    for criterion in manual:
+        columns += [criterion, criterion + COMMENT_SUFFIX]
+    columns.append(GENERAL_COMMENT)
     handle = io.StringIO(newline="")
     writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore", restval="")
     writer.writeheader()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -198,6 +198,8 @@ class Mark:
     points: float | None
     max_points: float
     explanation: str
+    #: The marker's comment on this criterion (manual criteria), for the student.
+    comment: str = ""
 
 
 @dataclass(frozen=True)
@@ -205,6 +207,8 @@ class Marks:
     marks: tuple[Mark, ...]
     total: float
     max_points: float
+    #: The marker's general comment, for the student.
+    comment: str = ""
 
     @property
     def pending(self) -> list[str]:
@@ -223,10 +227,22 @@ class Marks:
                     "points": m.points,
                     "max": m.max_points,
                     "explanation": m.explanation,
+                    "comment": m.comment,
                 }
                 for m in self.marks
             ],
+            "comment": self.comment,
         }
+
+
+@dataclass(frozen=True)
+class ManualMarks:
+    """What the marker entered for one student: points and a comment per manual criterion
+    (a criterion without points is pending, comment or not), and a general comment."""
+
+    points: Mapping[str, float] = field(default_factory=dict)
+    comments: Mapping[str, str] = field(default_factory=dict)
+    comment: str = ""
 
 
 def score(
@@ -235,7 +251,7 @@ def score(
     metrics: Mapping[str, MetricResult] | None,
     failure_reason: str | None,
     cpu_time_s: float | None,
-    manual_points: Mapping[str, float] | None = None,
+    manual: ManualMarks | None = None,
     submitted_at: dt.datetime | None = None,
     value_decimals: int = 4,
 ) -> Marks:
@@ -243,16 +259,18 @@ def score(
 
     ``metrics`` is None when the run failed; then every automatic criterion earns 0 with
     ``failure_reason`` as the explanation, while manual criteria can still be marked.
-    ``manual_points`` holds the marker's points by criterion id; a missing id is pending.
+    ``manual`` holds the marker's points and comments by criterion id (a criterion without
+    points is pending) and their general comment.
     ``submitted_at`` is when the student handed in, for the rubric's late policy.
     Explanations give each metric to ``value_decimals`` decimals (a hidden split's report
     shows fewer: :mod:`grader.disclosure`); the points never depend on it.
     """
-    manual_points = manual_points or {}
+    manual = manual or ManualMarks()
     marks: list[Mark] = []
     for criterion in rubric.criteria:
         if isinstance(criterion, ManualCriterion):
-            marks.append(_manual_mark(criterion, manual_points.get(criterion.id)))
+            mark = _manual_mark(criterion, manual.points.get(criterion.id))
+            marks.append(replace(mark, comment=manual.comments.get(criterion.id, "")))
         elif metrics is None:
             marks.append(
                 Mark(
@@ -283,7 +301,12 @@ def score(
     if rubric.late_policy is not None:
         marks.append(_late_mark(rubric.late_policy, submitted_at, rubric.max_points))
     earned = sum(m.points for m in marks if m.points is not None)
-    return Marks(tuple(marks), total=round(max(0.0, earned), 2), max_points=rubric.max_points)
+    return Marks(
+        tuple(marks),
+        total=round(max(0.0, earned), 2),
+        max_points=rubric.max_points,
+        comment=manual.comment,
+    )
 
 
 def _late_mark(policy: LatePolicy, submitted_at: dt.datetime | None, max_points: float) -> Mark:

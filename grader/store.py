@@ -17,6 +17,7 @@ Schema history (``meta.schema_version``; an older store is migrated when opened)
 3. The evaluation document keeps what the output kind computed besides the metrics as
    ``kind_results``, ``{"kind": <output kind>, "value": ...}``, in place of the fields
    ``curves``, ``classes``, ``structures`` and ``worst_cases``; stored documents are rewritten.
+4. The marker's comments: ``marks.comment`` (on a criterion) and ``runs.comment`` (general).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from grader.evaluation import Evaluation
 from grader.kinds import output_kind, output_kind_of_results
 from grader.rubric import Marks
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: Version 1, as first released; every store starts here and is migrated up.
 _SCHEMA_V1 = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -144,6 +145,10 @@ _MIGRATIONS: dict[int, tuple[str | Callable[[sqlite3.Connection], None], ...]] =
         )""",
     ),
     3: (_documents_with_kind_results,),
+    4: (
+        "ALTER TABLE marks ADD COLUMN comment TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE runs ADD COLUMN comment TEXT NOT NULL DEFAULT ''",
+    ),
 }
 
 
@@ -173,6 +178,8 @@ class StoredMark:
     points: float | None
     max_points: float
     explanation: str
+    #: The marker's comment on the criterion.
+    comment: str = ""
 
 
 @dataclass(frozen=True)
@@ -193,6 +200,8 @@ class StoredGrade:
     has_document: bool
     #: When the run was graded (ISO 8601, UTC).
     created_at: str
+    #: The marker's general comment.
+    comment: str = ""
 
     @property
     def pending(self) -> tuple[StoredMark, ...]:
@@ -313,8 +322,8 @@ class ResultStore:
                 """INSERT INTO runs (submission_id, task_id, task_version, split, status, failure_kind,
                    failure_message, backend, wall_time_s, peak_memory_mb, total, max_points,
                    data_sha256, split_sha256, medgrade_version, created_at, report_path, record_json,
-                   sandbox)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                   sandbox, comment)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 (
                     submission_id,
                     e.task_id,
@@ -335,6 +344,7 @@ class ResultStore:
                     e.report_path,
                     json.dumps(run.record) if run else None,
                     sandbox,
+                    e.marks.comment,
                 ),
             ).lastrowid
             assert run_id is not None
@@ -366,9 +376,20 @@ class ResultStore:
     @staticmethod
     def _insert_marks(connection: sqlite3.Connection, run_id: int, marks: Marks) -> None:
         connection.executemany(
-            "INSERT INTO marks VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            """INSERT INTO marks (run_id, criterion_id, title, status, points, max_points,
+               explanation, position, comment) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             [
-                (run_id, m.id, m.title, m.status, m.points, m.max_points, m.explanation, position)
+                (
+                    run_id,
+                    m.id,
+                    m.title,
+                    m.status,
+                    m.points,
+                    m.max_points,
+                    m.explanation,
+                    position,
+                    m.comment,
+                )
                 for position, m in enumerate(marks.marks)
             ],
         )
@@ -381,8 +402,9 @@ class ResultStore:
         marks = evaluation.marks
         with self._transaction() as connection:
             updated = connection.execute(
-                "UPDATE runs SET total = ?, max_points = ?, report_path = ? WHERE id = ?",
-                (marks.total, marks.max_points, evaluation.report_path, run_id),
+                "UPDATE runs SET total = ?, max_points = ?, report_path = ?, comment = ? "
+                "WHERE id = ?",
+                (marks.total, marks.max_points, evaluation.report_path, marks.comment, run_id),
             ).rowcount
             if updated != 1:
                 raise LookupError(f"no run {run_id} in {self.path}")
@@ -465,11 +487,13 @@ class ResultStore:
                         m["points"],
                         m["max_points"],
                         m["explanation"],
+                        m["comment"],
                     )
                     for m in self.marks_of(run["id"])
                 ),
                 has_document=bool(run["has_document"]),
                 created_at=run["created_at"],
+                comment=run["comment"],
             )
             for run in self.latest_runs(task_id, task_version, split)
         ]

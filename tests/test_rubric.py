@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from grader.metrics import MetricResult
-from grader.rubric import Rubric, score
+from grader.rubric import ManualMarks, Rubric, score
 
 RUBRIC = Rubric.model_validate(
     {
@@ -121,7 +121,7 @@ def test_manual_criteria_are_pending_until_marked():
         metrics=metrics(),
         failure_reason=None,
         cpu_time_s=1.0,
-        manual_points={"writeup": 15},
+        manual=ManualMarks({"writeup": 15}),
     )
     assert marked.pending == []
     assert marked.total == pytest.approx(pending.total + 15)
@@ -146,7 +146,7 @@ def test_a_failed_run_earns_no_automatic_points_but_keeps_manual_marks():
         metrics=None,
         failure_reason="the submission failed (timeout)",
         cpu_time_s=20.0,
-        manual_points={"writeup": 12},
+        manual=ManualMarks({"writeup": 12}),
     )
     assert marks.total == 12
     assert by_id(marks)["auc"].explanation == "0 points: the submission failed (timeout)"

@@ -16,7 +16,13 @@ from grader.errors import MedgradeError
 from grader.evaluation import evaluate
 from grader.kinds import ClassRow, ClassSummary, LabelMapResults, WorstCase
 from grader.metrics import segmentation_metrics
-from grader.store import ResultStore, StoredEvaluationError, decode_evaluation, encode_evaluation
+from grader.store import (
+    SCHEMA_VERSION,
+    ResultStore,
+    StoredEvaluationError,
+    decode_evaluation,
+    encode_evaluation,
+)
 from tests.conftest import EXAMPLES
 
 
@@ -77,9 +83,10 @@ def test_a_version_2_store_keeps_every_kinds_results_when_migrated(tmp_path, tes
                 "UPDATE run_documents SET evaluation = ? WHERE run_id = ?",
                 (zlib.compress(json.dumps(document).encode()), run_id),
             )
+        _without_comments(connection)
         connection.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
     with ResultStore(path) as store:
-        assert store.schema_version() == 3
+        assert store.schema_version() == SCHEMA_VERSION
         for run_id, run in zip(run_ids, runs, strict=True):
             back = store.load_evaluation(run_id)
             assert type(back.kind_results) is type(run.kind_results), run.student_id
@@ -90,6 +97,42 @@ def test_a_version_2_store_keeps_every_kinds_results_when_migrated(tmp_path, tes
     document["kind_results"]["kind"] = "gone"
     with pytest.raises(StoredEvaluationError, match="unknown output kind 'gone'"):
         decode_evaluation(json.dumps(document))
+
+
+def _without_comments(connection: sqlite3.Connection) -> None:
+    """What version 4 added, taken away again: the store as version 3 wrote it."""
+    connection.execute("ALTER TABLE marks DROP COLUMN comment")
+    connection.execute("ALTER TABLE runs DROP COLUMN comment")
+
+
+def test_a_version_3_store_gains_the_markers_comments(tmp_path, test_split, backend):
+    graded = evaluate(EXAMPLES / "weak", student_id="weak", prepared=test_split, backend=backend)
+    path = tmp_path / "medgrade.sqlite"
+    with ResultStore(path) as store:
+        run_id = store.add(graded, sandbox="local")
+    with sqlite3.connect(path) as connection:
+        _without_comments(connection)
+        connection.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    with ResultStore(path) as store:
+        assert store.schema_version() == SCHEMA_VERSION
+        (grade,) = store.latest_grades(graded.task_id, graded.task_version, graded.split)
+        assert grade.comment == "" and all(m.comment == "" for m in grade.marks)
+        commented = dataclasses.replace(
+            graded,
+            marks=dataclasses.replace(
+                graded.marks,
+                comment="Clear write-up.",
+                marks=tuple(
+                    dataclasses.replace(m, comment="Good figures.") if m.id == "writeup" else m
+                    for m in graded.marks.marks
+                ),
+            ),
+        )
+        store.replace_marks(run_id, commented)
+        (grade,) = store.latest_grades(graded.task_id, graded.task_version, graded.split)
+        assert grade.comment == "Clear write-up."
+        assert grade.mark("writeup").comment == "Good figures."
+        assert store.load_evaluation(run_id).marks == commented.marks
 
 
 def test_a_store_from_a_newer_medgrade_is_refused_with_what_to_do(tmp_path):

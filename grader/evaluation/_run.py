@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import secrets
 import tempfile
-from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from grader.evaluation._split import PreparedSplit
 from grader.kinds import Predictions, UnsafeFileError, output_kind, read_regular_file
 from grader.outcome import Failure, RunInfo, interpret_run
 from grader.reference import answer_files
+from grader.rubric import ManualMarks
 from grader.submission import Submission, content_sha256, stage_submission, submission_code
 from grader.tasks import Task
 from sandbox import SandboxBackend, SandboxJob, SandboxLimits, wire
@@ -35,7 +35,7 @@ def evaluate(
     student_id: str,
     prepared: PreparedSplit,
     backend: SandboxBackend,
-    manual_points: Mapping[str, float] | None = None,
+    manual: ManualMarks | None = None,
     workdir: Path | None = None,
     repeat_predict: bool = False,
 ) -> Evaluation:
@@ -67,7 +67,7 @@ def evaluate(
                 prepared,
                 Submission(student_id, submission_path),
                 Failure("invalid_submission", str(error)),
-                manual_points,
+                manual,
             )
         is_notebook, failure = _check_entry(submission_dir)
         if failure is None:
@@ -92,7 +92,7 @@ def evaluate(
     return mark(
         replace(evaluation, executed_notebook=executed, file_sha256=files, source_code=code),
         prepared.task.rubric,
-        manual_points=manual_points,
+        manual=manual,
     )
 
 
@@ -122,7 +122,7 @@ def failed_evaluation(
     prepared: PreparedSplit,
     submission: Submission,
     failure: Failure,
-    manual_points: Mapping[str, float] | None = None,
+    manual: ManualMarks | None = None,
 ) -> Evaluation:
     """An evaluation for a submission that never reached the sandbox."""
     evaluation = assess(
@@ -134,7 +134,7 @@ def failed_evaluation(
         predictions=None,
         run=None,
     )
-    return mark(evaluation, prepared.task.rubric, manual_points=manual_points)
+    return mark(evaluation, prepared.task.rubric, manual=manual)
 
 
 def sandbox_limits(task: Task) -> SandboxLimits:

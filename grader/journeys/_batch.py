@@ -20,6 +20,7 @@ from grader.outcome import Failure
 from grader.output import OutputFolder
 from grader.reference import ReferenceFingerprint, answer_files, reference_submission
 from grader.report import write_report
+from grader.rubric import ManualMarks
 from grader.store import ResultStore, RunKey, StoredRun
 from grader.submission import Submission, submission_sha256
 from grader.tasks import Task
@@ -67,7 +68,7 @@ class Batch:
     sandbox: str
     store: ResultStore
     out: Path
-    manual: dict[str, dict[str, float]]
+    manual: Mapping[str, ManualMarks]
     #: When each student handed in, for the rubric's late policy.
     submitted_at: Mapping[str, dt.datetime]
     scratch: Path
@@ -253,13 +254,13 @@ class Batch:
             raise BatchStopped
 
     def _marked(self, evaluation: Evaluation) -> Evaluation:
-        """``evaluation`` marked for this batch: the marker's manual points and, for the
+        """``evaluation`` marked for this batch: the marker's manual marks and, for the
         late policy, the hand-in time (a worker, here or on a cluster, knows neither)."""
         student = evaluation.student_id
         return mark(
             evaluation,
             self.task.rubric,
-            manual_points=self.manual.get(student),
+            manual=self.manual.get(student),
             submitted_at=self.submitted_at.get(student),
         )
 

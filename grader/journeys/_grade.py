@@ -49,7 +49,7 @@ from grader.lms import (
 )
 from grader.output import OutputFolder
 from grader.report import write_class_dashboard
-from grader.rubric import Rubric
+from grader.rubric import ManualMarks, Rubric
 from grader.store import ResultStore
 from grader.submission import Submission, unusable_student_id
 from grader.tasks import Task, load_task
@@ -413,7 +413,7 @@ def _run(
     *,
     store: ResultStore,
     intake: _Intake,
-    manual: dict[str, dict[str, float]],
+    manual: Mapping[str, ManualMarks],
     scratch: Path,
     out: Path,
     data_dir: Path | None,

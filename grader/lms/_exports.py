@@ -257,7 +257,11 @@ def gradescope_results(grade: StoredGrade, task: Task) -> dict[str, object]:
         if mark.points is not None:
             test["score"] = mark.points
         test["max_score"] = mark.max_points
-        test["output"] = mark.explanation
+        test["output"] = (
+            f"{mark.explanation}\n\nMarker's comment: {mark.comment}"
+            if mark.comment
+            else mark.explanation
+        )
         test["visibility"] = GRADESCOPE_VISIBILITY
         test["extra_data"] = {"criterion": mark.id, "status": mark.status}
         tests.append(test)
@@ -280,7 +284,8 @@ def gradescope_results(grade: StoredGrade, task: Task) -> dict[str, object]:
 
 def feedback_comment(grade: StoredGrade) -> str:
     """What the grade is made of, in a sentence or three (Moodle feedback, Gradescope
-    output): a failure first, then what is still pending, then each criterion's points."""
+    output): a failure first, then what is still pending, then each criterion's points; then
+    the marker's comments, each criterion's and the general one."""
     sentences = []
     if grade.failure_kind is not None:
         message = (grade.failure_message or "").strip().rstrip(".")
@@ -311,7 +316,13 @@ def feedback_comment(grade: StoredGrade) -> str:
     ]
     if parts:
         sentences.append("; ".join(parts))
-    return ". ".join(sentences) + "."
+    text = ". ".join(sentences) + "."
+    comments = [f"{m.title}: {m.comment}" for m in grade.marks if m.comment]
+    if grade.comment:
+        comments.append(grade.comment)
+    if comments:
+        text += "\n\nMarker's comments:\n" + "\n".join(comments)
+    return text
 
 
 def _lms_grade(grade: StoredGrade) -> str:

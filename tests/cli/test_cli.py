@@ -132,7 +132,9 @@ def test_grade_takes_zips_turns_a_corrupt_one_into_a_failure_and_reads_manual_ma
     assert [r["student_id"] for r in rows] == ["alice", "bob", "carol"]
     rows[0]["writeup"] = "17"
     with sheet.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["student_id", "writeup", "comment"])
+        writer = csv.DictWriter(
+            handle, fieldnames=["student_id", "writeup", "writeup_comment", "comment"]
+        )
         writer.writeheader()
         writer.writerows(rows)
     second = medgrade("grade", str(submissions), "--task", TASK_ID, "--out", str(out), "--json")

@@ -35,6 +35,7 @@ from grader.evaluation import evaluate, mark
 from grader.gradebook import write_gradebook
 from grader.output import OutputFolder
 from grader.report import render_report
+from grader.rubric import ManualMarks
 from grader.store import SCHEMA_VERSION, ResultStore
 from grader.submission import content_sha256, stage_submission, submission_sha256
 from grader.tasks import load_task
@@ -299,8 +300,16 @@ def test_manual_marks_entered_between_runs_apply_to_reused_runs(tmp_path):
     out = tmp_path / "out"
     _grade(submissions, out)
     sheet = out / "manual_marks.csv"
-    assert sheet.read_text().splitlines() == ["student_id,writeup,comment", "crashes,,", "weak,,"]
-    sheet.write_text("student_id,writeup,comment\ncrashes,3,\nweak,12.5,clear\n")
+    assert sheet.read_text().splitlines() == [
+        "student_id,writeup,writeup_comment,comment",
+        "crashes,,,",
+        "weak,,,",
+    ]
+    sheet.write_text(
+        "student_id,writeup,writeup_comment,comment\n"
+        "crashes,3,,\n"
+        "weak,12.5,The figures lack axis labels.,A clear model card.\n"
+    )
 
     remarked = _grade(submissions, out)
 
@@ -313,6 +322,7 @@ def test_manual_marks_entered_between_runs_apply_to_reused_runs(tmp_path):
     assert float(gradebook["crashes"]["total"]) == 3
     report = (out / "reports" / "weak.html").read_text()
     assert "12.5 / 20 points, marked by hand" in report, "the report shows the new marks"
+    assert "The figures lack axis labels." in report and "A clear model card." in report
     with sqlite3.connect(out / "medgrade.sqlite") as connection:
         stored = connection.execute(
             """SELECT s.student_id, m.points FROM marks m JOIN runs r ON r.id = m.run_id
@@ -347,7 +357,7 @@ def test_the_stored_evaluation_comes_back_exactly(tmp_path, test_split, backend)
                 graded, task, n_cases=test_split.n_cases
             ), name
             assert mark(back, task.rubric).marks == graded.marks, name
-            marked = mark(back, task.rubric, manual_points={"writeup": 7}).marks
+            marked = mark(back, task.rubric, manual=ManualMarks({"writeup": 7})).marks
             assert marked.total == pytest.approx(graded.marks.total + 7), name
 
 
@@ -420,7 +430,7 @@ def test_a_version_1_store_is_migrated_and_stays_readable(tmp_path):
     task = load_task(TASK_ID)
 
     with ResultStore(out / "medgrade.sqlite") as store:
-        assert store.schema_version() == SCHEMA_VERSION == 3
+        assert store.schema_version() == SCHEMA_VERSION == 4
         (old,) = store.latest_runs(task.id, task.spec.version, "test")
         assert (old["student_id"], old["total"], old["sandbox"]) == ("weak", 41.5, None)
         stored = store.latest_stored_runs(task.id, task.spec.version, "test")["weak"]
@@ -432,7 +442,7 @@ def test_a_version_1_store_is_migrated_and_stays_readable(tmp_path):
         )
     assert _gradebook(out)["weak"]["total"] == "41.5"
     with ResultStore(out / "medgrade.sqlite") as store:  # a migrated store opens as it is
-        assert store.schema_version() == 3
+        assert store.schema_version() == SCHEMA_VERSION
 
     # A version-1 run cannot be brought back whole, so the same submission is graded again.
     result = _grade(submissions, out)

@@ -18,6 +18,7 @@ from grader.errors import SpecError, SubmissionError
 from grader.gradebook import from_spreadsheet_text, read_manual_marks, spreadsheet_text
 from grader.lms import CANVAS_FILE, MOODLE_FILE, read_roster
 from grader.lms._intake import read_download
+from grader.rubric import ManualMarks
 from grader.submission import Submission
 from sandbox import LocalBackend
 from tests.conftest import EXAMPLES, TASK_ID, replaying
@@ -84,7 +85,7 @@ def test_manual_marks_of_an_escaped_id_are_still_found(tmp_path):
     rubric = load_task(TASK_ID).rubric
     sheet = tmp_path / "manual_marks.csv"
     sheet.write_text(f"student_id,writeup,comment\n{spreadsheet_text('@alice')},15,\n")
-    assert read_manual_marks(sheet, rubric) == {"@alice": {"writeup": 15.0}}
+    assert read_manual_marks(sheet, rubric) == {"@alice": ManualMarks({"writeup": 15.0})}
 
 
 @pytest.mark.parametrize("student_id", ["..", "...", "a/../b", ""])

@@ -15,7 +15,7 @@ from grader._yaml import parse_model
 from grader.errors import SpecError
 from grader.journeys import grade
 from grader.lms import read_submission_times
-from grader.rubric import LatePolicy, Rubric, score
+from grader.rubric import LatePolicy, ManualMarks, Rubric, score
 from tests.conftest import EXAMPLES, replaying
 
 UTC = dt.UTC
@@ -55,11 +55,11 @@ def test_a_late_submission_loses_points_per_started_day(task):
     rubric = rubric_with(POLICY, task)
     on_time = score(
         rubric, metrics=None, failure_reason="x", cpu_time_s=None,
-        manual_points={"writeup": 20}, submitted_at=DEADLINE,
+        manual=ManualMarks({"writeup": 20}), submitted_at=DEADLINE,
     )  # fmt: skip
     late = score(
         rubric, metrics=None, failure_reason="x", cpu_time_s=None,
-        manual_points={"writeup": 20}, submitted_at=DEADLINE + dt.timedelta(hours=30),
+        manual=ManualMarks({"writeup": 20}), submitted_at=DEADLINE + dt.timedelta(hours=30),
     )  # fmt: skip
     assert on_time.total == 20 and late_mark(on_time).points == 0
     assert "on time" in late_mark(on_time).explanation
@@ -71,7 +71,7 @@ def test_a_late_submission_loses_points_per_started_day(task):
 def test_later_than_the_policy_allows_earns_nothing(task):
     marks = score(
         rubric_with(POLICY, task), metrics=None, failure_reason="x", cpu_time_s=None,
-        manual_points={"writeup": 20}, submitted_at=DEADLINE + dt.timedelta(days=4),
+        manual=ManualMarks({"writeup": 20}), submitted_at=DEADLINE + dt.timedelta(days=4),
     )  # fmt: skip
     assert marks.total == 0
     assert "later than the policy's 3 days, so no marks" in late_mark(marks).explanation
@@ -80,7 +80,7 @@ def test_later_than_the_policy_allows_earns_nothing(task):
 def test_an_unknown_submission_time_is_said_not_guessed(task):
     marks = score(
         rubric_with(POLICY, task), metrics=None, failure_reason="x", cpu_time_s=None,
-        manual_points={"writeup": 20},
+        manual=ManualMarks({"writeup": 20}),
     )  # fmt: skip
     assert marks.total == 20
     assert "no submission time" in late_mark(marks).explanation

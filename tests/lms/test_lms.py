@@ -262,7 +262,11 @@ def canvas_batch(tmp_path_factory) -> tuple[journeys.BatchResult, Path]:
         '1005,"Absent, Al",aabsent@uni.edu,S1005,aabsent,Lab B\n'
     )
     marks = root / "manual_marks.csv"
-    marks.write_text("student_id,writeup,comment\n1001,15,\n1003,4,\n")
+    marks.write_text(
+        "student_id,writeup,writeup_comment,comment\n"
+        '1001,15,"Clear figures, thin discussion.",Well done overall.\n'
+        "1003,4,,\n"
+    )
     out = root / "out"
     result = journeys.grade(
         download,
@@ -337,6 +341,10 @@ def test_the_moodle_worksheet_has_the_columns_moodle_uploads(canvas_batch):
     assert smith["Grade can be changed"] == "Yes"
     assert float(smith["Grade"]) > 15
     assert smith["Feedback comments"].startswith(f"Total: {smith['Grade']} / 100.")
+    comments = smith["Feedback comments"].partition("\n\nMarker's comments:\n")[2]
+    assert comments.startswith("Write-up") and comments.endswith(
+        ": Clear figures, thin discussion.\nWell done overall."
+    )
     exported = dt.datetime.fromisoformat(smith["Last modified (grade)"])
     assert exported.utcoffset() == dt.timedelta(0), "unambiguous for PHP's strtotime"
     doe = rows["Participant 1002"]
@@ -365,8 +373,19 @@ def test_gradescope_results_follow_the_autograder_specification(canvas_batch):
         assert results["visibility"] in {"hidden", "after_due_date", "after_published", "visible"}
         assert [t["name"] for t in results["tests"]] == [m.title for m in evaluation.marks.marks]
         for test, mark in zip(results["tests"], evaluation.marks.marks, strict=True):
-            assert test["max_score"] == mark.max_points and test["output"] == mark.explanation
+            assert test["max_score"] == mark.max_points
+            assert test["output"] == (
+                f"{mark.explanation}\n\nMarker's comment: {mark.comment}"
+                if mark.comment
+                else mark.explanation
+            )
             assert ("score" in test) == (mark.status != "pending")
+    smith = json.loads((out / GRADESCOPE_DIR / "1001" / "results.json").read_text())
+    (writeup,) = [t for t in smith["tests"] if t["extra_data"]["criterion"] == "writeup"]
+    assert writeup["output"].endswith("Marker's comment: Clear figures, thin discussion.")
+    assert smith["output"].endswith("Well done overall.")
+    report = (out / "reports" / "1001.html").read_text()
+    assert "Clear figures, thin discussion." in report and "Well done overall." in report
     doe = json.loads((out / GRADESCOPE_DIR / "1002" / "results.json").read_text())
     assert isinstance(doe["execution_time"], int)
     assert doe["extra_data"]["pending"] == ["writeup"]
