@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from grader.errors import SpecError
 from grader.output import write_text_atomically
 from grader.rubric import ManualMarks, Rubric
-from grader.store import StoredGrade
+from grader.store import ClassMember, StoredGrade
 
+#: The gradebook's column saying a hand-in was late (``late`` is the late policy's penalty).
+LATE_COLUMN = "handed_in_late"
 #: A cell starting with one of these is a formula to a spreadsheet (OWASP, CSV injection).
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -38,18 +40,26 @@ def write_gradebook(
     *,
     path: Path,
     missing: Iterable[str] = (),
+    members: Mapping[str, ClassMember] | None = None,
 ) -> Path:
     """One row per student of ``grades`` (each student's newest, as
     :meth:`grader.store.ResultStore.latest_grades` reads them): status, one column per
     criterion and penalty, total, max, pending.
 
     ``missing`` are students on the roster without a submission: their row says ``missing``
-    and holds no marks.
+    and holds no marks.  ``members`` (the store's class) adds a ``name`` column where any
+    student has a name, and a ``handed_in_late`` column where any hand-in was late (the LMS
+    said so, or the late policy took points: its penalty column says how many).
     """
+    members = members or {}
     criterion_ids = [c.id for c in rubric.criteria]
     penalty_ids = rubric.penalty_ids
+    named = any(m.name for m in members.values())
+    any_late = any(m.late for m in members.values())
     columns = [
         "student_id",
+        *(["name"] if named else []),
+        *([LATE_COLUMN] if any_late else []),
         "status",
         "failure_kind",
         *criterion_ids,
@@ -83,8 +93,13 @@ def write_gradebook(
         }
         for student in sorted(set(missing) - {grade.student_id for grade in grades})
     ]
+    for row in rows:
+        member = members.get(from_spreadsheet_text(str(row["student_id"])))
+        if member is not None:
+            row["name"] = spreadsheet_text(member.name)
+            row[LATE_COLUMN] = "yes" if member.late and row["status"] != "missing" else ""
     handle = io.StringIO(newline="")
-    writer = csv.DictWriter(handle, fieldnames=columns, restval="")
+    writer = csv.DictWriter(handle, fieldnames=columns, restval="", extrasaction="ignore")
     writer.writeheader()
     writer.writerows(sorted(rows, key=lambda row: str(row["student_id"])))
     write_text_atomically(path, handle.getvalue())
@@ -99,6 +114,8 @@ def _number(value: float) -> str:
 COMMENT_SUFFIX = "_comment"
 #: The sheet's column for the general comment.
 GENERAL_COMMENT = "comment"
+#: The sheet's column for the student's name: for the marker's eyes, never read.
+NAME_COLUMN = "name"
 
 
 def read_manual_marks(path: Path, rubric: Rubric) -> dict[str, ManualMarks]:
@@ -118,7 +135,8 @@ def read_manual_marks(path: Path, rubric: Rubric) -> dict[str, ManualMarks]:
         reader = csv.DictReader(handle)
         if reader.fieldnames is None or "student_id" not in reader.fieldnames:
             raise SpecError(path, ["header: the first column must be 'student_id'"])
-        known = {"student_id", GENERAL_COMMENT, *manual, *(c + COMMENT_SUFFIX for c in manual)}
+        known = {"student_id", NAME_COLUMN, GENERAL_COMMENT, *manual}
+        known |= {c + COMMENT_SUFFIX for c in manual}
         unknown = [f for f in reader.fieldnames if f not in known]
         if unknown:
             problems.append(
@@ -167,18 +185,31 @@ def _comment(cell: str | None) -> str:
     return from_spreadsheet_text((cell or "").strip())
 
 
-def ensure_manual_marks_sheet(path: Path, rubric: Rubric, student_ids: Iterable[str]) -> None:
-    """Create the sheet, or add rows for new students, keeping every mark already entered."""
+def ensure_manual_marks_sheet(
+    path: Path,
+    rubric: Rubric,
+    student_ids: Iterable[str],
+    names: Mapping[str, str] | None = None,
+) -> None:
+    """Create the sheet, or add rows for new students, keeping every mark already entered;
+    with ``names`` (from the roster or the LMS), a ``name`` column beside the id, for the
+    marker to read (the sheet is read by id)."""
     manual = [c.id for c in rubric.manual_criteria]
     if not manual:
         return
+    names = names or {}
     rows: list[dict[str, str]] = []
     if path.exists():
         with path.open(newline="", encoding="utf-8-sig") as handle:
             rows = list(csv.DictReader(handle))
     present = {from_spreadsheet_text(row.get("student_id", "")) for row in rows}
     rows += [{"student_id": spreadsheet_text(s)} for s in student_ids if s not in present]
-    columns = ["student_id"]
+    named = any(names.values()) or any(row.get(NAME_COLUMN) for row in rows)
+    for row in rows:
+        name = names.get(from_spreadsheet_text(row.get("student_id", "")))
+        if name:
+            row[NAME_COLUMN] = spreadsheet_text(name)
+    columns = ["student_id", *([NAME_COLUMN] if named else [])]
     for criterion in manual:
         columns += [criterion, criterion + COMMENT_SUFFIX]
     columns.append(GENERAL_COMMENT)

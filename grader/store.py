@@ -17,7 +17,9 @@ Schema history (``meta.schema_version``; an older store is migrated when opened)
 3. The evaluation document keeps what the output kind computed besides the metrics as
    ``kind_results``, ``{"kind": <output kind>, "value": ...}``, in place of the fields
    ``curves``, ``classes``, ``structures`` and ``worst_cases``; stored documents are rewritten.
-4. The marker's comments: ``marks.comment`` (on a criterion) and ``runs.comment`` (general).
+4. The marker's comments: ``marks.comment`` (on a criterion) and ``runs.comment`` (general);
+   ``students``: who the class is (names and emails from the roster or the LMS download,
+   whether the roster lists them, whether their newest hand-in was late).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import json
 import math
 import sqlite3
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
@@ -148,6 +150,13 @@ _MIGRATIONS: dict[int, tuple[str | Callable[[sqlite3.Connection], None], ...]] =
     4: (
         "ALTER TABLE marks ADD COLUMN comment TEXT NOT NULL DEFAULT ''",
         "ALTER TABLE runs ADD COLUMN comment TEXT NOT NULL DEFAULT ''",
+        """CREATE TABLE students (
+            student_id TEXT PRIMARY KEY,
+            name TEXT NOT NULL DEFAULT '',
+            email TEXT NOT NULL DEFAULT '',
+            enrolled INTEGER NOT NULL DEFAULT 0,
+            late INTEGER NOT NULL DEFAULT 0
+        )""",
     ),
 }
 
@@ -209,6 +218,24 @@ class StoredGrade:
 
     def mark(self, mark_id: str) -> StoredMark | None:
         return next((m for m in self.marks if m.id == mark_id), None)
+
+
+@dataclass(frozen=True)
+class ClassMember:
+    """A student as the store knows them, beside their runs."""
+
+    student_id: str
+    name: str = ""
+    email: str = ""
+    #: On the roster of the newest batch that had one.
+    enrolled: bool = False
+    #: Their newest hand-in was late (the LMS said so, or the late policy took points).
+    late: bool = False
+
+    @property
+    def label(self) -> str:
+        """How a person reads them: ``Name (id)``, or the id alone."""
+        return f"{self.name} ({self.student_id})" if self.name else self.student_id
 
 
 @dataclass(frozen=True)
@@ -416,6 +443,40 @@ class ResultStore:
                 connection.execute(
                     "UPDATE run_documents SET evaluation = ? WHERE run_id = ?", (document, run_id)
                 )
+
+    def record_class(
+        self,
+        members: Iterable[ClassMember],
+        *,
+        roster_given: bool,
+    ) -> None:
+        """What a batch knows of the class: names and emails (a blank one keeps what is
+        stored), lateness; and with ``roster_given``, who is enrolled (everyone else is not)."""
+        with self._transaction() as connection:
+            if roster_given:
+                connection.execute("UPDATE students SET enrolled = 0")
+            connection.executemany(
+                """INSERT INTO students (student_id, name, email, enrolled, late)
+                   VALUES (?, ?, ?, ?, ?)
+                   ON CONFLICT (student_id) DO UPDATE SET
+                       name = CASE WHEN excluded.name != '' THEN excluded.name ELSE name END,
+                       email = CASE WHEN excluded.email != '' THEN excluded.email ELSE email END,
+                       enrolled = CASE WHEN ? THEN excluded.enrolled ELSE enrolled END,
+                       late = excluded.late""",
+                [
+                    (m.student_id, m.name, m.email, int(m.enrolled), int(m.late), roster_given)
+                    for m in members
+                ],
+            )
+
+    def class_members(self) -> dict[str, ClassMember]:
+        """Every student the store has heard of, by id."""
+        rows = self._connection.execute(
+            "SELECT student_id, name, email, enrolled, late FROM students"
+        ).fetchall()
+        return {
+            row[0]: ClassMember(row[0], row[1], row[2], bool(row[3]), bool(row[4])) for row in rows
+        }
 
     def latest_runs(self, task_id: str, task_version: str, split: str) -> list[sqlite3.Row]:
         """The newest run of each student on this task version and split, by student id."""

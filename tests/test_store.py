@@ -103,6 +103,7 @@ def _without_comments(connection: sqlite3.Connection) -> None:
     """What version 4 added, taken away again: the store as version 3 wrote it."""
     connection.execute("ALTER TABLE marks DROP COLUMN comment")
     connection.execute("ALTER TABLE runs DROP COLUMN comment")
+    connection.execute("DROP TABLE students")
 
 
 def test_a_version_3_store_gains_the_markers_comments(tmp_path, test_split, backend):

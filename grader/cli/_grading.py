@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
@@ -150,7 +150,10 @@ def _marks_text(evaluation: Evaluation) -> str:
     return f"{text} (+pending)" if marks.pending else text
 
 
-def _summary_table(evaluations: list[Evaluation], title: str) -> Table:
+def _summary_table(
+    evaluations: list[Evaluation], title: str, names: Mapping[str, str] | None = None
+) -> Table:
+    names = names or {}
     table = Table(title=title)
     table.add_column("student", no_wrap=True)
     table.add_column("status", no_wrap=True)
@@ -166,8 +169,10 @@ def _summary_table(evaluations: list[Evaluation], title: str) -> Table:
         status = _status_text(e)
         colour = "red" if e.failure else "green"
         time_text = f"{e.run.wall_time_s:.1f} s" if e.run else "-"
+        name = names.get(e.student_id)
+        student = f"{name} ({e.student_id})" if name else e.student_id
         table.add_row(
-            escape(e.student_id), f"[{colour}]{status}[/]", auc_text, _marks_text(e), time_text
+            escape(student), f"[{colour}]{status}[/]", auc_text, _marks_text(e), time_text
         )
     return table
 
@@ -391,7 +396,11 @@ def grade(
         print(json.dumps([e.to_dict() for e in result.evaluations], indent=2))
         console.print(_graded_text(result))
         return
-    stdout.print(_summary_table(result.evaluations, f"{len(result.evaluations)} submissions"))
+    stdout.print(
+        _summary_table(
+            result.evaluations, f"{len(result.evaluations)} submissions", names=result.names
+        )
+    )
     _print_outputs(result)
 
 
@@ -412,9 +421,10 @@ def _print_outputs(result: journeys.BatchResult) -> None:
     for warning in result.warnings:
         console.print(f"[yellow]warning:[/] {escape(warning)}")
     if result.missing:
+        missing = [f"{result.names[s]} ({s})" if s in result.names else s for s in result.missing]
         console.print(
             f"[yellow]missing:[/] no submission from {len(result.missing)} student(s) on the "
-            f"roster: {escape(', '.join(result.missing))}"
+            f"roster: {escape(', '.join(missing))}"
         )
     stdout.print(_graded_text(result))
     backends = sorted({e.run.backend for e in result.evaluations if e.run is not None})

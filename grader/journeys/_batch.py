@@ -76,6 +76,8 @@ class Batch:
     repeat_for: frozenset[str] = frozenset()
     #: What a copy of the task's reference would share with it (None: no trained reference).
     reference: ReferenceFingerprint | None = None
+    #: Students' names (the roster's, else the LMS download's), for their reports.
+    names: Mapping[str, str] = field(default_factory=dict)
     #: Set when the batch is interrupted: a run still going then writes nothing.
     stopping: threading.Event = field(default_factory=threading.Event)
 
@@ -284,7 +286,11 @@ class Batch:
         folder.partial.mkdir(exist_ok=True)
         with tempfile.TemporaryDirectory(dir=folder.partial) as staging:
             written = write_report(
-                evaluation, self.task, Path(staging), n_cases=self.prepared.n_cases
+                evaluation,
+                self.task,
+                Path(staging),
+                n_cases=self.prepared.n_cases,
+                student_name=self.names.get(evaluation.student_id, ""),
             )
             report = folder.reports / written.name
             notebook = written.with_suffix(".ipynb")

@@ -18,7 +18,7 @@ import functools
 import os
 import tempfile
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -49,8 +49,8 @@ from grader.lms import (
 )
 from grader.output import OutputFolder
 from grader.report import write_class_dashboard
-from grader.rubric import ManualMarks, Rubric
-from grader.store import ResultStore
+from grader.rubric import LATE_PENALTY_ID, ManualMarks, Rubric
+from grader.store import ClassMember, ResultStore
 from grader.submission import Submission, unusable_student_id
 from grader.tasks import Task, load_task
 from sandbox import GpuPlacement, GpuSelection, SandboxBackend
@@ -84,6 +84,8 @@ class BatchResult:
     exports: tuple[Path, ...] = ()
     #: The class dashboard (``out/dashboard.html``).
     dashboard: Path | None = None
+    #: Students' names, from the roster or the LMS download (where known).
+    names: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def graded(self) -> tuple[str, ...]:
@@ -200,6 +202,7 @@ def grade(
                     on_note=on_note,
                 )
                 try:
+                    students = class_list(intake.enrolled, found)
                     with ResultStore(folder.store) as store:
                         outcomes = _run(
                             task,
@@ -216,13 +219,19 @@ def grade(
                             regrade_all=regrade_all,
                             verify_determinism=verify_determinism,
                             references=references,
+                            names={i: student.name for i, student in students.items()},
                             on_start=on_start,
                             on_result=on_result,
                             on_note=on_note,
                         )
-                        published = _publish(
-                            store, task, out, intake=intake, found=found, leaderboard=leaderboard
+                        store.record_class(
+                            _class_members(students, intake, found, outcomes),
+                            roster_given=intake.enrolled is not None,
                         )
+                        published = _publish(
+                            store, task, out, intake=intake, students=students,
+                            leaderboard=leaderboard,
+                        )  # fmt: skip
                 finally:
                     runner.close()
         finally:
@@ -231,7 +240,12 @@ def grade(
         outcomes.sort(key=lambda o: o.evaluation.student_id)
         evaluations = [o.evaluation for o in outcomes]
         if task.rubric.manual_criteria:
-            ensure_manual_marks_sheet(sheet, task.rubric, [e.student_id for e in evaluations])
+            ensure_manual_marks_sheet(
+                sheet,
+                task.rubric,
+                [e.student_id for e in evaluations],
+                names={i: student.name for i, student in students.items()},
+            )
     return BatchResult(
         evaluations,
         out,
@@ -245,6 +259,7 @@ def grade(
         missing=published.missing,
         exports=published.exports,
         dashboard=published.dashboard,
+        names={i: student.name for i, student in students.items() if student.name},
     )
 
 
@@ -422,6 +437,7 @@ def _run(
     regrade_all: bool,
     verify_determinism: int,
     references: Path | None,
+    names: Mapping[str, str],
     on_start: Started | None,
     on_result: Progress | None,
     on_note: Callable[[str], None] | None,
@@ -443,6 +459,7 @@ def _run(
         reference=reference_fingerprint(
             task, prepared, backend, runner.remote, scratch, references
         ),
+        names=names,
     )
     stored = {} if regrade_all else store.latest_stored_runs(task.id, task.spec.version, "test")
     for student in {*regrade, *batch.repeat_for}:
@@ -469,13 +486,40 @@ class _Published:
     missing: tuple[str, ...]
 
 
+def _class_members(
+    students: Mapping[str, Student],
+    intake: _Intake,
+    found: list[Submission],
+    outcomes: list[Outcome],
+) -> list[ClassMember]:
+    """The class as the store keeps it: names, who is enrolled, whose hand-in was late (the
+    LMS said so, or the rubric's late policy took points)."""
+    late = {s.student_id for s in found if s.late}
+    late |= {
+        o.evaluation.student_id
+        for o in outcomes
+        if any(m.id == LATE_PENALTY_ID and (m.points or 0) < 0 for m in o.evaluation.marks.marks)
+    }
+    enrolled = set(intake.enrolled or ())
+    return [
+        ClassMember(
+            student_id,
+            name=student.name,
+            email=student.email,
+            enrolled=student_id in enrolled,
+            late=student_id in late,
+        )
+        for student_id, student in students.items()
+    ]
+
+
 def _publish(
     store: ResultStore,
     task: Task,
     out: Path,
     *,
     intake: _Intake,
-    found: list[Submission],
+    students: Mapping[str, Student],
     leaderboard: bool,
 ) -> _Published:
     """The gradebook, the LMS gradebooks and the dashboard, from the class's grades as the
@@ -483,13 +527,17 @@ def _publish(
     grades = store.latest_grades(task.id, task.spec.version, "test")
     missing = tuple(sorted(set(intake.enrolled or ()) - {g.student_id for g in grades}))
     gradebook = write_gradebook(
-        grades, task.rubric, path=OutputFolder(out).gradebook, missing=missing
+        grades,
+        task.rubric,
+        path=OutputFolder(out).gradebook,
+        missing=missing,
+        members=store.class_members(),
     )
     exports = write_lms_exports(
         grades,
         task,
         intake.export,
-        students=class_list(intake.enrolled, found),
+        students=students,
         missing=missing,
         out=out,
     )

@@ -32,7 +32,7 @@ from grader.outcome import FAILURE_EXPLANATIONS
 from grader.output import OutputFolder, write_text_atomically
 from grader.report._render import _environment, render_sections
 from grader.rubric import BandScale, LinearScale
-from grader.store import ResultStore, StoredEvaluationError, StoredGrade
+from grader.store import ClassMember, ResultStore, StoredEvaluationError, StoredGrade
 from grader.submission import submission_code
 from grader.tasks import Task
 
@@ -67,6 +67,13 @@ class _Student:
     created_at: str
     #: What the marker should look at (:attr:`grader.evaluation.Evaluation.flags`).
     flags: tuple[str, ...] = ()
+    #: From the roster or the LMS download (the store's class), "" when none is known.
+    name: str = ""
+    late: bool = False
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({self.student_id})" if self.name else self.student_id
 
 
 def write_class_dashboard(
@@ -92,7 +99,13 @@ def write_class_dashboard(
     """
     if grades is None:
         grades = store.latest_grades(task.id, task.spec.version, GRADED_SPLIT)
-    students, evaluations = _read_class(store, grades, out)
+    members = store.class_members()
+    students, evaluations = _read_class(store, grades, out, members)
+    graded = {s.student_id for s in students}
+    missing = sorted(
+        (m for m in members.values() if m.enrolled and m.student_id not in graded),
+        key=lambda m: m.student_id,
+    )
     html = (
         _environment()
         .get_template("dashboard.html.j2")
@@ -100,7 +113,8 @@ def write_class_dashboard(
             task=task,
             version=__version__,
             split=GRADED_SPLIT,
-            summary=_summary(students, task),
+            summary=_summary(students, task) | {"missing": len(missing)},
+            missing=missing,
             marks_chart=_marks_chart(students, task),
             metric_sections=_metric_sections(students, task),
             unreadable=[s.student_id for s in students if not s.readable],
@@ -123,7 +137,10 @@ def write_class_dashboard(
 
 
 def _read_class(
-    store: ResultStore, grades: Sequence[StoredGrade], out: Path
+    store: ResultStore,
+    grades: Sequence[StoredGrade],
+    out: Path,
+    members: Mapping[str, ClassMember],
 ) -> tuple[list[_Student], list[Evaluation]]:
     """The class's students, and the stored evaluations that could be read."""
     folder = OutputFolder(out)
@@ -163,6 +180,8 @@ def _read_class(
                 readable=readable,
                 created_at=grade.created_at,
                 flags=flags,
+                name=members[student_id].name if student_id in members else "",
+                late=student_id in members and members[student_id].late,
             )
         )
     return students, evaluations

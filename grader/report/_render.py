@@ -90,10 +90,16 @@ def _section_template(source: str) -> jinja2.Template:
 
 
 def render_report(
-    evaluation: Evaluation, task: Task, *, n_cases: int, embedded: bool = False
+    evaluation: Evaluation,
+    task: Task,
+    *,
+    n_cases: int,
+    embedded: bool = False,
+    student_name: str = "",
 ) -> str:
     """The report as one HTML page, or (``embedded``) as a fragment with scoped styles for
-    a notebook's output or an exported notebook."""
+    a notebook's output or an exported notebook; ``student_name`` (from the roster or the
+    LMS) heads it beside the id."""
     # A hidden split's numbers are rounded (grader.disclosure); a self-check's are not.
     d4, d3 = (DECIMALS, DECIMALS) if evaluation.labels_hidden else (4, 3)
     record = evaluation.run.record if evaluation.run else {}
@@ -113,6 +119,7 @@ def render_report(
         .get_template("report.html.j2")
         .render(
             e=evaluation,
+            student_name=student_name,
             task=task,
             d4=d4,
             d3=d3,
@@ -142,17 +149,24 @@ def render_report(
     )
 
 
-def write_report(evaluation: Evaluation, task: Task, folder: Path, *, n_cases: int) -> Path:
+def write_report(
+    evaluation: Evaluation, task: Task, folder: Path, *, n_cases: int, student_name: str = ""
+) -> Path:
     """Write ``<student>.html`` in ``folder`` and, for a notebook submission, the graded
     notebook ``<student>.ipynb`` (as the sandbox ran it, the report appended); return the
     report's path."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{evaluation.student_id}.html"
-    path.write_text(render_report(evaluation, task, n_cases=n_cases), encoding="utf-8")
+    path.write_text(
+        render_report(evaluation, task, n_cases=n_cases, student_name=student_name),
+        encoding="utf-8",
+    )
     notebook_path = path.with_suffix(".ipynb")
     graded = None
     if evaluation.executed_notebook is not None:
-        fragment = render_report(evaluation, task, n_cases=n_cases, embedded=True)
+        fragment = render_report(
+            evaluation, task, n_cases=n_cases, embedded=True, student_name=student_name
+        )
         graded = graded_notebook(evaluation.executed_notebook, fragment)
     if graded is not None:
         notebook_path.write_text(graded, encoding="utf-8")

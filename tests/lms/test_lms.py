@@ -32,6 +32,7 @@ from grader.lms import (
     read_download,
     read_roster,
 )
+from grader.store import ResultStore
 from tests.conftest import EXAMPLES, TASK_ID, replaying
 
 #: What Canvas's gradebook import reads: these student columns, then one column per
@@ -391,6 +392,31 @@ def test_gradescope_results_follow_the_autograder_specification(canvas_batch):
     assert doe["extra_data"]["pending"] == ["writeup"]
 
 
+def test_names_lateness_and_missing_students_are_everywhere_a_person_reads(canvas_batch):
+    result, out = canvas_batch
+    assert result.names["1001"] == "Smith, John" and result.names["1004"] == "kimbo"
+    with (out / "gradebook.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0])[:3] == ["student_id", "name", "handed_in_late"]
+    book = {row["student_id"]: row for row in rows}
+    assert book["1001"]["name"] == "Smith, John" and book["1001"]["handed_in_late"] == ""
+    assert book["1002"]["handed_in_late"] == "yes", "Canvas marked Jane Doe's file LATE"
+    assert book["1005"]["name"] == "Absent, Al" and book["1005"]["status"] == "missing"
+    with (out.parent / "manual_marks.csv").open(newline="") as handle:
+        sheet = {row["student_id"]: row for row in csv.DictReader(handle)}
+    assert sheet["1003"]["name"] == "Lee, Ann" and sheet["1001"]["writeup"] == "15"
+    report = (out / "reports" / "1001.html").read_text()
+    assert "<h1>Smith, John <span" in report
+    dashboard = (out / "dashboard.html").read_text()
+    assert ">Smith, John (1001)</a>" in dashboard
+    assert 'Absent, Al (1005)</td><td><span class="failed">no submission' in dashboard
+    assert "<strong>1</strong> on the roster without a submission" in dashboard
+    with ResultStore(out / "medgrade.sqlite") as store:
+        members = store.class_members()
+    assert members["1005"].enrolled and not members["1004"].enrolled
+    assert members["1002"].late and not members["1001"].late
+
+
 def test_a_moodle_download_exports_participant_identifiers(tmp_path):
     out = tmp_path / "out"
     result = journeys.grade(
@@ -448,7 +474,8 @@ def test_medgrade_grade_takes_a_canvas_download_a_roster_and_lms_formats(tmp_pat
     assert done.stdout.count("LMS import:") == 2
     messages = " ".join(done.stderr.split())  # as rich wraps them
     assert "a Canvas submissions download, 4 student(s)" in messages
-    assert "no submission from 1 student(s) on the roster: 1009" in messages
+    assert "no submission from 1 student(s) on the roster: Absent, Al (1009)" in messages
+    assert "Smith, John (1001)" in done.stdout, "the terminal table names the students"
     header, points, *rows = _csv_rows(out / CANVAS_FILE)
     assert header[-1] == "Mini-project 1" and points[0] == "Points Possible"
     assert [row[:2] for row in rows] == [
