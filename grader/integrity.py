@@ -6,6 +6,10 @@ other students.  Three kinds, each with what matched:
 
 - **same files**: a model file (weights, not code: :func:`grader.reference.answer_files`)
   byte for byte the same in several submissions;
+- **same tensors**: model files that differ as files but hold the same weight tensors
+  byte for byte (a copied model saved again, or some of its layers reused): PyTorch's zip
+  files, safetensors and ``.npz`` archives are read as archives, never unpickled, so reading
+  a submission's weights runs none of its code;
 - **same predictions**: the same predictions on every case of the graded split (runs that
   predict one value for every case are left out: two prevalence models agree by design);
 - **similar code**: the submissions' Python (``.py`` files and notebook code cells) compared
@@ -21,11 +25,16 @@ Copies of the reference's weight files and predictions are flagged on the run it
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
+import struct
+import zipfile
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from pathlib import Path, PurePosixPath
+from typing import IO, TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from copydetect import CodeFingerprint
@@ -48,13 +57,23 @@ MIN_MATCHED_CHARACTERS = 200
 #: :data:`BOILERPLATE_MIN_STUDENTS`, is boilerplate.
 BOILERPLATE_SHARE = 0.25
 BOILERPLATE_MIN_STUDENTS = 3
+#: Tensors smaller than this (a bias, a norm's scale) are too common to say anything...
+MIN_TENSOR_BYTES = 1024
+#: ...and larger ones than this are not read (a submission's files are capped anyway).
+MAX_TENSOR_BYTES = 2**31
+MAX_SAFETENSORS_HEADER = 100 * 2**20
+#: A pair is flagged when this share of the smaller model's tensor bytes is the other's too.
+SHARED_TENSOR_SHARE = 0.5
+#: (model file's sha256, tensor's sha256, bytes).
+TensorDigest = tuple[str, str, int]
 #: The longest matched passages shown per submission of a pair, each cut to this many lines.
 PASSAGES_SHOWN = 3
 PASSAGE_LINES = 12
 
-FlagKind = Literal["same_files", "same_predictions", "similar_code"]
+FlagKind = Literal["same_files", "same_tensors", "same_predictions", "similar_code"]
 FLAG_TITLES: dict[FlagKind, str] = {
     "same_files": "Identical model files",
+    "same_tensors": "Identical weight tensors",
     "same_predictions": "Identical predictions",
     "similar_code": "Similar code",
 }
@@ -94,6 +113,7 @@ def class_flags(
     included where the evidence does not need a prediction."""
     return [
         *_same_files(evaluations),
+        *_same_tensors(evaluations),
         *_same_predictions(evaluations),
         *_similar_code(evaluations, reference_code),
     ]
@@ -124,6 +144,127 @@ def _same_files(evaluations: Iterable[Evaluation]) -> list[IntegrityFlag]:
             )
         )
     return flags
+
+
+def _same_tensors(evaluations: Sequence[Evaluation]) -> list[IntegrityFlag]:
+    """Pairs whose model files share most of their tensors' bytes, apart from files the two
+    hold byte for byte (flagged as such)."""
+    holders: dict[str, set[str]] = defaultdict(set)  # tensor sha256 -> students
+    sizes: dict[str, int] = {}
+    totals: dict[str, int] = defaultdict(int)
+    files = {e.student_id: {sha for _, sha in e.file_sha256} for e in evaluations}
+    tensors_by_file: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for evaluation in evaluations:
+        seen: set[str] = set()
+        for file_sha256, tensor_sha256, size in evaluation.tensor_sha256:
+            tensors_by_file[evaluation.student_id][tensor_sha256].add(file_sha256)
+            if tensor_sha256 not in seen:
+                seen.add(tensor_sha256)
+                holders[tensor_sha256].add(evaluation.student_id)
+                sizes[tensor_sha256] = size
+                totals[evaluation.student_id] += size
+    shared: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for tensor, students in holders.items():
+        ordered = sorted(students)
+        for position, first in enumerate(ordered):
+            for second in ordered[position + 1 :]:
+                # A tensor of a file both hold whole is that file's flag, not this one.
+                common_files = files[first] & files[second]
+                if not (
+                    tensors_by_file[first][tensor] & common_files
+                    and tensors_by_file[second][tensor] & common_files
+                ):
+                    shared[first, second].append(tensor)
+    flags = []
+    for (first, second), tensors in sorted(shared.items()):
+        matched = sum(sizes[t] for t in tensors)
+        if matched < SHARED_TENSOR_SHARE * min(totals[first], totals[second]):
+            continue
+        flags.append(
+            IntegrityFlag(
+                "same_tensors",
+                (first, second),
+                f"{len(tensors)} weight tensor(s), {_size(matched)} of {first}'s "
+                f"{_size(totals[first])} and {second}'s {_size(totals[second])}, are the same "
+                "byte for byte in model files that differ",
+            )
+        )
+    return flags
+
+
+def _size(n_bytes: int) -> str:
+    return f"{n_bytes / 2**20:.1f} MiB" if n_bytes >= 2**20 else f"{n_bytes / 1024:.1f} KiB"
+
+
+def tensor_digests(folder: Path, model_files: Iterable[tuple[str, str]]) -> list[TensorDigest]:
+    """(file sha256, tensor sha256, bytes) of every weight tensor of ``model_files`` (their
+    paths in ``folder`` and sha256s) that is large enough and not one value repeated
+    (zero biases and unit scales are everyone's); files of other formats give none."""
+    digests: list[TensorDigest] = []
+    for name, file_sha256 in model_files:
+        path = folder / name
+        try:
+            for data in _tensors(path):
+                if len(data) >= MIN_TENSOR_BYTES and not _one_value(data):
+                    digests.append((file_sha256, hashlib.sha256(data).hexdigest(), len(data)))
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError):
+            continue  # an unreadable archive is only not compared
+    return digests
+
+
+def _tensors(path: Path) -> Iterator[bytes]:
+    """The raw bytes of each tensor of a PyTorch zip file (its storages), an ``.npz``
+    archive (its arrays) or a safetensors file; nothing for other files."""
+    if path.suffix.lower() == ".safetensors":
+        yield from _safetensors(path)
+    elif zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            for member in archive.infolist():
+                parts = PurePosixPath(member.filename).parts
+                is_storage = len(parts) >= 2 and parts[-2] == "data" and parts[-1].isdigit()
+                if (is_storage or member.filename.endswith(".npy")) and not member.is_dir():
+                    if member.file_size > MAX_TENSOR_BYTES:
+                        continue
+                    with archive.open(member) as handle:
+                        if member.filename.endswith(".npy") and not _past_npy_header(handle):
+                            continue
+                        yield handle.read(MAX_TENSOR_BYTES)
+
+
+def _past_npy_header(handle: IO[bytes]) -> bool:
+    """Read an ``.npy`` member's header (numpy parses it as a literal, never as code), so
+    that its array's bytes come next; False for an array of objects (a pickle)."""
+    import numpy as np
+
+    npy = np.lib.format
+    version = npy.read_magic(handle)
+    read_header = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+    _, _, dtype = read_header(handle)
+    return not dtype.hasobject
+
+
+def _safetensors(path: Path) -> Iterator[bytes]:
+    """safetensors' layout: an 8-byte little-endian header length, a JSON header of each
+    tensor's byte range, then the bytes (read here without the library: it is all there is
+    to it, and the file is never given to code that could do more)."""
+    with path.open("rb") as handle:
+        (length,) = struct.unpack("<Q", handle.read(8))
+        if length > MAX_SAFETENSORS_HEADER:
+            return
+        header = json.loads(handle.read(length))
+        start = 8 + length
+        for name, entry in header.items():
+            if name == "__metadata__" or not isinstance(entry, dict):
+                continue
+            begin, end = entry["data_offsets"]
+            if not 0 <= begin <= end or end - begin > MAX_TENSOR_BYTES:
+                continue
+            handle.seek(start + begin)
+            yield handle.read(end - begin)
+
+
+def _one_value(data: bytes) -> bool:
+    return data.count(data[:4]) * 4 == len(data)
 
 
 def _same_predictions(evaluations: Iterable[Evaluation]) -> list[IntegrityFlag]:

@@ -5,17 +5,23 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import re
 import shutil
+import struct
 import textwrap
+import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from grader import journeys
 from grader.evaluation import Evaluation
-from grader.integrity import REFERENCE, IntegrityFlag, class_flags
+from grader.integrity import REFERENCE, IntegrityFlag, class_flags, tensor_digests
 from grader.output import OutputFolder
+from grader.reference import answer_files
 from grader.rubric import Marks
 from grader.store import ResultStore
 from grader.submission import Submission, submission_code
@@ -240,3 +246,100 @@ def test_submission_code_reads_scripts_and_notebook_cells(tmp_path: Path) -> Non
     empty.mkdir()
     (empty / "model.pt").write_bytes(b"\0" * 2048)
     assert submission_code(empty) is None
+
+
+def model_folder(root: Path, name: str, save: Callable[[Path], None]) -> Evaluation:
+    folder = root / name
+    folder.mkdir()
+    save(folder)
+    files = tuple(answer_files(folder).items())
+    return evaluation(name, file_sha256=files, tensor_sha256=tuple(tensor_digests(folder, files)))
+
+
+def safetensors_file(path: Path, tensors: dict[str, np.ndarray]) -> None:
+    """The safetensors layout, written by hand: a JSON header of byte ranges, then bytes."""
+    header, data, offset = {}, b"", 0
+    for name, array in tensors.items():
+        raw = np.ascontiguousarray(array, dtype="<f4").tobytes()
+        header[name] = {
+            "dtype": "F32",
+            "shape": list(array.shape),
+            "data_offsets": [offset, offset + len(raw)],
+        }
+        data, offset = data + raw, offset + len(raw)
+    text = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(text)) + text + data)
+
+
+def test_a_model_saved_again_or_in_another_format_shares_its_tensors(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    network = torch.nn.Sequential(torch.nn.Linear(30, 64), torch.nn.ReLU(), torch.nn.Linear(64, 1))
+    network.register_buffer("zeros", torch.zeros(512))  # everyone's: never evidence
+    state = network.state_dict()
+    torch.manual_seed(1)
+    other = torch.nn.Sequential(torch.nn.Linear(30, 64), torch.nn.ReLU(), torch.nn.Linear(64, 1))
+    other.register_buffer("zeros", torch.zeros(512))
+    evaluations = [
+        model_folder(tmp_path, "original", lambda f: torch.save(state, f / "model.pt")),
+        model_folder(
+            tmp_path, "resaved", lambda f: torch.save({"state": state, "epoch": 9}, f / "best.pth")
+        ),
+        model_folder(
+            tmp_path,
+            "converted",
+            lambda f: safetensors_file(
+                f / "weights.safetensors", {k: v.numpy() for k, v in state.items()}
+            ),
+        ),
+        model_folder(
+            tmp_path, "as-numpy", lambda f: np.savez(f / "w.npz", w=state["0.weight"].numpy())
+        ),
+        model_folder(tmp_path, "independent", lambda f: torch.save(other.state_dict(), f / "m.pt")),
+    ]
+    flags = {f.students: f for f in class_flags(evaluations) if f.kind == "same_tensors"}
+    assert set(flags) == {
+        ("converted", "original"),
+        ("converted", "resaved"),
+        ("original", "resaved"),
+        ("as-numpy", "converted"),
+        ("as-numpy", "original"),
+        ("as-numpy", "resaved"),
+    }
+    assert "byte for byte in model files that differ" in flags["original", "resaved"].evidence
+    assert not [f for f in class_flags(evaluations) if f.kind == "same_files"]
+
+
+def test_a_file_two_students_both_hold_is_flagged_once(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    state = torch.nn.Linear(30, 64).state_dict()
+    evaluations = [
+        model_folder(tmp_path, name, lambda f: torch.save(state, f / "model.pt"))
+        for name in ("a", "b")
+    ]
+    copied = (tmp_path / "a" / "model.pt").read_bytes()
+    (tmp_path / "b" / "model.pt").write_bytes(copied)
+    evaluations[1] = model_folder(tmp_path, "c", lambda f: (f / "model.pt").write_bytes(copied))
+    assert [f.kind for f in class_flags(evaluations)] == ["same_files"]
+
+
+def test_a_pickle_is_never_unpickled(tmp_path: Path) -> None:
+    folder = tmp_path / "hostile"
+    folder.mkdir()
+    marker = tmp_path / "ran"
+    payload = pickle.dumps(_Exploit(str(marker)))
+    (folder / "model.pkl").write_bytes(payload + b"\0" * 2048)
+    with zipfile.ZipFile(folder / "model.pt", "w") as archive:
+        archive.writestr("archive/data.pkl", payload)
+        archive.writestr("archive/data/0", os.urandom(4096))
+    files = tuple(answer_files(folder).items())
+    digests = tensor_digests(folder, files)
+    assert len(digests) == 1 and not marker.exists()
+
+
+class _Exploit:
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))

@@ -58,6 +58,9 @@ class Evaluation:
     #: The submission's model files (not code) and the predictions, by sha256: what
     #: copies of one another or of the reference share.
     file_sha256: tuple[tuple[str, str], ...] = ()
+    #: The model files' weight tensors: (file sha256, tensor sha256, bytes)
+    #: (:func:`grader.integrity.tensor_digests`).
+    tensor_sha256: tuple[tuple[str, str, int], ...] = ()
     predictions_sha256: str | None = None
     #: Every prediction the same value (a prevalence model's): equal predictions of two
     #: such runs say nothing about copying.

@@ -16,6 +16,7 @@ from grader.evaluation._marking import mark
 from grader.evaluation._record import Evaluation
 from grader.evaluation._scoring import assess
 from grader.evaluation._split import PreparedSplit
+from grader.integrity import tensor_digests
 from grader.kinds import Predictions, UnsafeFileError, output_kind, read_regular_file
 from grader.outcome import Failure, RunInfo, interpret_run
 from grader.reference import answer_files
@@ -61,6 +62,7 @@ def evaluate(
             )
             sha256 = content_sha256(submission_dir)
             files = tuple(answer_files(submission_dir).items())
+            tensors = tuple(tensor_digests(submission_dir, files))
             code = submission_code(submission_dir)
         except SubmissionError as error:
             return failed_evaluation(
@@ -90,7 +92,13 @@ def evaluate(
         run=run,
     )
     return mark(
-        replace(evaluation, executed_notebook=executed, file_sha256=files, source_code=code),
+        replace(
+            evaluation,
+            executed_notebook=executed,
+            file_sha256=files,
+            tensor_sha256=tensors,
+            source_code=code,
+        ),
         prepared.task.rubric,
         manual=manual,
     )
