@@ -154,7 +154,12 @@ def read_manual_marks(path: Path, rubric: Rubric) -> dict[str, ManualMarks]:
             }
             general = _comment(row.get(GENERAL_COMMENT))
             if points or comments or general:
-                marks[student] = ManualMarks(points, comments, general)
+                earlier = marks.get(student, ManualMarks())  # a student's rows add up
+                marks[student] = ManualMarks(
+                    {**earlier.points, **points},
+                    {**earlier.comments, **comments},
+                    general or earlier.comment,
+                )
     if problems:
         raise SpecError(path, problems)
     return marks

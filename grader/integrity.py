@@ -12,12 +12,18 @@ other students.  Three kinds, each with what matched:
   a submission's weights runs none of its code;
 - **same predictions**: the same predictions on every case of the graded split (runs that
   predict one value for every case are left out: two prevalence models agree by design);
+- **correlated predictions**: predictions that depart from the class's consensus (the median
+  prediction of each case) together, far more than any two independent models do: a copy
+  with noise added or rounded.  No label is needed: independent models err apart;
+  deterministic recipes (the same default estimator on the same data) agree by design, which
+  is why a flag is evidence for a person to weigh, not a finding;
 - **similar code**: the submissions' Python (``.py`` files and notebook code cells) compared
   with copydetect's winnowing (Schleimer, Wilkerson and Aiken, SIGMOD 2003, the algorithm
   of MOSS), after its tokenizer has replaced every name and string, so that renaming
   variables hides nothing; the reference implementation's code is compared too.  Passages
   that most of the class shares (a starter's skeleton, the contract's signatures) are
-  boilerplate and never count.
+  boilerplate and do not count, except that two files the same almost whole are flagged
+  whatever they share (a group of copies large enough to pass for boilerplate).
 
 Copies of the reference's weight files and predictions are flagged on the run itself
 (:mod:`grader.reference`), which the report shows the student who made it.
@@ -25,6 +31,7 @@ Copies of the reference's weight files and predictions are flagged on the run it
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import io
 import json
@@ -53,6 +60,10 @@ SIMILARITY_THRESHOLD = 0.8
 #: is one character: about ten lines), so that two short predict.py files that both load a
 #: model and call it are not flagged.
 MIN_MATCHED_CHARACTERS = 200
+#: Two files the same almost whole, boilerplate included, are flagged too: this share of
+#: each is in the other, over at least this many characters (about thirty lines).
+WHOLE_SIMILARITY = 0.9
+WHOLE_MIN_CHARACTERS = 600
 #: A passage in more than this share of the class's submissions, and in more than
 #: :data:`BOILERPLATE_MIN_STUDENTS`, is boilerplate.
 BOILERPLATE_SHARE = 0.25
@@ -64,17 +75,27 @@ MAX_TENSOR_BYTES = 2**31
 MAX_SAFETENSORS_HEADER = 100 * 2**20
 #: A pair is flagged when this share of the smaller model's tensor bytes is the other's too.
 SHARED_TENSOR_SHARE = 0.5
+#: Correlated predictions: the departures from the consensus of two runs correlate this
+#: much (a copy with noise of a tenth of the departures' size still does)...
+CORRELATION_THRESHOLD = 0.98
+#: ...in a class of at least this many graded runs (fewer make a poor consensus)...
+MIN_CONSENSUS_STUDENTS = 5
+#: ...between runs whose departures are not all but nothing.
+MIN_DEPARTURE = 1e-4
 #: (model file's sha256, tensor's sha256, bytes).
 TensorDigest = tuple[str, str, int]
 #: The longest matched passages shown per submission of a pair, each cut to this many lines.
 PASSAGES_SHOWN = 3
 PASSAGE_LINES = 12
 
-FlagKind = Literal["same_files", "same_tensors", "same_predictions", "similar_code"]
+FlagKind = Literal[
+    "same_files", "same_tensors", "same_predictions", "correlated_predictions", "similar_code"
+]
 FLAG_TITLES: dict[FlagKind, str] = {
     "same_files": "Identical model files",
     "same_tensors": "Identical weight tensors",
     "same_predictions": "Identical predictions",
+    "correlated_predictions": "Correlated predictions",
     "similar_code": "Similar code",
 }
 
@@ -115,6 +136,7 @@ def class_flags(
         *_same_files(evaluations),
         *_same_tensors(evaluations),
         *_same_predictions(evaluations),
+        *_correlated_predictions(evaluations),
         *_similar_code(evaluations, reference_code),
     ]
 
@@ -271,7 +293,7 @@ def _same_predictions(evaluations: Iterable[Evaluation]) -> list[IntegrityFlag]:
     by_digest: dict[str, list[str]] = defaultdict(list)
     for evaluation in evaluations:
         digest = evaluation.predictions_sha256
-        if evaluation.status == "graded" and digest and not evaluation.predictions_constant:
+        if evaluation.status == "graded" and digest and evaluation.predictions_constant is False:
             by_digest[digest].append(evaluation.student_id)
     return [
         IntegrityFlag(
@@ -285,6 +307,50 @@ def _same_predictions(evaluations: Iterable[Evaluation]) -> list[IntegrityFlag]:
     ]
 
 
+def _correlated_predictions(evaluations: Sequence[Evaluation]) -> list[IntegrityFlag]:
+    """Pairs whose departures from the class's consensus correlate at or above
+    :data:`CORRELATION_THRESHOLD` (identical predictions are their own flag)."""
+    import numpy as np
+
+    runs = [
+        e
+        for e in evaluations
+        if e.status == "graded" and e.prediction_values and e.predictions_constant is False
+    ]
+    sizes = {len(e.prediction_values) for e in runs}
+    if len(runs) < MIN_CONSENSUS_STUDENTS or len(sizes) != 1:
+        return []
+    predictions = np.array([e.prediction_values for e in runs])
+    departures = predictions - np.median(predictions, axis=0)
+    spread = departures.std(axis=1)
+    kept = spread > MIN_DEPARTURE  # a run at the consensus has no departures to share
+    if kept.sum() < 2:
+        return []
+    with np.errstate(invalid="ignore", divide="ignore"):
+        correlation = np.corrcoef(departures[kept])
+    students = [e.student_id for e, keep in zip(runs, kept, strict=True) if keep]
+    digests = [e.predictions_sha256 for e, keep in zip(runs, kept, strict=True) if keep]
+    upper = correlation[np.triu_indices(len(students), 1)]
+    typical = float(np.nanmedian(upper)) if upper.size else float("nan")
+    flags = []
+    for first, second in zip(
+        *np.nonzero(np.triu(correlation >= CORRELATION_THRESHOLD, 1)), strict=True
+    ):
+        if digests[first] == digests[second]:
+            continue
+        r = float(correlation[first, second])
+        flags.append(
+            IntegrityFlag(
+                "correlated_predictions",
+                tuple(sorted((students[first], students[second]))),
+                f"their predictions depart from the class's consensus together: correlation "
+                f"{r:.3f}, where the class's median pair is {typical:.3f}",
+                similarity=r,
+            )
+        )
+    return sorted(flags, key=lambda flag: (-(flag.similarity or 0.0), flag.students))
+
+
 def _similar_code(
     evaluations: Sequence[Evaluation], reference_code: str | None
 ) -> list[IntegrityFlag]:
@@ -293,39 +359,62 @@ def _similar_code(
         codes[REFERENCE] = reference_code
     if len(codes) < 2:
         return []
-    fingerprints = {student: _fingerprint(student, code) for student, code in codes.items()}
-    _drop_boilerplate(fingerprints, students=len(codes) - (REFERENCE in codes))
-    from copydetect import compare_files
-
+    whole = {student: _fingerprint(student, code) for student, code in codes.items()}
+    boilerplate = _boilerplate(whole)
+    own = {student: _without(fingerprint, boilerplate) for student, fingerprint in whole.items()}
     flags = []
-    students = sorted(fingerprints)
+    students = sorted(whole)
     for position, first in enumerate(students):
         for second in students[position + 1 :]:
-            a, b = fingerprints[first], fingerprints[second]
-            shared = len(a.hashes & b.hashes)
-            # The share of fingerprints two files share follows the share of their code that
-            # matches; a pair far below the threshold on it stops here, as most pairs do.
-            if not shared or shared < SIMILARITY_THRESHOLD / 2 * min(len(a.hashes), len(b.hashes)):
-                continue
-            matched, similarities, slices = compare_files(a, b)
-            similarity = float(max(similarities))
-            if similarity < SIMILARITY_THRESHOLD or matched < MIN_MATCHED_CHARACTERS:
-                continue
-            passages = (
-                *_passages(first, codes[first], slices[0]),
-                *_passages(second, codes[second], slices[1]),
-            )
-            flags.append(
-                IntegrityFlag(
-                    "similar_code",
-                    (first, second),
-                    f"{similarities[0]:.0%} of {first}'s code and {similarities[1]:.0%} of "
-                    f"{second}'s are found in the other's, names and strings aside",
-                    passages,
-                    similarity,
-                )
-            )
+            flag = _code_flag(first, second, own, whole, codes)
+            if flag is not None:
+                flags.append(flag)
     return sorted(flags, key=lambda flag: (-(flag.similarity or 0.0), flag.students))
+
+
+def _code_flag(
+    first: str,
+    second: str,
+    own: dict[str, CodeFingerprint],
+    whole: dict[str, CodeFingerprint],
+    codes: dict[str, str],
+) -> IntegrityFlag | None:
+    """The pair's flag: most of one's own code (boilerplate aside) in the other's, or the two
+    files the same almost whole, boilerplate included (so that a group of copies too large
+    for the class's boilerplate rule still shows)."""
+    from copydetect import compare_files
+
+    found = None
+    if _may_match(own[first], own[second], SIMILARITY_THRESHOLD):
+        matched, similarities, slices = compare_files(own[first], own[second])
+        if max(similarities) >= SIMILARITY_THRESHOLD and matched >= MIN_MATCHED_CHARACTERS:
+            found = similarities, slices, ""
+    if found is None and _may_match(whole[first], whole[second], WHOLE_SIMILARITY):
+        matched, similarities, slices = compare_files(whole[first], whole[second])
+        if min(similarities) >= WHOLE_SIMILARITY and matched >= WHOLE_MIN_CHARACTERS:
+            found = similarities, slices, " (passages common in the class included)"
+    if found is None:
+        return None
+    similarities, slices, note = found
+    return IntegrityFlag(
+        "similar_code",
+        (first, second),
+        f"{similarities[0]:.0%} of {first}'s code and {similarities[1]:.0%} of {second}'s are "
+        f"found in the other's, names and strings aside{note}",
+        (
+            *_passages(first, codes[first], slices[0]),
+            *_passages(second, codes[second], slices[1]),
+        ),
+        float(max(similarities)),
+    )
+
+
+def _may_match(a: CodeFingerprint, b: CodeFingerprint, threshold: float) -> bool:
+    """Whether a pair could reach ``threshold``: the share of fingerprints two files share
+    follows the share of their code that matches, so a pair far below it stops here, as
+    most pairs do, before copydetect compares them in full."""
+    shared = len(a.hashes & b.hashes)
+    return bool(shared) and shared >= threshold / 2 * min(len(a.hashes), len(b.hashes))
 
 
 def _fingerprint(student: str, code: str) -> CodeFingerprint:
@@ -340,36 +429,37 @@ def _fingerprint(student: str, code: str) -> CodeFingerprint:
     )
 
 
-def _drop_boilerplate(fingerprints: dict[str, CodeFingerprint], *, students: int) -> None:
-    """Remove the fingerprints that more than :data:`BOILERPLATE_SHARE` of the students'
-    submissions, and more than :data:`BOILERPLATE_MIN_STUDENTS`, share.
-
-    copydetect takes boilerplate as an argument when it fingerprints a file; here the
-    boilerplate is only known once every file is fingerprinted, so each fingerprint's hash
-    set, index and coverage (its public attributes) are recomputed without it, rather than
-    tokenizing every file twice."""
-    from copydetect.utils import get_document_fingerprints, get_token_coverage
-
+def _boilerplate(fingerprints: dict[str, CodeFingerprint]) -> set[int]:
+    """The fingerprints that more than :data:`BOILERPLATE_SHARE` of the students'
+    submissions, and more than :data:`BOILERPLATE_MIN_STUDENTS`, share."""
     counts: dict[int, int] = defaultdict(int)
     for student, fingerprint in fingerprints.items():
         if student != REFERENCE:
             for value in fingerprint.hashes:
                 counts[value] += 1
+    students = len(fingerprints) - (REFERENCE in fingerprints)
     limit = max(BOILERPLATE_MIN_STUDENTS, BOILERPLATE_SHARE * students)
-    boilerplate = [value for value, count in counts.items() if count > limit]
-    if not boilerplate:
-        return
-    for fingerprint in fingerprints.values():
-        hashes, index = get_document_fingerprints(
-            fingerprint.filtered_code,
-            fingerprint.k,
-            GUARANTEE_THRESHOLD - fingerprint.k + 1,
-            boilerplate,
-        )
-        fingerprint.hashes, fingerprint.hash_idx = hashes, index
-        fingerprint.token_coverage = get_token_coverage(
-            index, fingerprint.k, len(fingerprint.filtered_code)
-        )
+    return {value for value, count in counts.items() if count > limit}
+
+
+def _without(fingerprint: CodeFingerprint, boilerplate: set[int]) -> CodeFingerprint:
+    """``fingerprint`` less the boilerplate.
+
+    copydetect takes boilerplate when it fingerprints a file; here it is only known once
+    every file is, so a copy's hash set, index and coverage (its public attributes) are
+    filtered instead of tokenizing every file again (copydetect's own filter also drops
+    the earlier places of a repeated passage, which this one keeps)."""
+    from copydetect.utils import get_token_coverage
+
+    if not boilerplate & fingerprint.hashes:
+        return fingerprint
+    kept = copy.copy(fingerprint)
+    kept.hashes = fingerprint.hashes - boilerplate
+    kept.hash_idx = {h: at for h, at in fingerprint.hash_idx.items() if h not in boilerplate}
+    kept.token_coverage = get_token_coverage(
+        kept.hash_idx, fingerprint.k, len(fingerprint.filtered_code)
+    )
+    return kept
 
 
 def _passages(student: str, code: str, slices: object) -> list[Passage]:

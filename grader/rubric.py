@@ -143,6 +143,10 @@ class LatePolicy(_Strict):
 
 #: The id of the late penalty in marks and gradebooks.
 LATE_PENALTY_ID = "late"
+#: Columns of the gradebook and the manual-marks sheet that a criterion's own would overwrite.
+RESERVED_IDS = frozenset(
+    {"student_id", "name", "handed_in_late", "status", "failure_kind", "total", "max", "pending"}
+)
 
 
 class Rubric(_Strict):
@@ -160,6 +164,15 @@ class Rubric(_Strict):
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
         if duplicates:
             raise ValueError(f"criterion/penalty ids must be unique; repeated: {duplicates}")
+        taken = sorted(
+            i for i in ids if i in RESERVED_IDS or i.endswith("_comment") or i == "comment"
+        )
+        if taken:
+            raise ValueError(
+                f"criterion/penalty ids {taken} would collide with the gradebook's or the "
+                f"manual-marks sheet's own columns ({', '.join(sorted(RESERVED_IDS))}, comment, "
+                "<criterion>_comment): choose others"
+            )
         return self
 
     @property

@@ -3,14 +3,17 @@ not, and the flags reach the dashboard only."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pickle
 import re
 import shutil
+import sqlite3
 import struct
 import textwrap
 import zipfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,7 +22,13 @@ import pytest
 
 from grader import journeys
 from grader.evaluation import Evaluation
-from grader.integrity import REFERENCE, IntegrityFlag, class_flags, tensor_digests
+from grader.integrity import (
+    FLAG_TITLES,
+    REFERENCE,
+    IntegrityFlag,
+    class_flags,
+    tensor_digests,
+)
 from grader.output import OutputFolder
 from grader.reference import answer_files
 from grader.rubric import Marks
@@ -115,16 +124,14 @@ def test_flags_are_on_the_dashboard_and_in_no_report(flagged_class) -> None:
     assert "names and strings aside" in page.plain
     linked = {text for _, text, ids in page.links if "integrity" in ids}
     assert {"good", "twin", "borrower", "notebook"} <= linked
-    assert len(flags) == page.plain.count("Identical model files:") + page.plain.count(
-        "Identical predictions:"
-    ) + page.plain.count("Similar code:")
+    assert len(flags) == sum(page.plain.count(f"{title}:") for title in FLAG_TITLES.values())
     report = OutputFolder(out).report("twin").read_text()
     assert "borrower" not in report and "notebook" not in report
     assert "Similar code" not in report and "Identical model files" not in report
 
 
 def evaluation(student: str, code: str | None = None, **fields: object) -> Evaluation:
-    fields = {"status": "graded", **fields}
+    fields = {"status": "graded", "predictions_constant": False, **fields}
     return Evaluation(
         student_id=student,
         submission_path=f"/class/{student}",
@@ -198,6 +205,41 @@ def test_a_shared_skeleton_is_boilerplate_but_a_shared_body_is_not() -> None:
     ]
     flags = class_flags(evaluations)
     assert [flag.students for flag in flags] == [("copier-a", "copier-b")]
+
+
+EXTRA = textwrap.dedent(
+    """
+    def threshold_sweep(scores, labels, steps=50):
+        best, best_value = 0.5, -1.0
+        for cut in np.linspace(0.0, 1.0, steps):
+            predicted = scores >= cut
+            hits = np.sum(predicted & (labels == 1))
+            misses = np.sum(~predicted & (labels == 1))
+            alarms = np.sum(predicted & (labels == 0))
+            value = hits / max(hits + misses, 1) - alarms / max(len(labels), 1)
+            if value > best_value:
+                best, best_value = cut, value
+        return best
+
+    def calibrate(scores, temperature=1.5, shift=0.0):
+        logits = np.log(np.clip(scores, 1e-6, 1 - 1e-6)) - np.log1p(-np.clip(scores, 1e-6, 1 - 1e-6))
+        return 1.0 / (1.0 + np.exp(-(logits - shift) / temperature))
+    """
+)
+
+
+def test_a_group_of_copies_too_large_for_the_boilerplate_rule_is_still_flagged() -> None:
+    ring = SKELETON + BODIES[0] + LONG_BODY + EXTRA
+    evaluations = [evaluation(f"s{i}", SKELETON + body) for i, body in enumerate(BODIES)]
+    evaluations += [
+        evaluation(f"ring-{i}", rename(ring, {"scores": f"s{i}", "labels": f"y{i}"}))
+        for i in range(5)
+    ]
+    flags = class_flags(evaluations)
+    assert {f.students for f in flags} == {
+        (f"ring-{i}", f"ring-{j}") for i in range(5) for j in range(i + 1, 5)
+    }
+    assert all("passages common in the class included" in f.evidence for f in flags)
 
 
 def test_runs_that_predict_one_value_are_not_copies() -> None:
@@ -343,3 +385,56 @@ class _Exploit:
 
     def __reduce__(self):
         return (open, (self.path, "w"))
+
+
+def test_a_copy_with_noise_or_rounding_departs_from_the_class_with_its_source() -> None:
+    rng = np.random.default_rng(0)
+    truth = rng.normal(size=300)
+    own = [
+        1 / (1 + np.exp(-(truth * rng.uniform(0.5, 2) + rng.normal(size=300)))) for _ in range(20)
+    ]
+    noisy = np.clip(own[0] + rng.normal(scale=0.01, size=300), 0, 1)
+    rounded = np.round(own[1], 2)
+    runs = {f"s{i:02d}": p for i, p in enumerate(own)} | {"noisy": noisy, "rounded": rounded}
+    evaluations = [
+        evaluation(
+            student,
+            prediction_values=tuple(np.round(p, 6).tolist()),
+            predictions_sha256=hashlib.sha256(student.encode()).hexdigest(),
+        )
+        for student, p in runs.items()
+    ]
+    flags = [f for f in class_flags(evaluations) if f.kind == "correlated_predictions"]
+    assert {f.students for f in flags} == {("noisy", "s00"), ("rounded", "s01")}
+    assert all(f.similarity > 0.95 for f in flags)
+    assert "the class's median pair is" in flags[0].evidence
+
+
+def test_a_run_stored_before_the_flags_is_fingerprinted_when_reused(tmp_path: Path) -> None:
+    for student in ("first", "second"):
+        shutil.copytree(EXAMPLES / "good", tmp_path / "class" / student)
+    out = tmp_path / "grades"
+    journeys.grade(tmp_path / "class", TASK_ID, backend=replaying(), out=out)
+    store_path = OutputFolder(out).store
+    with sqlite3.connect(store_path) as connection:  # as an earlier medgrade stored them
+        for run_id, blob in connection.execute("SELECT run_id, evaluation FROM run_documents"):
+            document = json.loads(zlib.decompress(blob))
+            for name in ("source_code", "tensor_sha256", "predictions_constant"):
+                document.pop(name)
+            connection.execute(
+                "UPDATE run_documents SET evaluation = ? WHERE run_id = ?",
+                (zlib.compress(json.dumps(document).encode()), run_id),
+            )
+    result = journeys.grade(tmp_path / "class", TASK_ID, backend=replaying(), out=out)
+    assert sorted(result.reused) == ["first", "second"], "nothing ran again"
+    page = read_page(OutputFolder(out).dashboard).plain
+    assert "Similar code: first, second" in page
+    assert "Identical predictions" not in page, "unknown until the runs run again"
+
+
+def test_a_prior_row_for_every_case_is_a_constant_prediction() -> None:
+    from grader.evaluation._scoring import _constant
+
+    assert _constant(np.tile([0.2, 0.3, 0.5], (40, 1)))
+    assert not _constant(np.array([[0.2, 0.8], [0.3, 0.7]]))
+    assert _constant([np.zeros((4, 4)), np.ones((2, 2))]) and not _constant([np.eye(3)])

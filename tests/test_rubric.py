@@ -178,3 +178,10 @@ def test_inconsistent_criteria_are_refused(criterion, message):
     base = {"kind": "automatic", "id": "c", "title": "C", "points": 10}
     with pytest.raises(ValidationError, match=message):
         Rubric.model_validate({"name": "r", "title": "R", "criteria": [{**base, **criterion}]})
+
+
+@pytest.mark.parametrize("criterion_id", ["name", "comment", "report_comment", "total"])
+def test_an_id_that_would_overwrite_a_sheet_column_is_refused(criterion_id):
+    criterion = {"kind": "manual", "id": criterion_id, "title": "Write-up", "points": 10}
+    with pytest.raises(ValidationError, match="would collide with the gradebook"):
+        Rubric.model_validate({"name": "r", "title": "R", "criteria": [criterion]})

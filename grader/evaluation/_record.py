@@ -62,9 +62,13 @@ class Evaluation:
     #: (:func:`grader.integrity.tensor_digests`).
     tensor_sha256: tuple[tuple[str, str, int], ...] = ()
     predictions_sha256: str | None = None
-    #: Every prediction the same value (a prevalence model's): equal predictions of two
-    #: such runs say nothing about copying.
-    predictions_constant: bool = False
+    #: Every case predicted the same (a prevalence model's): equal predictions of two such
+    #: runs say nothing about copying.  None: not known (stored by an earlier medgrade).
+    predictions_constant: bool | None = None
+    #: The predictions, flattened and rounded to 6 decimals, for outputs of at most 100,000
+    #: values (not label maps): what the class's correlated-predictions flags compare
+    #: (:mod:`grader.integrity`).
+    prediction_values: tuple[float, ...] = field(default=(), repr=False)
     #: The submission's Python (:func:`grader.submission.submission_code`): what the class's
     #: code-similarity flags compare (:mod:`grader.integrity`).
     source_code: str | None = field(default=None, repr=False)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import secrets
 import tempfile
+import threading
 from dataclasses import replace
 from pathlib import Path
 
@@ -26,6 +27,11 @@ from grader.tasks import Task
 from sandbox import SandboxBackend, SandboxJob, SandboxLimits, wire
 from sandbox.harness import NOTEBOOK_SUFFIX, SubmissionFailure, find_entry, read_notebook
 
+
+class RunCancelledError(RuntimeError):
+    """The run was cancelled before its sandbox started: it has no result."""
+
+
 #: The executed notebook comes back from the sandbox only up to this size.
 MAX_EXECUTED_NOTEBOOK_BYTES = 32 * 2**20
 
@@ -39,11 +45,15 @@ def evaluate(
     manual: ManualMarks | None = None,
     workdir: Path | None = None,
     repeat_predict: bool = False,
+    cancelled: threading.Event | None = None,
 ) -> Evaluation:
     """Run one submission on a prepared split and score it; never raises for the student's faults.
 
     With ``repeat_predict`` the harness calls predict twice and the run's record says
     whether the two outputs differ (:attr:`Evaluation.nondeterminism`).
+
+    With ``cancelled`` set (an interrupted batch), it raises :class:`RunCancelledError`
+    instead of starting the sandbox.
 
     The staged copy and the sandbox's output live in a temporary folder under ``workdir``
     (default: the system's), which a batch points at its own scratch folder so that a
@@ -72,6 +82,10 @@ def evaluate(
                 manual,
             )
         is_notebook, failure = _check_entry(submission_dir)
+        if cancelled is not None and cancelled.is_set():
+            # Checked as late as can be: the backend's close() stops the sandboxes that have
+            # started, and a run cancelled before its start never starts one.
+            raise RunCancelledError(f"{student_id}'s run was cancelled before it started")
         if failure is None:
             output_dir = scratch_dir / "output"
             output_dir.mkdir()

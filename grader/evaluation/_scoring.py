@@ -74,12 +74,29 @@ def assess(
         environment=_environment_check(task, run),
         predictions_sha256=None if predictions is None else predictions_digest(predictions),
         predictions_constant=predictions is not None and _constant(predictions),
+        prediction_values=_kept(predictions),
     )
 
 
+#: Outputs of more values than this (a volume, a large image set's maps) are not kept.
+MAX_KEPT_PREDICTIONS = 100_000
+
+
+def _kept(predictions: Predictions | None) -> tuple[float, ...]:
+    if not isinstance(predictions, np.ndarray) or predictions.size > MAX_KEPT_PREDICTIONS:
+        return ()
+    values = np.round(np.asarray(predictions, dtype=np.float64).ravel(), 6)
+    return tuple(values.tolist()) if np.isfinite(values).all() else ()
+
+
 def _constant(predictions: Predictions) -> bool:
-    arrays = predictions if isinstance(predictions, list) else [predictions]
-    return all(np.ptp(np.asarray(array, dtype=np.float64)) == 0 for array in arrays if array.size)
+    """Whether every case gets the same prediction (a prior row of class probabilities for
+    each case, say); a list of maps, whether each is one value."""
+    if isinstance(predictions, list):
+        arrays = [np.asarray(array, dtype=np.float64) for array in predictions]
+        return all(np.ptp(array) == 0 for array in arrays if array.size)
+    array = np.asarray(predictions)
+    return bool(array.size) and bool((array == array[:1]).all())
 
 
 def _environment_check(task: Task, run: RunInfo | None) -> EnvironmentCheck | None:

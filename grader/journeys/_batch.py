@@ -9,12 +9,13 @@ import os
 import tempfile
 import threading
 from collections.abc import Callable, Collection, Mapping
-from concurrent.futures import ThreadPoolExecutor, as_completed, wait
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from grader.errors import SpecError, SubmissionError
 from grader.evaluation import Evaluation, PreparedSplit, evaluate, failed_evaluation, mark
+from grader.integrity import tensor_digests
 from grader.journeys._measure import cpu_time, measured_again, near_a_penalty
 from grader.outcome import Failure
 from grader.output import OutputFolder
@@ -22,7 +23,7 @@ from grader.reference import ReferenceFingerprint, answer_files, reference_submi
 from grader.report import write_report
 from grader.rubric import ManualMarks
 from grader.store import ResultStore, RunKey, StoredRun
-from grader.submission import Submission, submission_sha256
+from grader.submission import Submission, stage_submission, submission_code, submission_sha256
 from grader.tasks import Task
 from sandbox import SandboxBackend
 
@@ -113,14 +114,20 @@ class Batch:
             pool.submit(self.grade_one, submission, stored.get(submission.student_id), on_start)
             for submission in submissions
         ]
+        recorded: set[Future[Outcome]] = set()
+
+        def take(future: Future[Outcome]) -> None:
+            outcome = future.result()
+            self.record(outcome)
+            recorded.add(future)
+            outcomes.append(outcome)
+            if on_result is not None:
+                on_result(outcome.evaluation)
+
         try:
             for future in as_completed(futures):
-                outcome = future.result()
-                self.record(outcome)
-                outcomes.append(outcome)
-                if on_result is not None:
-                    on_result(outcome.evaluation)
-        except BaseException:
+                take(future)
+        except BaseException as stopped:
             # Ctrl-C or a fault: the runs it cuts short are no one's result, so no worker
             # writes their reports; every sandbox is stopped now, not waited for.
             self.stopping.set()
@@ -130,6 +137,12 @@ class Batch:
             # Their sandboxes gone, the workers end at once; the batch's scratch folder is
             # removed only after them.
             wait([f for f in futures if not f.cancelled()], timeout=STOP_GRACE_S)
+            if isinstance(stopped, KeyboardInterrupt):
+                # A run that had finished is kept, as it would have been a moment earlier.
+                finished = [f for f in futures if f.done() and not f.cancelled()]
+                for future in finished:
+                    if future not in recorded and future.exception() is None:
+                        take(future)
             raise
         pool.shutdown()
         return outcomes
@@ -199,6 +212,7 @@ class Batch:
                     backend=self.runner,
                     workdir=self.scratch,
                     repeat_predict=repeat,
+                    cancelled=self.stopping,
                 )
             self._unless_stopping()
             evaluation = self.flagged(self._marked(evaluation))
@@ -234,8 +248,10 @@ class Batch:
         try:
             evaluation = self.store.load_evaluation(stored.run_id)
             self._unless_stopping()
-            flagged = self.flagged(self._marked(evaluation))
+            refreshed = self._fingerprinted(evaluation, submission)
+            flagged = self.flagged(self._marked(refreshed))
             remarked = flagged.marks != evaluation.marks or flagged.flags != evaluation.flags
+            remarked |= refreshed is not evaluation
             evaluation = flagged
             report = OutputFolder(self.out).report(submission.student_id)
             if remarked or not report.is_file():
@@ -250,6 +266,26 @@ class Batch:
             reused_run=stored.run_id,
             remarked=remarked,
         )
+
+    def _fingerprinted(self, evaluation: Evaluation, submission: Submission) -> Evaluation:
+        """A run stored by a medgrade from before the integrity flags, with its code and
+        weight tensors read again from the submission (its predictions are compared once it
+        runs again); any other run as it is."""
+        if evaluation.source_code is not None or evaluation.run is None:
+            return evaluation
+        limit = self.task.spec.limits.submission_mb * 2**20
+        with tempfile.TemporaryDirectory(prefix="medgrade-reread-", dir=self.scratch) as scratch:
+            try:
+                folder = stage_submission(submission.path, Path(scratch) / "s", max_bytes=limit)
+            except SubmissionError:
+                return evaluation
+            files = tuple(answer_files(folder).items())
+            return replace(
+                evaluation,
+                source_code=submission_code(folder),
+                file_sha256=files,
+                tensor_sha256=tuple(tensor_digests(folder, files)),
+            )
 
     def _unless_stopping(self) -> None:
         if self.stopping.is_set():
