@@ -8,6 +8,7 @@
     ├── manual_marks.csv     the markers' sheet for the rubric's manual criteria
     ├── dashboard.html       the class summary, linking each report
     ├── reports/STUDENT.html the students' reports (and graded notebooks, STUDENT.ipynb)
+    ├── feedback/STUDENT.txt the marks and the marker's comments, to hand back as text
     └── exports/             LMS uploads and exported notebooks
 
 The batch writes it, the dashboard, LMS exports and the Jupyter front end read it: they all
@@ -49,6 +50,13 @@ class OutputFolder:
     @property
     def reports(self) -> Path:
         return self.root / "reports"
+
+    @property
+    def feedback(self) -> Path:
+        return self.root / "feedback"
+
+    def feedback_file(self, student_id: str) -> Path:
+        return self.feedback / f"{student_id}.txt"
 
     @property
     def exports(self) -> Path:

@@ -438,3 +438,21 @@ def test_a_prior_row_for_every_case_is_a_constant_prediction() -> None:
     assert _constant(np.tile([0.2, 0.3, 0.5], (40, 1)))
     assert not _constant(np.array([[0.2, 0.8], [0.3, 0.7]]))
     assert _constant([np.zeros((4, 4)), np.ones((2, 2))]) and not _constant([np.eye(3)])
+
+
+def test_hidden_labels_reproduced_with_certainty_are_flagged(test_split) -> None:
+    from grader.evaluation import assess
+
+    def flags(predictions: np.ndarray) -> tuple[str, ...]:
+        return assess(
+            test_split, student_id="s", submission_path=Path("s"), sha256=None,
+            failure=None, predictions=predictions, run=None,
+        ).flags  # fmt: skip
+
+    labels = np.asarray(test_split.labels, dtype=np.float64)
+    (flag,) = flags(labels)
+    assert flag.startswith(f"Predicts 100% of the {len(labels)} hidden cases with certainty")
+    assert flags(np.clip(labels, 0.01, 0.99)) == (), "confident is not certain"
+    wrong = labels.copy()
+    wrong[:2] = 1 - wrong[:2]
+    assert flags(wrong) == (), "hard labels, 98 % right: a thresholded model, not a lookup"

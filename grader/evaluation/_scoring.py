@@ -70,7 +70,8 @@ def assess(
             record=None if run is None else run.record,
             predicted=task.spec.output.predicted(),
         ),
-        flags=_determinism_flags(None if run is None else run.record),
+        flags=_determinism_flags(None if run is None else run.record)
+        + _looked_up_flags(prepared, predictions),
         environment=_environment_check(task, run),
         predictions_sha256=None if predictions is None else predictions_digest(predictions),
         predictions_constant=predictions is not None and _constant(predictions),
@@ -116,6 +117,40 @@ def predictions_digest(predictions: Predictions) -> str:
         values = np.ascontiguousarray(array, dtype=np.float64)
         digest.update(repr(values.shape).encode() + values.tobytes())
     return digest.hexdigest()
+
+
+#: Of a hidden split's cases, this share predicted with certainty and right: labels looked up
+#: (not less: a model that outputs hard labels, a common slip, can be right on 98 % of a
+#: small split).
+LOOKED_UP_SHARE = 1.0
+#: Fewer cases than this say too little for that.
+LOOKED_UP_MIN_CASES = 20
+
+
+def _looked_up_flags(prepared: PreparedSplit, predictions: Predictions | None) -> tuple[str, ...]:
+    """A hidden split predicted with certainty (probabilities of exactly 0 and 1) and right on
+    almost every case: the labels of a public dataset's copy reproduced, not learnt.  For
+    binary and multiclass probabilities; other outputs are never certain that way."""
+    labels = np.asarray(prepared.labels)
+    if not prepared.labels_hidden or not isinstance(predictions, np.ndarray):
+        return ()
+    n = len(labels)
+    if n < LOOKED_UP_MIN_CASES or labels.ndim != 1 or len(predictions) != n:
+        return ()
+    if predictions.ndim == 1:
+        certain_and_right = predictions == labels
+    elif predictions.ndim == 2 and np.issubdtype(labels.dtype, np.integer):
+        one_hot = np.eye(predictions.shape[1])[np.clip(labels, 0, predictions.shape[1] - 1)]
+        certain_and_right = (predictions == one_hot).all(axis=1)
+    else:
+        return ()
+    share = float(np.mean(certain_and_right))
+    if share < LOOKED_UP_SHARE:
+        return ()
+    return (
+        f"Predicts {share:.0%} of the {n} hidden cases with certainty (probability 0 or 1) "
+        "and right: the labels may have been looked up in a public copy of the dataset",
+    )
 
 
 def _determinism_flags(record: Mapping[str, Any] | None) -> tuple[str, ...]:

@@ -45,6 +45,7 @@ from grader.lms import (
     read_download,
     read_roster,
     read_submission_times,
+    write_feedback_files,
     write_lms_exports,
 )
 from grader.output import OutputFolder
@@ -541,6 +542,7 @@ def _publish(
         missing=missing,
         out=out,
     )
+    write_feedback_files(grades, task, out, {i: s.name for i, s in students.items()})
     dashboard = write_class_dashboard(store, task, out, grades=grades, leaderboard=leaderboard)
     return _Published(gradebook, exports, dashboard, missing)
 

@@ -19,7 +19,9 @@ from grader.lms._exports import (
     LmsExport,
     LmsFormat,
     feedback_comment,
+    feedback_text,
     gradescope_results,
+    write_feedback_files,
     write_lms_exports,
 )
 from grader.lms._intake import (
@@ -57,9 +59,11 @@ __all__ = [
     "class_list",
     "discover_submissions",
     "feedback_comment",
+    "feedback_text",
     "gradescope_results",
     "read_download",
     "read_roster",
     "read_submission_times",
+    "write_feedback_files",
     "write_lms_exports",
 ]

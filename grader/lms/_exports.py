@@ -25,7 +25,7 @@ from typing import Literal, get_args
 from grader.errors import MedgradeError
 from grader.gradebook import spreadsheet_text
 from grader.lms._roster import Student
-from grader.output import write_text_atomically
+from grader.output import OutputFolder, write_text_atomically
 from grader.store import StoredGrade
 from grader.tasks import Task
 
@@ -323,6 +323,43 @@ def feedback_comment(grade: StoredGrade) -> str:
     if comments:
         text += "\n\nMarker's comments:\n" + "\n".join(comments)
     return text
+
+
+def write_feedback_files(
+    grades: Sequence[StoredGrade], task: Task, out: Path, names: Mapping[str, str]
+) -> Path:
+    """``out/feedback/<student>.txt`` per grade: what a marker hands back by mail or an
+    LMS's feedback files, each criterion's points, how they came about and the marker's
+    comment, then the general comment (the report says the same, with its charts)."""
+    folder = OutputFolder(out)
+    folder.feedback.mkdir(parents=True, exist_ok=True)
+    for grade in grades:
+        write_text_atomically(
+            folder.feedback_file(grade.student_id),
+            feedback_text(grade, task, names.get(grade.student_id, "")),
+        )
+    return folder.feedback
+
+
+def feedback_text(grade: StoredGrade, task: Task, name: str = "") -> str:
+    student = f"{name} ({grade.student_id})" if name else grade.student_id
+    pending = f" (still to be marked: {', '.join(m.title for m in grade.pending)})"
+    lines = [
+        f"{student}: {task.spec.title}",
+        f"Total: {_number(grade.total)} / {_number(grade.max_points)}"
+        + (pending if grade.pending else ""),
+    ]
+    if grade.failure_kind is not None:
+        lines.append(f"The submission failed ({grade.failure_kind}): {grade.failure_message}")
+    for mark in grade.marks:
+        points = "pending" if mark.points is None else _number(mark.points)
+        maximum = "" if mark.status == "penalty" else f" / {_number(mark.max_points)}"
+        lines += ["", f"{mark.title}: {points}{maximum}", f"  {mark.explanation}"]
+        if mark.comment:
+            lines.append(f"  Marker's comment: {mark.comment}")
+    if grade.comment:
+        lines += ["", "Feedback from your marker:", grade.comment]
+    return "\n".join(lines) + "\n"
 
 
 def _lms_grade(grade: StoredGrade) -> str:

@@ -387,6 +387,14 @@ def test_gradescope_results_follow_the_autograder_specification(canvas_batch):
     assert smith["output"].endswith("Well done overall.")
     report = (out / "reports" / "1001.html").read_text()
     assert "Clear figures, thin discussion." in report and "Well done overall." in report
+    handed_back = (out / "feedback" / "1001.txt").read_text()
+    assert handed_back.startswith("Smith, John (1001): ")
+    assert "  Marker's comment: Clear figures, thin discussion." in handed_back
+    assert handed_back.endswith("Feedback from your marker:\nWell done overall.\n")
+    pending = (out / "feedback" / "1002.txt").read_text()
+    assert (
+        "(still to be marked: Write-up" in pending and "The submission failed (crashed)" in pending
+    )
     doe = json.loads((out / GRADESCOPE_DIR / "1002" / "results.json").read_text())
     assert isinstance(doe["execution_time"], int)
     assert doe["extra_data"]["pending"] == ["writeup"]
