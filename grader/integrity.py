@@ -9,7 +9,8 @@ other students.  Three kinds, each with what matched:
 - **same tensors**: model files that differ as files but hold the same weight tensors
   byte for byte (a copied model saved again, or some of its layers reused): PyTorch's zip
   files, safetensors and ``.npz`` archives are read as archives, never unpickled, so reading
-  a submission's weights runs none of its code;
+  a submission's weights runs none of its code; tensors most of the class holds (a
+  pretrained backbone kept frozen) are no evidence;
 - **same predictions**: the same predictions on every case of the graded split (runs that
   predict one value for every case are left out: two prevalence models agree by design);
 - **correlated predictions**: predictions that depart from the class's consensus (the median
@@ -119,7 +120,8 @@ class IntegrityFlag:
     evidence: str
     #: For similar code: the longest passages the pair shares, in each one's own words.
     passages: tuple[Passage, ...] = ()
-    #: For similar code: the share of each student's code found in the other's.
+    #: For similar code, the larger share of one's code found in the other's; for
+    #: correlated predictions, the correlation.
     similarity: float | None = None
 
     @property
@@ -169,49 +171,66 @@ def _same_files(evaluations: Iterable[Evaluation]) -> list[IntegrityFlag]:
 
 
 def _same_tensors(evaluations: Sequence[Evaluation]) -> list[IntegrityFlag]:
-    """Pairs whose model files share most of their tensors' bytes, apart from files the two
-    hold byte for byte (flagged as such)."""
-    holders: dict[str, set[str]] = defaultdict(set)  # tensor sha256 -> students
-    sizes: dict[str, int] = {}
-    totals: dict[str, int] = defaultdict(int)
+    """Pairs where all of one's weight tensors are the other's, or most of the tensors
+    that only a few students hold."""
+    held = {e.student_id: {sha for _, sha, _ in e.tensor_sha256} for e in evaluations}
+    sizes = {sha: size for e in evaluations for _, sha, size in e.tensor_sha256}
     files = {e.student_id: {sha for _, sha in e.file_sha256} for e in evaluations}
-    tensors_by_file: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
-    for evaluation in evaluations:
-        seen: set[str] = set()
-        for file_sha256, tensor_sha256, size in evaluation.tensor_sha256:
-            tensors_by_file[evaluation.student_id][tensor_sha256].add(file_sha256)
-            if tensor_sha256 not in seen:
-                seen.add(tensor_sha256)
-                holders[tensor_sha256].add(evaluation.student_id)
-                sizes[tensor_sha256] = size
-                totals[evaluation.student_id] += size
-    shared: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for tensor, students in holders.items():
-        ordered = sorted(students)
-        for position, first in enumerate(ordered):
-            for second in ordered[position + 1 :]:
-                # A tensor of a file both hold whole is that file's flag, not this one.
-                common_files = files[first] & files[second]
-                if not (
-                    tensors_by_file[first][tensor] & common_files
-                    and tensors_by_file[second][tensor] & common_files
-                ):
-                    shared[first, second].append(tensor)
+    in_file = {e.student_id: {(sha, file) for file, sha, _ in e.tensor_sha256} for e in evaluations}
+    holders: dict[str, set[str]] = defaultdict(set)
+    for student, tensors in held.items():
+        for sha in tensors:
+            holders[sha].add(student)
+    # A tensor much of the class holds is a common starting point (a pretrained backbone
+    # kept frozen), as boilerplate is for code: it counts only where a whole model is
+    # another's.
+    common = {
+        sha
+        for sha, students in holders.items()
+        if len(students) > max(BOILERPLATE_MIN_STUDENTS, BOILERPLATE_SHARE * len(held))
+    }
+    pairs = sorted(
+        {(a, b) for students in holders.values() for a in students for b in students if a < b}
+    )
     flags = []
-    for (first, second), tensors in sorted(shared.items()):
-        matched = sum(sizes[t] for t in tensors)
-        if matched < SHARED_TENSOR_SHARE * min(totals[first], totals[second]):
-            continue
-        flags.append(
-            IntegrityFlag(
-                "same_tensors",
-                (first, second),
-                f"{len(tensors)} weight tensor(s), {_size(matched)} of {first}'s "
-                f"{_size(totals[first])} and {second}'s {_size(totals[second])}, are the same "
-                "byte for byte in model files that differ",
-            )
-        )
+    for first, second in pairs:
+        # Tensors of a file both hold byte for byte are that file's flag, not this one.
+        both = files[first] & files[second]
+        apart = {
+            student: {sha for sha, file in in_file[student] if file not in both}
+            for student in (first, second)
+        }
+        flag = _tensor_flag(first, second, apart, sizes, common)
+        if flag is not None:
+            flags.append(flag)
     return flags
+
+
+def _tensor_flag(
+    first: str,
+    second: str,
+    tensors: dict[str, set[str]],
+    sizes: dict[str, int],
+    common: set[str],
+) -> IntegrityFlag | None:
+    a, b = tensors[first], tensors[second]
+    shared = a & b
+    if not shared:
+        return None
+    whole = a <= b or b <= a
+    own_a, own_b = a - common, b - common
+    own_shared = sum(sizes[sha] for sha in shared - common)
+    smaller_own = min(sum(sizes[sha] for sha in own_a), sum(sizes[sha] for sha in own_b))
+    if not whole and not (smaller_own and own_shared >= SHARED_TENSOR_SHARE * smaller_own):
+        return None
+    matched = sum(sizes[sha] for sha in shared)
+    total_a, total_b = sum(sizes[sha] for sha in a), sum(sizes[sha] for sha in b)
+    return IntegrityFlag(
+        "same_tensors",
+        (first, second),
+        f"{len(shared)} weight tensor(s), {_size(matched)} of {first}'s {_size(total_a)} and "
+        f"{second}'s {_size(total_b)}, are the same byte for byte in model files that differ",
+    )
 
 
 def _size(n_bytes: int) -> str:

@@ -456,3 +456,20 @@ def test_hidden_labels_reproduced_with_certainty_are_flagged(test_split) -> None
     wrong = labels.copy()
     wrong[:2] = 1 - wrong[:2]
     assert flags(wrong) == (), "hard labels, 98 % right: a thresholded model, not a lookup"
+
+
+def test_a_pretrained_layer_most_of_the_class_keeps_is_no_evidence(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    backbone = torch.nn.Linear(64, 64).state_dict()  # everyone's frozen starting point
+
+    def fine_tuned(seed: int) -> Callable[[Path], None]:
+        torch.manual_seed(seed)
+        head = torch.nn.Linear(64, 8).state_dict()
+        state = {f"backbone.{k}": v for k, v in backbone.items()} | {
+            f"head.{k}": v for k, v in head.items()
+        }
+        return lambda folder: torch.save(state, folder / "model.pt")
+
+    evaluations = [model_folder(tmp_path, f"s{i}", fine_tuned(i)) for i in range(6)]
+    assert class_flags(evaluations) == []
