@@ -11,14 +11,18 @@ from the class, a copy rounded to two decimals, and two pairs of model files, on
 again and one converted to numpy.  It prints how many flags the clean students raise (the
 false flags), whether each planted copy is flagged, and how long ``class_flags`` takes.
 
-Code similarity is not measured here: generated code is a template, not a class's
-independent work (its false-flag rate needs a corpus of real submissions).
+Code similarity's false-flag rate is not measured here: generated code is a template, not
+a class's independent work (that needs a corpus of real submissions).  Its cost is: the
+script also fingerprints ``class_scale.py``'s synthetic class of the same size (real
+submission folders: code, pickles and weight files) and times ``class_flags`` on it, what
+every batch's dashboard pays.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -35,13 +39,15 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 
 from grader.data import load_dataset
-from grader.evaluation import Evaluation
+from grader.evaluation import Evaluation, fingerprint
 from grader.integrity import class_flags, tensor_digests
 from grader.reference import answer_files
 from grader.rubric import Marks
 from grader.tasks import load_task, public_split
 
 TASK = "breast-cancer-wdbc"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from class_scale import make_class  # noqa: E402  (a sibling script, not a package)
 
 
 def student_model(rng: np.random.Generator) -> object:
@@ -152,6 +158,21 @@ def main() -> None:
         flag = flagged.get(tuple(sorted(pair)))
         print(f"planted {pair[0]:>15} ~ {pair[1]:<15} "
               f"{'flagged: ' + flag.kind if flag else 'NOT FLAGGED'}")  # fmt: skip
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch) / "class"
+        folder.mkdir()
+        make_class(folder, arguments.students, hangs=1, seed=arguments.seed)
+        started = time.perf_counter()
+        fingerprinted = [
+            fingerprint(path).on(evaluation(path.name, rng.uniform(size=len(test))))
+            for path in sorted(folder.iterdir())
+        ]
+        read = time.perf_counter() - started
+        started = time.perf_counter()
+        flags = class_flags(fingerprinted)
+        print(f"class_scale.py's class of {len(fingerprinted)}: fingerprints {read:.2f} s, "
+              f"class_flags (code included) {time.perf_counter() - started:.2f} s, "
+              f"{len(flags)} flags")  # fmt: skip
     print(f"load: {Path('/proc/loadavg').read_text().strip()}")
 
 

@@ -16,8 +16,14 @@ from grader.output import write_text_atomically
 from grader.rubric import ManualMarks, Rubric
 from grader.store import ClassMember, StoredGrade
 
+#: The gradebook's and the marks sheet's column for the student's name (read by neither).
+NAME_COLUMN = "name"
 #: The gradebook's column saying a hand-in was late (``late`` is the late policy's penalty).
 LATE_COLUMN = "handed_in_late"
+#: The manual-marks sheet's column for a criterion's comment: ``<criterion id>_comment``.
+COMMENT_SUFFIX = "_comment"
+#: The sheet's column for the general comment.
+GENERAL_COMMENT = "comment"
 #: A cell starting with one of these is a formula to a spreadsheet (OWASP, CSV injection).
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -58,7 +64,7 @@ def write_gradebook(
     any_late = any(m.late for m in members.values())
     columns = [
         "student_id",
-        *(["name"] if named else []),
+        *([NAME_COLUMN] if named else []),
         *([LATE_COLUMN] if any_late else []),
         "status",
         "failure_kind",
@@ -96,7 +102,7 @@ def write_gradebook(
     for row in rows:
         member = members.get(from_spreadsheet_text(str(row["student_id"])))
         if member is not None:
-            row["name"] = spreadsheet_text(member.name)
+            row[NAME_COLUMN] = spreadsheet_text(member.name)
             row[LATE_COLUMN] = "yes" if member.late and row["status"] != "missing" else ""
     handle = io.StringIO(newline="")
     writer = csv.DictWriter(handle, fieldnames=columns, restval="", extrasaction="ignore")
@@ -108,14 +114,6 @@ def write_gradebook(
 
 def _number(value: float) -> str:
     return f"{value:g}"
-
-
-#: The manual-marks sheet's column for a criterion's comment: ``<criterion id>_comment``.
-COMMENT_SUFFIX = "_comment"
-#: The sheet's column for the general comment.
-GENERAL_COMMENT = "comment"
-#: The sheet's column for the student's name: for the marker's eyes, never read.
-NAME_COLUMN = "name"
 
 
 def read_manual_marks(path: Path, rubric: Rubric) -> dict[str, ManualMarks]:

@@ -173,10 +173,10 @@ def _same_files(evaluations: Iterable[Evaluation]) -> list[IntegrityFlag]:
 def _same_tensors(evaluations: Sequence[Evaluation]) -> list[IntegrityFlag]:
     """Pairs where all of one's weight tensors are the other's, or most of the tensors
     that only a few students hold."""
-    held = {e.student_id: {sha for _, sha, _ in e.tensor_sha256} for e in evaluations}
+    in_file = {e.student_id: {(sha, f) for f, sha, _ in e.tensor_sha256} for e in evaluations}
+    held = {student: {sha for sha, _ in pairs} for student, pairs in in_file.items()}
     sizes = {sha: size for e in evaluations for _, sha, size in e.tensor_sha256}
     files = {e.student_id: {sha for _, sha in e.file_sha256} for e in evaluations}
-    in_file = {e.student_id: {(sha, file) for file, sha, _ in e.tensor_sha256} for e in evaluations}
     holders: dict[str, set[str]] = defaultdict(set)
     for student, tensors in held.items():
         for sha in tensors:
@@ -184,16 +184,24 @@ def _same_tensors(evaluations: Sequence[Evaluation]) -> list[IntegrityFlag]:
     # A tensor much of the class holds is a common starting point (a pretrained backbone
     # kept frozen), as boilerplate is for code: it counts only where a whole model is
     # another's.
-    common = {
-        sha
+    limit = max(BOILERPLATE_MIN_STUDENTS, BOILERPLATE_SHARE * len(held))
+    common = {sha for sha, students in holders.items() if len(students) > limit}
+    # The pairs to compare: those sharing a tensor few hold, and a model made only of
+    # common tensors with each model that holds all of them.
+    pairs = {
+        tuple(sorted((a, b)))
         for sha, students in holders.items()
-        if len(students) > max(BOILERPLATE_MIN_STUDENTS, BOILERPLATE_SHARE * len(held))
+        if sha not in common
+        for a in students
+        for b in students
+        if a != b
     }
-    pairs = sorted(
-        {(a, b) for students in holders.values() for a in students for b in students if a < b}
-    )
+    for student, tensors in held.items():
+        if tensors and tensors <= common:
+            holding_all = set.intersection(*(holders[sha] for sha in tensors)) - {student}
+            pairs |= {tuple(sorted((student, other))) for other in holding_all}
     flags = []
-    for first, second in pairs:
+    for first, second in sorted(pairs):
         # Tensors of a file both hold byte for byte are that file's flag, not this one.
         both = files[first] & files[second]
         apart = {
@@ -370,6 +378,11 @@ def _correlated_predictions(evaluations: Sequence[Evaluation]) -> list[Integrity
     return sorted(flags, key=lambda flag: (-(flag.similarity or 0.0), flag.students))
 
 
+#: What two texts of code share, as copydetect found it: each one's share found in the
+#: other, the matched slices of each, and a note on how they were compared.
+CodeMatch = tuple[tuple[float, float], tuple[object, object], str]
+
+
 def _similar_code(
     evaluations: Sequence[Evaluation], reference_code: str | None
 ) -> list[IntegrityFlag]:
@@ -378,43 +391,46 @@ def _similar_code(
         codes[REFERENCE] = reference_code
     if len(codes) < 2:
         return []
-    whole = {student: _fingerprint(student, code) for student, code in codes.items()}
-    boilerplate = _boilerplate(whole)
-    own = {student: _without(fingerprint, boilerplate) for student, fingerprint in whole.items()}
+    # Copies are what this looks for, so a class holds many equal texts: each distinct text
+    # is fingerprinted once and each distinct pair of texts compared once.
+    whole = {code: _fingerprint(code) for code in set(codes.values())}
+    boilerplate = _boilerplate(codes, whole)
+    own = {code: _without(fingerprint, boilerplate) for code, fingerprint in whole.items()}
+    matches: dict[tuple[str, str], CodeMatch | None] = {}
     flags = []
-    students = sorted(whole)
+    students = sorted(codes)
     for position, first in enumerate(students):
         for second in students[position + 1 :]:
-            flag = _code_flag(first, second, own, whole, codes)
-            if flag is not None:
-                flags.append(flag)
+            texts = (codes[first], codes[second])
+            if texts not in matches:
+                matches[texts] = _code_match(*texts, own, whole)
+            match = matches[texts]
+            if match is not None:
+                flags.append(_code_flag(first, second, match, codes))
     return sorted(flags, key=lambda flag: (-(flag.similarity or 0.0), flag.students))
 
 
-def _code_flag(
-    first: str,
-    second: str,
-    own: dict[str, CodeFingerprint],
-    whole: dict[str, CodeFingerprint],
-    codes: dict[str, str],
-) -> IntegrityFlag | None:
-    """The pair's flag: most of one's own code (boilerplate aside) in the other's, or the two
-    files the same almost whole, boilerplate included (so that a group of copies too large
-    for the class's boilerplate rule still shows)."""
+def _code_match(
+    first: str, second: str, own: dict[str, CodeFingerprint], whole: dict[str, CodeFingerprint]
+) -> CodeMatch | None:
+    """Most of one text's own code (boilerplate aside) in the other's, or the two the same
+    almost whole, boilerplate included (so that a group of copies too large for the class's
+    boilerplate rule still shows); None when neither."""
     from copydetect import compare_files
 
-    found = None
     if _may_match(own[first], own[second], SIMILARITY_THRESHOLD):
         matched, similarities, slices = compare_files(own[first], own[second])
         if max(similarities) >= SIMILARITY_THRESHOLD and matched >= MIN_MATCHED_CHARACTERS:
-            found = similarities, slices, ""
-    if found is None and _may_match(whole[first], whole[second], WHOLE_SIMILARITY):
+            return similarities, slices, ""
+    if _may_match(whole[first], whole[second], WHOLE_SIMILARITY):
         matched, similarities, slices = compare_files(whole[first], whole[second])
         if min(similarities) >= WHOLE_SIMILARITY and matched >= WHOLE_MIN_CHARACTERS:
-            found = similarities, slices, " (passages common in the class included)"
-    if found is None:
-        return None
-    similarities, slices, note = found
+            return similarities, slices, " (passages common in the class included)"
+    return None
+
+
+def _code_flag(first: str, second: str, match: CodeMatch, codes: dict[str, str]) -> IntegrityFlag:
+    similarities, slices, note = match
     return IntegrityFlag(
         "similar_code",
         (first, second),
@@ -436,11 +452,11 @@ def _may_match(a: CodeFingerprint, b: CodeFingerprint, threshold: float) -> bool
     return bool(shared) and shared >= threshold / 2 * min(len(a.hashes), len(b.hashes))
 
 
-def _fingerprint(student: str, code: str) -> CodeFingerprint:
+def _fingerprint(code: str) -> CodeFingerprint:
     from copydetect import CodeFingerprint
 
     return CodeFingerprint(
-        f"{student}.py",
+        "submission.py",
         NOISE_THRESHOLD,
         GUARANTEE_THRESHOLD - NOISE_THRESHOLD + 1,
         language="python",
@@ -448,16 +464,16 @@ def _fingerprint(student: str, code: str) -> CodeFingerprint:
     )
 
 
-def _boilerplate(fingerprints: dict[str, CodeFingerprint]) -> set[int]:
+def _boilerplate(codes: dict[str, str], fingerprints: dict[str, CodeFingerprint]) -> set[int]:
     """The fingerprints that more than :data:`BOILERPLATE_SHARE` of the students'
-    submissions, and more than :data:`BOILERPLATE_MIN_STUDENTS`, share."""
+    submissions, and more than :data:`BOILERPLATE_MIN_STUDENTS`, share (``codes`` by
+    student, ``fingerprints`` by text)."""
     counts: dict[int, int] = defaultdict(int)
-    for student, fingerprint in fingerprints.items():
-        if student != REFERENCE:
-            for value in fingerprint.hashes:
-                counts[value] += 1
-    students = len(fingerprints) - (REFERENCE in fingerprints)
-    limit = max(BOILERPLATE_MIN_STUDENTS, BOILERPLATE_SHARE * students)
+    students = [student for student in codes if student != REFERENCE]
+    for student in students:
+        for value in fingerprints[codes[student]].hashes:
+            counts[value] += 1
+    limit = max(BOILERPLATE_MIN_STUDENTS, BOILERPLATE_SHARE * len(students))
     return {value for value, count in counts.items() if count > limit}
 
 

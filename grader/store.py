@@ -220,6 +220,11 @@ class StoredGrade:
         return next((m for m in self.marks if m.id == mark_id), None)
 
 
+def student_label(student_id: str, name: str = "") -> str:
+    """How a person reads a student: ``Name (id)``, or the id alone."""
+    return f"{name} ({student_id})" if name else student_id
+
+
 @dataclass(frozen=True)
 class ClassMember:
     """A student as the store knows them, beside their runs."""
@@ -234,8 +239,7 @@ class ClassMember:
 
     @property
     def label(self) -> str:
-        """How a person reads them: ``Name (id)``, or the id alone."""
-        return f"{self.name} ({self.student_id})" if self.name else self.student_id
+        return student_label(self.student_id, self.name)
 
 
 @dataclass(frozen=True)

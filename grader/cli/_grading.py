@@ -46,6 +46,7 @@ from grader.cli._app import (
 )
 from grader.evaluation import Evaluation
 from grader.output import OutputFolder
+from grader.store import student_label
 
 
 class _BatchProgress:
@@ -106,8 +107,6 @@ def _batch_progress(total: int, enabled: bool, out: Path) -> Iterator[_BatchProg
         with _progress_bar(total, enabled) as batch:
             yield batch
     except KeyboardInterrupt:
-        from grader.output import OutputFolder
-
         done = 0 if batch is None else batch.done
         console.print(
             f"[yellow]interrupted:[/] the {done} submission(s) graded before Ctrl-C are "
@@ -169,10 +168,12 @@ def _summary_table(
         status = _status_text(e)
         colour = "red" if e.failure else "green"
         time_text = f"{e.run.wall_time_s:.1f} s" if e.run else "-"
-        name = names.get(e.student_id)
-        student = f"{name} ({e.student_id})" if name else e.student_id
         table.add_row(
-            escape(student), f"[{colour}]{status}[/]", auc_text, _marks_text(e), time_text
+            escape(student_label(e.student_id, names.get(e.student_id, ""))),
+            f"[{colour}]{status}[/]",
+            auc_text,
+            _marks_text(e),
+            time_text,
         )
     return table
 
@@ -421,7 +422,7 @@ def _print_outputs(result: journeys.BatchResult) -> None:
     for warning in result.warnings:
         console.print(f"[yellow]warning:[/] {escape(warning)}")
     if result.missing:
-        missing = [f"{result.names[s]} ({s})" if s in result.names else s for s in result.missing]
+        missing = [student_label(s, result.names.get(s, "")) for s in result.missing]
         console.print(
             f"[yellow]missing:[/] no submission from {len(result.missing)} student(s) on the "
             f"roster: {escape(', '.join(missing))}"

@@ -9,16 +9,24 @@ inputs are written where a sandbox can read them (:mod:`._split`); a run in a sa
 
 from grader.evaluation._marking import mark
 from grader.evaluation._record import Evaluation
-from grader.evaluation._run import evaluate, failed_evaluation, sandbox_limits
+from grader.evaluation._run import (
+    Fingerprints,
+    evaluate,
+    failed_evaluation,
+    fingerprint,
+    sandbox_limits,
+)
 from grader.evaluation._scoring import assess, predictions_digest
 from grader.evaluation._split import PreparedSplit, prepare_split
 
 __all__ = [
     "Evaluation",
+    "Fingerprints",
     "PreparedSplit",
     "assess",
     "evaluate",
     "failed_evaluation",
+    "fingerprint",
     "mark",
     "predictions_digest",
     "prepare_split",

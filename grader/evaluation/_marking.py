@@ -1,8 +1,8 @@
 """Marking in one place: the rubric applied to a run record.
 
 A run's outcome depends only on its run key; its marks also on the rubric, the marker's
-manual marks and comments and when it was handed in.  Every path that marks (a new run, a stored run
-reused, a cluster worker's run, a late change of marks) calls :func:`mark`.
+manual marks and comments and when it was handed in.  Every path that marks (a new run, a
+stored run reused, a cluster worker's run, a late change of marks) calls :func:`mark`.
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ def mark(
 ) -> Evaluation:
     """``evaluation`` with the marks ``rubric`` awards it: its metrics (none count when it
     failed), its CPU time (as the sandbox's supervisor counted it) for penalties, the
-    marker's ``manual`` points and comments and, for the late policy, when it was ``submitted_at``.  On a
-    hidden split the explanations give the metrics as the report does, rounded."""
+    marker's ``manual`` points and comments and, for the late policy, when it was
+    ``submitted_at``.  On a hidden split the explanations give the metrics as the report
+    does, rounded."""
     failure = evaluation.failure
     marks = score(
         rubric,

@@ -7,7 +7,7 @@ import os
 import secrets
 import tempfile
 import threading
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from grader._fs import remove_tree
@@ -71,9 +71,7 @@ def evaluate(
                 max_bytes=prepared.task.spec.limits.submission_mb * 2**20,
             )
             sha256 = content_sha256(submission_dir)
-            files = tuple(answer_files(submission_dir).items())
-            tensors = tuple(tensor_digests(submission_dir, files))
-            code = submission_code(submission_dir)
+            fingerprints = fingerprint(submission_dir)
         except SubmissionError as error:
             return failed_evaluation(
                 prepared,
@@ -106,15 +104,35 @@ def evaluate(
         run=run,
     )
     return mark(
-        replace(
-            evaluation,
-            executed_notebook=executed,
-            file_sha256=files,
-            tensor_sha256=tensors,
-            source_code=code,
-        ),
+        fingerprints.on(replace(evaluation, executed_notebook=executed)),
         prepared.task.rubric,
         manual=manual,
+    )
+
+
+@dataclass(frozen=True)
+class Fingerprints:
+    """What copies of one another or of the reference share: the model files' and weight
+    tensors' sha256 and the submission's Python (:mod:`grader.integrity`)."""
+
+    file_sha256: tuple[tuple[str, str], ...]
+    tensor_sha256: tuple[tuple[str, str, int], ...]
+    source_code: str | None
+
+    def on(self, evaluation: Evaluation) -> Evaluation:
+        return replace(
+            evaluation,
+            file_sha256=self.file_sha256,
+            tensor_sha256=self.tensor_sha256,
+            source_code=self.source_code,
+        )
+
+
+def fingerprint(submission_dir: Path) -> Fingerprints:
+    """The fingerprints of a staged submission."""
+    files = tuple(answer_files(submission_dir).items())
+    return Fingerprints(
+        files, tuple(tensor_digests(submission_dir, files)), submission_code(submission_dir)
     )
 
 

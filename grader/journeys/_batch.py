@@ -14,8 +14,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from grader.errors import SpecError, SubmissionError
-from grader.evaluation import Evaluation, PreparedSplit, evaluate, failed_evaluation, mark
-from grader.integrity import tensor_digests
+from grader.evaluation import (
+    Evaluation,
+    PreparedSplit,
+    evaluate,
+    failed_evaluation,
+    fingerprint,
+    mark,
+)
 from grader.journeys._measure import cpu_time, measured_again, near_a_penalty
 from grader.outcome import Failure
 from grader.output import OutputFolder
@@ -23,7 +29,7 @@ from grader.reference import ReferenceFingerprint, answer_files, reference_submi
 from grader.report import write_report
 from grader.rubric import ManualMarks
 from grader.store import ResultStore, RunKey, StoredRun
-from grader.submission import Submission, stage_submission, submission_code, submission_sha256
+from grader.submission import Submission, stage_submission, submission_sha256
 from grader.tasks import Task
 from sandbox import SandboxBackend
 
@@ -279,13 +285,7 @@ class Batch:
                 folder = stage_submission(submission.path, Path(scratch) / "s", max_bytes=limit)
             except SubmissionError:
                 return evaluation
-            files = tuple(answer_files(folder).items())
-            return replace(
-                evaluation,
-                source_code=submission_code(folder),
-                file_sha256=files,
-                tensor_sha256=tuple(tensor_digests(folder, files)),
-            )
+            return fingerprint(folder).on(evaluation)
 
     def _unless_stopping(self) -> None:
         if self.stopping.is_set():

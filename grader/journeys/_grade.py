@@ -204,6 +204,7 @@ def grade(
                 )
                 try:
                     students = class_list(intake.enrolled, found)
+                    names = {i: student.name for i, student in students.items() if student.name}
                     with ResultStore(folder.store) as store:
                         outcomes = _run(
                             task,
@@ -220,7 +221,7 @@ def grade(
                             regrade_all=regrade_all,
                             verify_determinism=verify_determinism,
                             references=references,
-                            names={i: student.name for i, student in students.items()},
+                            names=names,
                             on_start=on_start,
                             on_result=on_result,
                             on_note=on_note,
@@ -231,7 +232,7 @@ def grade(
                         )
                         published = _publish(
                             store, task, out, intake=intake, students=students,
-                            leaderboard=leaderboard,
+                            names=names, leaderboard=leaderboard,
                         )  # fmt: skip
                 finally:
                     runner.close()
@@ -245,7 +246,7 @@ def grade(
                 sheet,
                 task.rubric,
                 [e.student_id for e in evaluations],
-                names={i: student.name for i, student in students.items()},
+                names=names,
             )
     return BatchResult(
         evaluations,
@@ -260,7 +261,7 @@ def grade(
         missing=published.missing,
         exports=published.exports,
         dashboard=published.dashboard,
-        names={i: student.name for i, student in students.items() if student.name},
+        names=names,
     )
 
 
@@ -521,6 +522,7 @@ def _publish(
     *,
     intake: _Intake,
     students: Mapping[str, Student],
+    names: Mapping[str, str],
     leaderboard: bool,
 ) -> _Published:
     """The gradebook, the LMS gradebooks and the dashboard, from the class's grades as the
@@ -542,7 +544,7 @@ def _publish(
         missing=missing,
         out=out,
     )
-    write_feedback_files(grades, task, out, {i: s.name for i, s in students.items()})
+    write_feedback_files(grades, task, out, names)
     dashboard = write_class_dashboard(store, task, out, grades=grades, leaderboard=leaderboard)
     return _Published(gradebook, exports, dashboard, missing)
 

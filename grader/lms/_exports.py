@@ -26,7 +26,7 @@ from grader.errors import MedgradeError
 from grader.gradebook import spreadsheet_text
 from grader.lms._roster import Student
 from grader.output import OutputFolder, write_text_atomically
-from grader.store import StoredGrade
+from grader.store import StoredGrade, student_label
 from grader.tasks import Task
 
 LmsFormat = Literal["canvas", "moodle", "gradescope"]
@@ -342,10 +342,9 @@ def write_feedback_files(
 
 
 def feedback_text(grade: StoredGrade, task: Task, name: str = "") -> str:
-    student = f"{name} ({grade.student_id})" if name else grade.student_id
     pending = f" (still to be marked: {', '.join(m.title for m in grade.pending)})"
     lines = [
-        f"{student}: {task.spec.title}",
+        f"{student_label(grade.student_id, name)}: {task.spec.title}",
         f"Total: {_number(grade.total)} / {_number(grade.max_points)}"
         + (pending if grade.pending else ""),
     ]

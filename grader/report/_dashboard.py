@@ -32,7 +32,13 @@ from grader.outcome import FAILURE_EXPLANATIONS
 from grader.output import OutputFolder, write_text_atomically
 from grader.report._render import _environment, render_sections
 from grader.rubric import BandScale, LinearScale
-from grader.store import ClassMember, ResultStore, StoredEvaluationError, StoredGrade
+from grader.store import (
+    ClassMember,
+    ResultStore,
+    StoredEvaluationError,
+    StoredGrade,
+    student_label,
+)
 from grader.submission import submission_code
 from grader.tasks import Task
 
@@ -73,7 +79,7 @@ class _Student:
 
     @property
     def label(self) -> str:
-        return f"{self.name} ({self.student_id})" if self.name else self.student_id
+        return student_label(self.student_id, self.name)
 
 
 def write_class_dashboard(
